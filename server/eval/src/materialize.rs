@@ -1,0 +1,497 @@
+//! Source trees at a base commit, extracted from bare git mirrors into the evaluation cache.
+//!
+//! Layout: the mirror of `owner/name` lives somewhere under `mirrors/<owner>+<name>/` (the bare
+//! git dir may be nested, e.g. `sympy+sympy/repo`); the tree at `commit` lands in
+//! `cache/trees/<owner>+<name>/<commit>/`. Extraction goes into a temporary sibling directory that
+//! is renamed into place only once it is whole and carries its `.complete` marker, so a killed
+//! run never leaves half a tree behind. Blobs the mirror lacks (some mirrors drop files over
+//! 4 MiB) are skipped and listed in `missing_blobs.txt` inside the tree instead of failing the
+//! whole instance. Nothing is ever written into the mirror.
+
+use std::collections::VecDeque;
+use std::ffi::OsStr;
+use std::fs;
+use std::io::{self, BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Marker written inside a tree once extraction finished; its presence means "complete".
+pub const COMPLETE_MARKER: &str = ".complete";
+/// Lists, one path per line, the files whose blobs the mirror lacks. Present only when non-empty.
+pub const MISSING_BLOBS_FILE: &str = "missing_blobs.txt";
+
+/// How deep under `mirrors/<owner>+<name>/` the bare git dir may sit. The known layouts put it
+/// at depth 0 or 1; a little slack costs nothing.
+const MAX_MIRROR_DEPTH: usize = 3;
+
+/// Distinguishes temporary directories of concurrent extractions within one process.
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+#[derive(Debug, thiserror::Error)]
+pub enum MaterializeError {
+    #[error("no mirror for {repo}")]
+    NoMirror { repo: String },
+    #[error("repository name {repo:?} is not of the form owner/name")]
+    InvalidRepo { repo: String },
+    #[error("commit {commit:?} is not a hexadecimal object id")]
+    InvalidCommit { commit: String },
+    #[error("commit {commit} is not in the mirror of {repo}; the mirror may be stale, refetch it")]
+    CommitNotFound { repo: String, commit: String },
+    #[error("git {args} failed in {git_dir}: {stderr}")]
+    Git { git_dir: PathBuf, args: String, stderr: String },
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Extracts the tree of `repo` (`owner/name`) at `commit` into
+/// `cache/trees/<owner>+<name>/<commit>/` and returns that directory; returns it at once when a
+/// complete copy is already there.
+pub fn materialize(
+    mirrors: &Path,
+    cache: &Path,
+    repo: &str,
+    commit: &str,
+) -> Result<PathBuf, MaterializeError> {
+    let slug = repo_slug(repo)?;
+    validate_commit(commit)?;
+    let parent = cache.join("trees").join(&slug);
+    let dest = parent.join(commit);
+    if dest.join(COMPLETE_MARKER).is_file() {
+        return Ok(dest);
+    }
+    let git_dir = find_git_dir(mirrors, repo)?;
+    let git = Git::bare(&git_dir);
+    if git.run(&["cat-file", "-e", &format!("{commit}^{{commit}}")], None).is_err() {
+        return Err(MaterializeError::CommitNotFound { repo: repo.to_owned(), commit: commit.to_owned() });
+    }
+
+    create_dir_all(&parent)?;
+    remove_stale_tmps(&parent);
+    let tmp = parent.join(format!(
+        ".tmp-{commit}-{}-{}",
+        std::process::id(),
+        TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = extract(git, commit, &tmp).and_then(|()| publish(&tmp, &dest));
+    // On success `tmp` was renamed away; on failure it must not linger.
+    let _ = fs::remove_dir_all(&tmp);
+    let _ = fs::remove_file(tmp.with_extension("index"));
+    result.map(|()| dest)
+}
+
+/// The files of a materialized tree whose blobs were missing from the mirror.
+pub fn missing_blobs(tree: &Path) -> Vec<String> {
+    fs::read_to_string(tree.join(MISSING_BLOBS_FILE))
+        .map(|s| s.lines().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+/// Finds the bare git dir (a directory holding `HEAD` and `objects/`) for `owner/name` under
+/// `mirrors/<owner>+<name>/`, breadth first so the shallowest one wins.
+pub fn find_git_dir(mirrors: &Path, repo: &str) -> Result<PathBuf, MaterializeError> {
+    let root = mirrors.join(repo_slug(repo)?);
+    let mut queue = VecDeque::from([(root, 0usize)]);
+    while let Some((dir, depth)) = queue.pop_front() {
+        if dir.join("HEAD").is_file() && dir.join("objects").is_dir() {
+            return Ok(dir);
+        }
+        if depth == MAX_MIRROR_DEPTH {
+            continue;
+        }
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut children: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.path())
+            .collect();
+        children.sort();
+        queue.extend(children.into_iter().map(|c| (c, depth + 1)));
+    }
+    Err(MaterializeError::NoMirror { repo: repo.to_owned() })
+}
+
+/// `owner/name` → `owner+name`, refusing anything that could escape the cache directory.
+pub fn repo_slug(repo: &str) -> Result<String, MaterializeError> {
+    let invalid = || MaterializeError::InvalidRepo { repo: repo.to_owned() };
+    let (owner, name) = repo.split_once('/').ok_or_else(invalid)?;
+    let ok = |part: &str| {
+        !part.is_empty()
+            && part != "."
+            && part != ".."
+            && part.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    if ok(owner) && ok(name) {
+        Ok(format!("{owner}+{name}"))
+    } else {
+        Err(invalid())
+    }
+}
+
+fn validate_commit(commit: &str) -> Result<(), MaterializeError> {
+    if (4..=64).contains(&commit.len()) && commit.chars().all(|c| c.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(MaterializeError::InvalidCommit { commit: commit.to_owned() })
+    }
+}
+
+/// Checks the commit out into `tmp` through a private index, leaving out missing blobs.
+fn extract(git: Git<'_>, commit: &str, tmp: &Path) -> Result<(), MaterializeError> {
+    create_dir_all(tmp)?;
+    let missing = missing_blob_paths(git, commit)?;
+    let index = tmp.with_extension("index");
+    let with_tree = git.with_scratch(tmp, &index);
+
+    with_tree.run(&["read-tree", commit], None)?;
+    if !missing.is_empty() {
+        let mut stdin = Vec::new();
+        for path in &missing {
+            stdin.extend_from_slice(path.as_bytes());
+            stdin.push(0);
+        }
+        with_tree.run(&["update-index", "--force-remove", "-z", "--stdin"], Some(stdin))?;
+    }
+    with_tree.run(&["checkout-index", "--all", "--force"], None)?;
+
+    if !missing.is_empty() {
+        let mut text = missing.join("\n");
+        text.push('\n');
+        write_file(&tmp.join(MISSING_BLOBS_FILE), text.as_bytes())?;
+    }
+    write_file(&tmp.join(COMPLETE_MARKER), format!("{commit}\n").as_bytes())
+}
+
+/// Paths of blobs in the commit's tree that the mirror's object store lacks.
+fn missing_blob_paths(git: Git<'_>, commit: &str) -> Result<Vec<String>, MaterializeError> {
+    let listing = git.run(&["ls-tree", "-r", "-z", "--full-tree", commit], None)?;
+    // Each entry is `<mode> SP <type> SP <oid> TAB <path>`, NUL-terminated.
+    let mut blobs: Vec<(String, String)> = Vec::new();
+    for entry in listing.split(|&b| b == 0).filter(|e| !e.is_empty()) {
+        let entry = String::from_utf8_lossy(entry);
+        let Some((meta, path)) = entry.split_once('\t') else {
+            continue;
+        };
+        let mut fields = meta.split(' ');
+        let (_mode, kind, oid) = (fields.next(), fields.next(), fields.next());
+        if let (Some("blob"), Some(oid)) = (kind, oid) {
+            blobs.push((oid.to_owned(), path.to_owned()));
+        }
+    }
+    let mut stdin = Vec::with_capacity(blobs.len() * 41);
+    for (oid, _) in &blobs {
+        stdin.extend_from_slice(oid.as_bytes());
+        stdin.push(b'\n');
+    }
+    let answers = git.run(&["cat-file", "--batch-check"], Some(stdin))?;
+    // `--batch-check` answers one line per input line, in order: `<oid> missing` for absent ones.
+    let mut missing = Vec::new();
+    for ((_, path), line) in blobs.iter().zip(answers.lines()) {
+        let line = line.map_err(|source| MaterializeError::Io {
+            action: "reading git output for",
+            path: git.dir.to_owned(),
+            source,
+        })?;
+        if line.ends_with(" missing") {
+            missing.push(path.clone());
+        }
+    }
+    Ok(missing)
+}
+
+/// Renames the finished `tmp` into `dest`; if another extraction won the race, keeps its tree.
+fn publish(tmp: &Path, dest: &Path) -> Result<(), MaterializeError> {
+    match fs::rename(tmp, dest) {
+        Ok(()) => Ok(()),
+        Err(_) if dest.join(COMPLETE_MARKER).is_file() => Ok(()),
+        Err(first) => {
+            // A `dest` without its marker is debris from an older, non-atomic writer.
+            if dest.exists() {
+                fs::remove_dir_all(dest).map_err(|source| MaterializeError::Io {
+                    action: "removing incomplete tree",
+                    path: dest.to_owned(),
+                    source,
+                })?;
+                fs::rename(tmp, dest).map_err(|source| MaterializeError::Io {
+                    action: "renaming extracted tree to",
+                    path: dest.to_owned(),
+                    source,
+                })
+            } else {
+                Err(MaterializeError::Io {
+                    action: "renaming extracted tree to",
+                    path: dest.to_owned(),
+                    source: first,
+                })
+            }
+        }
+    }
+}
+
+/// Removes `.tmp-*` leftovers of processes that no longer exist (a killed run).
+fn remove_stale_tmps(parent: &Path) {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    let proc_fs = Path::new("/proc/self").exists();
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name();
+        let Some(pid) = tmp_owner_pid(&name) else {
+            continue;
+        };
+        // Without /proc nobody can tell whether the owner lives, so leave its files alone.
+        let owner_alive = !proc_fs || Path::new("/proc").join(pid.to_string()).exists();
+        if pid != std::process::id() && !owner_alive {
+            let path = entry.path();
+            let _ = fs::remove_dir_all(&path).or_else(|_| fs::remove_file(&path));
+        }
+    }
+}
+
+/// `.tmp-<commit>-<pid>-<n>[.index]` → `pid`.
+fn tmp_owner_pid(name: &OsStr) -> Option<u32> {
+    let name = name.to_str()?.strip_prefix(".tmp-")?;
+    let name = name.strip_suffix(".index").unwrap_or(name);
+    let mut parts = name.rsplitn(3, '-');
+    let _n = parts.next()?;
+    parts.next()?.parse().ok()
+}
+
+fn create_dir_all(path: &Path) -> Result<(), MaterializeError> {
+    fs::create_dir_all(path).map_err(|source| MaterializeError::Io {
+        action: "creating",
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), MaterializeError> {
+    fs::write(path, bytes).map_err(|source| MaterializeError::Io {
+        action: "writing",
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Git invocations against one bare mirror, optionally with a scratch work tree and index so
+/// that checkouts never touch the mirror itself.
+#[derive(Clone, Copy)]
+struct Git<'a> {
+    dir: &'a Path,
+    /// `(work tree, index file)`.
+    scratch: Option<(&'a Path, &'a Path)>,
+}
+
+impl<'a> Git<'a> {
+    fn bare(dir: &'a Path) -> Self {
+        Git { dir, scratch: None }
+    }
+
+    fn with_scratch(self, work_tree: &'a Path, index: &'a Path) -> Self {
+        Git { scratch: Some((work_tree, index)), ..self }
+    }
+
+    fn run(&self, args: &[&str], stdin: Option<Vec<u8>>) -> Result<Vec<u8>, MaterializeError> {
+        run_git(self.dir, self.scratch, args, stdin)
+    }
+}
+
+fn run_git(
+    git_dir: &Path,
+    tree: Option<(&Path, &Path)>,
+    args: &[&str],
+    stdin: Option<Vec<u8>>,
+) -> Result<Vec<u8>, MaterializeError> {
+    let mut cmd = Command::new("git");
+    // Inherited GIT_* variables (say, from a hook) would redirect git elsewhere.
+    for var in [
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_INDEX_FILE",
+        "GIT_OBJECT_DIRECTORY",
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+        "GIT_NAMESPACE",
+        "GIT_CEILING_DIRECTORIES",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.arg("-c")
+        .arg(format!("safe.directory={}", git_dir.display()))
+        .args(["-c", "core.autocrlf=false", "-c", "core.symlinks=true"])
+        .arg("--git-dir")
+        .arg(git_dir)
+        // A partial clone would otherwise try to fetch what it lacks from the network.
+        .env("GIT_NO_LAZY_FETCH", "1")
+        .env("GIT_TERMINAL_PROMPT", "0");
+    if let Some((work_tree, index)) = tree {
+        cmd.arg("--work-tree").arg(work_tree).env("GIT_INDEX_FILE", index);
+    }
+    cmd.args(args)
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let io_err = |source| MaterializeError::Io { action: "running git in", path: git_dir.to_owned(), source };
+    let mut child = cmd.spawn().map_err(io_err)?;
+    // Feed stdin from a thread: git answers as it reads, and a full stdout pipe would otherwise
+    // deadlock against a full stdin pipe.
+    let feeder = match (stdin, child.stdin.take()) {
+        (Some(bytes), Some(mut pipe)) => Some(std::thread::spawn(move || {
+            let _ = pipe.write_all(&bytes);
+        })),
+        _ => None,
+    };
+    let output = child.wait_with_output().map_err(io_err)?;
+    if let Some(feeder) = feeder {
+        let _ = feeder.join();
+    }
+    if output.status.success() {
+        Ok(output.stdout)
+    } else {
+        Err(MaterializeError::Git {
+            git_dir: git_dir.to_owned(),
+            args: args.join(" "),
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIRRORS: &str = "/work/.mirror";
+
+    fn mirrors_or_skip(slug: &str) -> Option<PathBuf> {
+        let mirrors = PathBuf::from(MIRRORS);
+        if mirrors.join(slug).is_dir() {
+            Some(mirrors)
+        } else {
+            eprintln!("skipping: no mirror {MIRRORS}/{slug} on this machine");
+            None
+        }
+    }
+
+    #[test]
+    fn slug_refuses_path_escapes() {
+        assert_eq!(repo_slug("psf/requests").unwrap(), "psf+requests");
+        for bad in ["psf", "../x", "a/..", "a/b/c", "/b", "a/ b"] {
+            assert!(repo_slug(bad).is_err(), "{bad}");
+        }
+        assert!(validate_commit("a0df2cbb").is_ok());
+        assert!(validate_commit("../../etc").is_err());
+        assert!(validate_commit("HEAD").is_err());
+    }
+
+    #[test]
+    fn tmp_names_parse_back_to_pid() {
+        assert_eq!(tmp_owner_pid(OsStr::new(".tmp-abc123-4242-7")), Some(4242));
+        assert_eq!(tmp_owner_pid(OsStr::new(".tmp-abc123-4242-7.index")), Some(4242));
+        assert_eq!(tmp_owner_pid(OsStr::new("abc123")), None);
+    }
+
+    #[test]
+    fn missing_mirror_is_reported_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = materialize(dir.path(), dir.path(), "django/django", "abcdef12").unwrap_err();
+        assert!(matches!(err, MaterializeError::NoMirror { .. }), "{err}");
+        assert_eq!(err.to_string(), "no mirror for django/django");
+        assert!(!dir.path().join("trees").exists());
+    }
+
+    #[test]
+    fn nested_git_dir_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let git_dir = dir.path().join("psf+requests/some/repo");
+        fs::create_dir_all(git_dir.join("objects")).unwrap();
+        fs::write(git_dir.join("HEAD"), "ref: refs/heads/main\n").unwrap();
+        assert_eq!(find_git_dir(dir.path(), "psf/requests").unwrap(), git_dir);
+    }
+
+    /// psf__requests-863's base commit, extracted for real from the requests mirror.
+    #[test]
+    fn requests_tree_is_extracted_once() {
+        let Some(mirrors) = mirrors_or_skip("psf+requests") else {
+            return;
+        };
+        let cache = tempfile::tempdir().unwrap();
+        let commit = "a0df2cbb10419037d11d04352b3175405ab52941";
+        let tree = materialize(&mirrors, cache.path(), "psf/requests", commit).unwrap();
+        assert_eq!(tree, cache.path().join("trees/psf+requests").join(commit));
+        assert!(tree.join(COMPLETE_MARKER).is_file());
+        assert!(tree.join("requests/models.py").is_file());
+        assert!(missing_blobs(&tree).is_empty());
+        assert!(!tree.join(MISSING_BLOBS_FILE).exists());
+
+        // The second call reuses the tree: a file planted in it survives.
+        fs::write(tree.join("planted"), "x").unwrap();
+        assert_eq!(materialize(&mirrors, cache.path(), "psf/requests", commit).unwrap(), tree);
+        assert!(tree.join("planted").exists());
+
+        // No temporary directories or index files are left beside the tree.
+        let leftovers: Vec<_> = fs::read_dir(cache.path().join("trees/psf+requests"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n != commit)
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn unknown_commit_is_an_error_and_leaves_nothing() {
+        let Some(mirrors) = mirrors_or_skip("psf+requests") else {
+            return;
+        };
+        let cache = tempfile::tempdir().unwrap();
+        let err = materialize(&mirrors, cache.path(), "psf/requests", "0123456789abcdef").unwrap_err();
+        assert!(matches!(err, MaterializeError::CommitNotFound { .. }), "{err}");
+        assert!(!cache.path().join("trees/psf+requests/0123456789abcdef").exists());
+    }
+
+    #[test]
+    fn concurrent_extractions_agree() {
+        let Some(mirrors) = mirrors_or_skip("psf+requests") else {
+            return;
+        };
+        let cache = tempfile::tempdir().unwrap();
+        let commit = "a0df2cbb10419037d11d04352b3175405ab52941";
+        let trees: Vec<PathBuf> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..3)
+                .map(|_| s.spawn(|| materialize(&mirrors, cache.path(), "psf/requests", commit)))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap().unwrap()).collect()
+        });
+        assert!(trees.iter().all(|t| t == &trees[0]));
+        assert!(trees[0].join("requests/models.py").is_file());
+    }
+
+    /// astropy__astropy-14365's base commit references `eopc04.1962-now`, a blob over 4 MiB
+    /// that the mirror lacks: the tree must come out without it, and the file must be listed.
+    #[test]
+    fn missing_blob_is_skipped_and_listed() {
+        let Some(mirrors) = mirrors_or_skip("astropy+astropy") else {
+            return;
+        };
+        let commit = "7269fa3e33e8d02485a647da91a5a2a60a06af61";
+        let git_dir = find_git_dir(&mirrors, "astropy/astropy").unwrap();
+        if run_git(&git_dir, None, &["cat-file", "-e", commit], None).is_err() {
+            eprintln!("skipping: astropy mirror lacks {commit}");
+            return;
+        }
+        let cache = tempfile::tempdir().unwrap();
+        let tree = materialize(&mirrors, cache.path(), "astropy/astropy", commit).unwrap();
+        let missing = missing_blobs(&tree);
+        assert_eq!(missing, ["astropy/utils/iers/data/eopc04.1962-now"]);
+        for path in &missing {
+            assert!(!tree.join(path).exists(), "{path} should be absent");
+        }
+        assert!(tree.join("astropy/io/fits/fitsrec.py").is_file());
+        assert!(tree.join("astropy/utils/iers/iers.py").is_file());
+    }
+}
