@@ -17,12 +17,19 @@ locus_bin() {
   echo "$b"
 }
 
-# The example workspace and its issue file (the first *.issue.md under examples/).
-example_issue() {
-  local f
-  f="$(find "$ROOT/examples" -name '*.issue.md' -type f 2>/dev/null | sort | head -n1)"
-  [ -n "$f" ] || die "no *.issue.md under $ROOT/examples"
-  echo "$f"
+# The example workspace, its issue file and the expected top hit, from tests/editors/example.env
+# (overridable with LOCUS_EXAMPLE, LOCUS_ISSUE, LOCUS_EXPECT_TOP, LOCUS_EXPECT_TOP_FILE).
+# Sets EXAMPLE_DIR ISSUE_FILE EXPECT_TOP EXPECT_TOP_FILE (absolute paths; EXPECT_TOP_FILE relative).
+load_example() {
+  # shellcheck source=/dev/null
+  [ -f "$ROOT/tests/editors/example.env" ] && . "$ROOT/tests/editors/example.env"
+  EXAMPLE_DIR="${LOCUS_EXAMPLE:-${EXAMPLE_DIR:+$ROOT/$EXAMPLE_DIR}}"
+  ISSUE_FILE="${LOCUS_ISSUE:-${ISSUE_FILE:+$ROOT/$ISSUE_FILE}}"
+  EXPECT_TOP="${LOCUS_EXPECT_TOP-${EXPECT_TOP:-}}"
+  EXPECT_TOP_FILE="${LOCUS_EXPECT_TOP_FILE-${EXPECT_TOP_FILE:-}}"
+  [ -n "$EXAMPLE_DIR" ] && [ -d "$EXAMPLE_DIR" ] || die "example workspace '$EXAMPLE_DIR' not found (tests/editors/example.env or LOCUS_EXAMPLE)"
+  [ -n "$ISSUE_FILE" ] && [ -f "$ISSUE_FILE" ] || die "issue file '$ISSUE_FILE' not found (tests/editors/example.env or LOCUS_ISSUE)"
+  export LOCUS_EXAMPLE="$EXAMPLE_DIR" LOCUS_ISSUE="$ISSUE_FILE" LOCUS_EXPECT_TOP="$EXPECT_TOP" LOCUS_EXPECT_TOP_FILE="$EXPECT_TOP_FILE"
 }
 
 # apt-get update at most once per 12 hours (apt-cache and install need fresh lists).
