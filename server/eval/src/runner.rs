@@ -439,3 +439,348 @@ fn path_safe(name: &str) -> String {
         .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .current_dir(dir)
+            .args(["-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    /// A bare mirror of `o/r` with two files, nested like the real ones (`o+r/repo`), plus
+    /// instance and gold files: two instances on the mirror, one without, one bad line.
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        root: PathBuf,
+        commit: String,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path().to_owned();
+            let src = root.join("src");
+            fs::create_dir_all(src.join("pkg")).unwrap();
+            fs::write(src.join("pkg/alpha.py"), "def parse():\n    pass\n").unwrap();
+            fs::write(src.join("pkg/beta.py"), "def render():\n    pass\n").unwrap();
+            git(&src, &["init", "-q"]);
+            git(&src, &["add", "."]);
+            git(&src, &["commit", "-q", "-m", "init"]);
+            let commit = git(&src, &["rev-parse", "HEAD"]);
+            fs::create_dir_all(root.join("mirrors/o+r")).unwrap();
+            git(&root, &["clone", "-q", "--bare", "src", "mirrors/o+r/repo"]);
+
+            let instance = |id: &str, repo: &str, text: &str| {
+                serde_json::json!({
+                    "instance_id": id, "repo": repo, "base_commit": commit,
+                    "problem_statement": text, "patch": "",
+                })
+                .to_string()
+            };
+            let instances = [
+                instance("o__r-2", "o/r", "render is broken"),
+                instance("x__y-1", "x/y", "no mirror here"),
+                "{not json".to_owned(),
+                instance("o__r-1", "o/r", "parse fails"),
+                instance("o__r-3", "o/r", "FAIL"),
+            ];
+            fs::write(root.join("toy.jsonl"), instances.join("\n") + "\n").unwrap();
+            let gold = |id: &str, file: &str, func: &str| {
+                serde_json::json!({
+                    "instance_id": id, "files": [file], "functions": [func],
+                    "added_functions": [], "all_files": [file], "function_gold_reliable": true,
+                })
+                .to_string()
+            };
+            let golds = [
+                gold("o__r-1", "pkg/alpha.py", "pkg/alpha.py:parse"),
+                gold("o__r-2", "pkg/beta.py", "pkg/beta.py:render"),
+                gold("o__r-3", "pkg/beta.py", "pkg/beta.py:render"),
+                gold("x__y-1", "a.py", "a.py:f"),
+            ];
+            fs::write(root.join("toy.gold.jsonl"), golds.join("\n") + "\n").unwrap();
+            Fixture { _dir: dir, root, commit }
+        }
+
+        fn options(&self) -> RunOptions {
+            let mut opts = RunOptions::new(
+                self.root.join("toy.jsonl"),
+                self.root.join("toy.gold.jsonl"),
+                self.root.join("mirrors"),
+                self.root.join("cache"),
+                "toy",
+            );
+            opts.progress = false;
+            opts
+        }
+    }
+
+    /// A toy engine: ranks the tree's files by whether their functions' names occur in the
+    /// issue; fails on issues saying FAIL.
+    fn toy_engine(
+        calls: &AtomicUsize,
+    ) -> impl Fn(&Path, &Instance) -> anyhow::Result<Prediction> + Sync + '_ {
+        move |tree, instance| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            anyhow::ensure!(!instance.problem_statement.contains("FAIL"), "asked to fail");
+            let mut scored = Vec::new();
+            for name in ["alpha", "beta"] {
+                let path = format!("pkg/{name}.py");
+                let text = fs::read_to_string(tree.join(&path))?;
+                let func = text.strip_prefix("def ").and_then(|t| t.split('(').next()).unwrap().to_owned();
+                let hit = instance.problem_statement.contains(&func);
+                scored.push((!hit, path.clone(), format!("{path}:{func}")));
+            }
+            scored.sort();
+            Ok(Prediction {
+                ranked_files: scored.iter().map(|s| s.1.clone()).collect(),
+                ranked_functions: scored.iter().map(|s| s.2.clone()).collect(),
+                predicted_files: vec![scored[0].1.clone()],
+                predicted_functions: vec![scored[0].2.clone()],
+                calls: 2,
+                redundant_calls: 1,
+                efficiency: 0.5,
+                ..Prediction::default()
+            })
+        }
+    }
+
+    fn read_rows(path: &Path) -> Vec<InstanceRow> {
+        data::parse_jsonl(&fs::read_to_string(path).unwrap()).items
+    }
+
+    #[test]
+    fn end_to_end_on_a_toy_mirror() {
+        let fx = Fixture::new();
+        let opts = fx.options();
+        let calls = AtomicUsize::new(0);
+        let summary = run(&opts, &toy_engine(&calls)).unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+
+        assert_eq!((summary.n, summary.errors, summary.bad_input_lines), (3, 1, 1));
+        assert_eq!(summary.skipped.count, 1);
+        assert_eq!(summary.skipped.reasons["no mirror for x/y"], 1);
+        assert_eq!(summary.subset, "toy");
+        let m = &summary.metrics;
+        assert_eq!((m.n_file, m.n_function, m.n_function_with_added), (3, 3, 3));
+        // Two instances ranked right, the failed one scores 0.
+        assert_eq!(m.file_acc_1, Some(2.0 / 3.0));
+        assert_eq!(m.function_acc_5, Some(2.0 / 3.0));
+        assert_eq!(m.redundant_call_rate, Some(0.5));
+
+        let out = fx.root.join("cache/runs/toy-toy");
+        let rows = read_rows(&out.join(PER_INSTANCE_FILE));
+        let ids: Vec<_> = rows.iter().map(|r| r.instance_id.as_str()).collect();
+        assert_eq!(ids, ["o__r-1", "o__r-2", "o__r-3", "x__y-1"]);
+        assert_eq!(rows[0].ranked_files, ["pkg/alpha.py", "pkg/beta.py"]);
+        assert_eq!(rows[0].gold_functions, ["pkg/alpha.py:parse"]);
+        assert_eq!(rows[0].metrics["function_mrr"], 1.0);
+        assert!(rows[0].ms > 0.0, "wall time stands in for an unreported ms");
+        assert_eq!(rows[2].error.as_deref(), Some("asked to fail"));
+        assert_eq!(rows[3].skipped.as_deref(), Some("no mirror for x/y"));
+        assert!(rows[3].metrics.is_empty());
+        let on_disk: Summary =
+            serde_json::from_str(&fs::read_to_string(out.join(SUMMARY_FILE)).unwrap()).unwrap();
+        assert_eq!(on_disk, summary);
+        assert!(fx.root.join("cache/trees/o+r").join(&fx.commit).join("pkg/alpha.py").is_file());
+    }
+
+    #[test]
+    fn resumes_after_a_kill_reusing_clean_rows() {
+        let fx = Fixture::new();
+        let opts = fx.options();
+        let calls = AtomicUsize::new(0);
+        let first = run(&opts, &toy_engine(&calls)).unwrap();
+
+        // A kill mid-write leaves a torn last line.
+        let rows_path = opts.out_dir().join(PER_INSTANCE_FILE);
+        let mut f = OpenOptions::new().append(true).open(&rows_path).unwrap();
+        f.write_all(br#"{"engine":"toy","instance_id":"o__r-"#).unwrap();
+        drop(f);
+
+        let again = AtomicUsize::new(0);
+        let second = run(&opts, &toy_engine(&again)).unwrap();
+        // Only the failed instance is retried; the skipped one never reaches the engine.
+        assert_eq!(again.load(Ordering::SeqCst), 1);
+        // Equal but for the retried instance's timing.
+        let untimed = |s: Summary| Summary {
+            metrics: report::Metrics {
+                p50_ms: None,
+                p95_ms: None,
+                mean_ms: None,
+                mean_wall_ms: None,
+                ..s.metrics
+            },
+            ..s
+        };
+        assert_eq!(untimed(second), untimed(first));
+        assert_eq!(read_rows(&rows_path).len(), 4);
+
+        // Another engine in the same directory reuses nothing.
+        let mut other = opts.clone();
+        other.engine = "other".into();
+        other.out = Some(opts.out_dir());
+        let theirs = AtomicUsize::new(0);
+        run(&other, &toy_engine(&theirs)).unwrap();
+        assert_eq!(theirs.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn parallel_run_matches_sequential() {
+        let fx = Fixture::new();
+        let strip = |rows: Vec<InstanceRow>| -> Vec<InstanceRow> {
+            rows.into_iter().map(|r| InstanceRow { ms: 0.0, wall_ms: 0.0, ..r }).collect()
+        };
+        let mut seq = fx.options();
+        seq.out = Some(fx.root.join("seq"));
+        let mut par = fx.options();
+        par.out = Some(fx.root.join("par"));
+        par.jobs = 2;
+        let calls = AtomicUsize::new(0);
+        run(&seq, &toy_engine(&calls)).unwrap();
+        run(&par, &toy_engine(&calls)).unwrap();
+        assert_eq!(
+            strip(read_rows(&fx.root.join("seq").join(PER_INSTANCE_FILE))),
+            strip(read_rows(&fx.root.join("par").join(PER_INSTANCE_FILE)))
+        );
+    }
+
+    #[test]
+    fn filters_and_limit_select_in_file_order() {
+        let fx = Fixture::new();
+        let mut opts = fx.options();
+        opts.repos = vec!["o/r".into()];
+        opts.limit = Some(2);
+        let calls = AtomicUsize::new(0);
+        let summary = run(&opts, &toy_engine(&calls)).unwrap();
+        assert_eq!(summary.subset, "toy[repos=o/r;limit=2]");
+        let rows = read_rows(&opts.out_dir().join(PER_INSTANCE_FILE));
+        let ids: Vec<_> = rows.iter().map(|r| r.instance_id.as_str()).collect();
+        assert_eq!(ids, ["o__r-1", "o__r-2"]);
+
+        let mut by_id = fx.options();
+        by_id.ids = vec!["o__r-2".into()];
+        by_id.out = Some(fx.root.join("one"));
+        assert_eq!(run(&by_id, &toy_engine(&calls)).unwrap().n, 1);
+    }
+
+    #[test]
+    fn engine_panic_costs_one_instance() {
+        let fx = Fixture::new();
+        let mut opts = fx.options();
+        opts.ids = vec!["o__r-1".into()];
+        let summary = run(&opts, &|_: &Path, _: &Instance| -> anyhow::Result<Prediction> {
+            panic!("index out of bounds")
+        })
+        .unwrap();
+        assert_eq!((summary.n, summary.errors), (1, 1));
+        let rows = read_rows(&opts.out_dir().join(PER_INSTANCE_FILE));
+        assert_eq!(rows[0].error.as_deref(), Some("engine panicked: index out of bounds"));
+    }
+
+    #[test]
+    fn refuses_cache_or_output_inside_the_project() {
+        let fx = Fixture::new();
+        let project = fx.root.join("project");
+        fs::create_dir_all(&project).unwrap();
+        let calls = AtomicUsize::new(0);
+
+        let mut opts = fx.options();
+        opts.cache = project.join("sub/../cache");
+        opts.forbid_under = Some(project.clone());
+        let err = run(&opts, &toy_engine(&calls)).unwrap_err();
+        assert!(
+            matches!(err.downcast_ref(), Some(RunError::InsideProject { what: "cache directory", .. })),
+            "{err:#}"
+        );
+
+        let mut opts = fx.options();
+        opts.out = Some(project.join("out"));
+        opts.forbid_under = Some(project.clone());
+        let err = run(&opts, &toy_engine(&calls)).unwrap_err();
+        assert!(err.to_string().contains("output directory"), "{err:#}");
+
+        // A symlink out of the project does not fool the check either.
+        std::os::unix::fs::symlink(&project, fx.root.join("alias")).unwrap();
+        let mut opts = fx.options();
+        opts.cache = fx.root.join("alias/cache");
+        opts.forbid_under = Some(project.clone());
+        assert!(run(&opts, &toy_engine(&calls)).is_err());
+
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+        assert_eq!(fs::read_dir(&project).unwrap().count(), 0, "nothing written");
+
+        // Outside the project it runs.
+        let mut opts = fx.options();
+        opts.forbid_under = Some(project);
+        assert!(run(&opts, &toy_engine(&calls)).is_ok());
+    }
+
+    #[test]
+    fn resolve_handles_paths_that_do_not_exist_yet() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().canonicalize().unwrap();
+        assert_eq!(resolve(&dir.path().join("a/b/../c")).unwrap(), real.join("a/c"));
+        assert_eq!(path_safe("bm25+graph"), "bm25_graph");
+        assert_eq!(path_safe(".."), "__");
+    }
+
+    /// The real thing: the six psf/requests instances of SWE-bench Lite, materialized from the
+    /// mirror and located by a naive engine. Skipped where the data or mirror is absent.
+    #[test]
+    fn requests_instances_from_the_real_mirror() {
+        let data_dir = Path::new("/work/shared/data");
+        let mirrors = Path::new("/work/.mirror");
+        if !data_dir.is_dir() || !mirrors.join("psf+requests").is_dir() {
+            eprintln!("skipping: needs /work/shared/data and /work/.mirror/psf+requests");
+            return;
+        }
+        let cache = tempfile::tempdir().unwrap();
+        let mut opts = RunOptions::new(
+            data_dir.join("swebench_lite.jsonl"),
+            data_dir.join("swebench_lite.gold.jsonl"),
+            mirrors,
+            cache.path(),
+            "naive",
+        );
+        opts.repos = vec!["psf/requests".into(), "django/django".into()];
+        opts.limit = Some(12);
+        opts.jobs = 2;
+        opts.progress = false;
+        // Ranks the package's modules by how often their stem appears in the issue.
+        let naive = |tree: &Path, instance: &Instance| -> anyhow::Result<Prediction> {
+            let text = instance.problem_statement.to_lowercase();
+            let mut files: Vec<(usize, String)> = fs::read_dir(tree.join("requests"))?
+                .filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".py"))
+                .map(|n| (text.matches(n.trim_end_matches(".py")).count(), format!("requests/{n}")))
+                .collect();
+            files.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+            let ranked_files: Vec<String> = files.into_iter().map(|f| f.1).collect();
+            Ok(Prediction {
+                predicted_files: ranked_files[..1].to_vec(),
+                ranked_files,
+                ..Prediction::default()
+            })
+        };
+        let summary = run(&opts, &naive).unwrap();
+        let requests = 6;
+        assert_eq!(summary.n, requests);
+        assert_eq!(summary.skipped.count, 12 - requests);
+        assert_eq!(summary.skipped.reasons["no mirror for django/django"], 12 - requests);
+        assert_eq!(summary.metrics.n_file, requests);
+        assert!(summary.metrics.file_acc_5.unwrap() > 0.0);
+        assert_eq!(summary.errors, 0);
+    }
+}
