@@ -1,1 +1,247 @@
-//! placeholder
+//! Builds Locus's in-memory indexes of a workspace: entities, symbols, BM25 and the code graph.
+//!
+//! Architecture invariant: an [`Index`] is immutable once built; updates produce a new one from
+//! per-file [`FileUnit`]s, most of which are reused (shared by `Arc`) from the previous index.
+//! Building never fails on user code: files that cannot be used are skipped and counted.
+
+pub mod bm25;
+pub mod graph;
+pub mod symbols;
+pub mod text;
+pub mod unit;
+pub mod walk;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use locus_syntax::{Entity, Kind};
+use rayon::prelude::*;
+use serde::Serialize;
+
+pub use bm25::Bm25;
+pub use graph::{EdgeKind, Graph};
+pub use symbols::{Match, Symbols};
+pub use unit::FileUnit;
+pub use walk::{SkipReason, Skipped, SourceFile, WalkOptions};
+
+/// A file of the index: its unit and the global id of its file entity.
+#[derive(Clone)]
+pub struct FileEntry {
+    pub unit: Arc<FileUnit>,
+    /// Global id of the file's entity; its other entities follow contiguously.
+    pub first: u32,
+}
+
+/// Entity id → (file index, local index).
+#[derive(Clone, Copy, Debug)]
+pub struct EntityLoc {
+    pub file: u32,
+    pub local: u32,
+}
+
+pub struct Index {
+    pub root: PathBuf,
+    pub files: Vec<FileEntry>,
+    pub locs: Vec<EntityLoc>,
+    pub symbols: Symbols,
+    pub lexical: Bm25,
+    pub graph: Graph,
+    pub skipped: Skipped,
+    /// Milliseconds spent building (walk + parse + indexes) for the last full build.
+    pub build_ms: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct IndexStats {
+    pub files: usize,
+    pub entities: BTreeMap<String, u32>,
+    pub edges: BTreeMap<String, u32>,
+    pub unresolved_calls: usize,
+    pub skipped: BTreeMap<String, u32>,
+    pub syntax_errors: u32,
+    pub terms: usize,
+    pub seconds: f64,
+}
+
+impl Index {
+    /// Walks `root`, reads and parses every Python and Rust file, and builds all indexes.
+    pub fn build(root: &Path, opts: &WalkOptions) -> std::io::Result<Index> {
+        let t = Instant::now();
+        let root = root.canonicalize()?;
+        if !root.is_dir() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotADirectory,
+                "workspace root is not a directory",
+            ));
+        }
+        let (listed, mut skipped) = walk::list(&root, opts);
+        let (files, read_skipped) = walk::read_all(listed, opts);
+        for (k, v) in read_skipped.0 {
+            *skipped.0.entry(k).or_insert(0) += v;
+        }
+        let units = build_units(files);
+        let mut ix = Index::from_units(root, units, skipped);
+        ix.build_ms = t.elapsed().as_secs_f64() * 1000.0;
+        Ok(ix)
+    }
+
+    /// Assembles the indexes from per-file units (sorted by path here).
+    pub fn from_units(root: PathBuf, mut units: Vec<Arc<FileUnit>>, skipped: Skipped) -> Index {
+        let t = Instant::now();
+        units.sort_by(|a, b| a.path.cmp(&b.path));
+        units.dedup_by(|a, b| a.path == b.path);
+        let mut files = Vec::with_capacity(units.len());
+        let mut locs = Vec::new();
+        for (fi, u) in units.into_iter().enumerate() {
+            let first = locs.len() as u32;
+            for li in 0..u.entities.len() {
+                locs.push(EntityLoc { file: fi as u32, local: li as u32 });
+            }
+            files.push(FileEntry { unit: u, first });
+        }
+        let mut symbols = Symbols::default();
+        for f in &files {
+            symbols.add_file(f.first, &f.unit.path);
+            for (li, e) in f.unit.entities.iter().enumerate().skip(1) {
+                symbols.add_entity(f.first + li as u32, &e.name, &e.qual);
+            }
+        }
+        let lexical =
+            Bm25::build(
+                locs.len(),
+                files.iter().flat_map(|f| {
+                    f.unit.docs.iter().zip(&f.unit.doc_lens).enumerate().map(move |(li, (terms, &len))| {
+                        bm25::DocTerms { doc: f.first + li as u32, len, terms }
+                    })
+                }),
+            );
+        let graph = graph::build(&files, locs.len(), &symbols);
+        Index {
+            root,
+            files,
+            locs,
+            symbols,
+            lexical,
+            graph,
+            skipped,
+            build_ms: t.elapsed().as_secs_f64() * 1000.0,
+        }
+    }
+
+    /// A new index with the given files replaced (`Some(text)`) or removed (`None`). Unchanged
+    /// files are shared with `self`; a file whose text did not change is not parsed again.
+    pub fn with_changes(&self, changes: Vec<(String, Option<String>)>) -> Index {
+        let mut by_path: BTreeMap<String, Arc<FileUnit>> =
+            self.files.iter().map(|f| (f.unit.path.clone(), f.unit.clone())).collect();
+        let rebuilt: Vec<(String, Option<Arc<FileUnit>>)> = changes
+            .into_par_iter()
+            .map(|(path, text)| {
+                let unit = text.and_then(|text| {
+                    let lang = locus_syntax::Lang::of_path(&path)?;
+                    let hash = *blake3::hash(text.as_bytes()).as_bytes();
+                    if let Some(old) = by_path_get(&self.files, &path) {
+                        if old.hash == hash {
+                            return Some(old);
+                        }
+                    }
+                    Some(Arc::new(FileUnit::build(path.clone(), lang, Arc::from(text))))
+                });
+                (path, unit)
+            })
+            .collect();
+        for (path, unit) in rebuilt {
+            match unit {
+                Some(u) => by_path.insert(path, u),
+                None => by_path.remove(&path),
+            };
+        }
+        Index::from_units(self.root.clone(), by_path.into_values().collect(), self.skipped.clone())
+    }
+
+    pub fn n_entities(&self) -> usize {
+        self.locs.len()
+    }
+
+    pub fn loc(&self, id: u32) -> EntityLoc {
+        self.locs[id as usize]
+    }
+
+    pub fn entity(&self, id: u32) -> &Entity {
+        let l = self.locs[id as usize];
+        &self.files[l.file as usize].unit.entities[l.local as usize]
+    }
+
+    pub fn file_of(&self, id: u32) -> &FileEntry {
+        &self.files[self.locs[id as usize].file as usize]
+    }
+
+    /// The file entity's id for an entity.
+    pub fn file_id(&self, id: u32) -> u32 {
+        self.file_of(id).first
+    }
+
+    pub fn path_of(&self, id: u32) -> &str {
+        &self.file_of(id).unit.path
+    }
+
+    /// `path:qual` for entities, `path` for files (the evaluation's naming).
+    pub fn full_name(&self, id: u32) -> String {
+        let e = self.entity(id);
+        if e.kind == Kind::File {
+            self.path_of(id).to_string()
+        } else {
+            format!("{}:{}", self.path_of(id), e.qual)
+        }
+    }
+
+    /// Entity ids of a file, the file itself first.
+    pub fn entities_of_file(&self, file_index: usize) -> std::ops::Range<u32> {
+        let f = &self.files[file_index];
+        f.first..f.first + f.unit.entities.len() as u32
+    }
+
+    /// The index of a file by relative path.
+    pub fn file_index(&self, path: &str) -> Option<usize> {
+        self.files.binary_search_by(|f| f.unit.path.as_str().cmp(path)).ok()
+    }
+
+    pub fn is_test(&self, id: u32) -> bool {
+        self.file_of(id).unit.is_test
+    }
+
+    pub fn stats(&self) -> IndexStats {
+        let mut entities = BTreeMap::new();
+        let mut syntax_errors = 0;
+        for f in &self.files {
+            syntax_errors += f.unit.syntax_errors;
+            for e in &f.unit.entities {
+                *entities.entry(e.kind.as_str().to_string()).or_insert(0) += 1;
+            }
+        }
+        let edges = self.graph.counts.iter().map(|(k, v)| (k.as_str().to_string(), *v)).collect();
+        IndexStats {
+            files: self.files.len(),
+            entities,
+            edges,
+            unresolved_calls: self.graph.unresolved.len(),
+            skipped: self.skipped.0.clone(),
+            syntax_errors,
+            terms: self.lexical.n_terms(),
+            seconds: self.build_ms / 1000.0,
+        }
+    }
+}
+
+fn by_path_get(files: &[FileEntry], path: &str) -> Option<Arc<FileUnit>> {
+    files.binary_search_by(|f| f.unit.path.as_str().cmp(path)).ok().map(|i| files[i].unit.clone())
+}
+
+/// Parses and tokenises files in parallel.
+pub fn build_units(files: Vec<SourceFile>) -> Vec<Arc<FileUnit>> {
+    files.into_par_iter().map(|f| Arc::new(FileUnit::build(f.path, f.lang, Arc::from(f.text)))).collect()
+}
+
+#[cfg(test)]
+mod tests;

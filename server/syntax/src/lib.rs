@@ -144,6 +144,8 @@ pub struct Import {
     pub path: String,
     /// Names bound (the last segment, or the alias).
     pub names: Vec<String>,
+    /// Whether the names bind the module itself (`import a.b as c`) rather than items in it.
+    pub module: bool,
     pub line: u32,
 }
 

@@ -249,7 +249,12 @@ impl Walker<'_> {
             };
             if let Some(path) = path {
                 let bound = alias.unwrap_or(path).to_string();
-                self.out.imports.push(Import { path: path.to_string(), names: vec![bound], line });
+                self.out.imports.push(Import {
+                    path: path.to_string(),
+                    names: vec![bound],
+                    module: true,
+                    line,
+                });
             }
         }
     }
@@ -270,6 +275,11 @@ impl Walker<'_> {
                 names.push(name.to_string());
             }
         }
-        self.out.imports.push(Import { path: squash(text_of(self.src, module), 200), names, line });
+        self.out.imports.push(Import {
+            path: squash(text_of(self.src, module), 200),
+            names,
+            module: false,
+            line,
+        });
     }
 }

@@ -298,7 +298,7 @@ impl Walker<'_> {
             Some((p, rest)) => (p.trim_end_matches("::").to_string(), rest.trim_end_matches('}').to_string()),
             None => {
                 let name = last_use_name(&text);
-                self.out.imports.push(Import { path: text.clone(), names: vec![name], line });
+                self.out.imports.push(Import { path: text.clone(), names: vec![name], module: false, line });
                 return;
             }
         };
@@ -321,7 +321,7 @@ impl Walker<'_> {
         names.push(cur);
         for n in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
             let path = if n == "self" { prefix.clone() } else { format!("{prefix}::{n}") };
-            self.out.imports.push(Import { names: vec![last_use_name(&path)], path, line });
+            self.out.imports.push(Import { names: vec![last_use_name(&path)], path, module: false, line });
         }
     }
 

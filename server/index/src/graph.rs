@@ -1,0 +1,462 @@
+//! The code graph: contains, imports, calls and inherits edges between entities, resolved by
+//! name as far as the syntax allows. A call whose target cannot be named with confidence (a
+//! method on a variable, a function from outside the workspace) is kept as unresolved, never
+//! guessed.
+
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::Serialize;
+
+use locus_syntax::{base_type_name, Kind, Lang};
+
+use crate::{FileEntry, Symbols};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum EdgeKind {
+    Contains,
+    Imports,
+    Calls,
+    Inherits,
+}
+
+impl EdgeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EdgeKind::Contains => "contains",
+            EdgeKind::Imports => "imports",
+            EdgeKind::Calls => "calls",
+            EdgeKind::Inherits => "inherits",
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Graph {
+    /// Outgoing edges per entity.
+    pub out: Vec<Vec<(u32, EdgeKind)>>,
+    /// Incoming edges per entity.
+    pub inc: Vec<Vec<(u32, EdgeKind)>>,
+    /// Calls whose target was not resolved: (caller, callee name).
+    pub unresolved: Vec<(u32, String)>,
+    pub counts: FxHashMap<EdgeKind, u32>,
+}
+
+impl Graph {
+    pub fn neighbours(&self, id: u32, kind: EdgeKind, outgoing: bool) -> impl Iterator<Item = u32> + '_ {
+        let list = if outgoing { &self.out } else { &self.inc };
+        list.get(id as usize).into_iter().flatten().filter(move |(_, k)| *k == kind).map(|(t, _)| *t)
+    }
+
+    fn add(&mut self, from: u32, to: u32, kind: EdgeKind, seen: &mut FxHashSet<(u32, u32, EdgeKind)>) {
+        if from == to || !seen.insert((from, to, kind)) {
+            return;
+        }
+        self.out[from as usize].push((to, kind));
+        self.inc[to as usize].push((from, kind));
+        *self.counts.entry(kind).or_insert(0) += 1;
+    }
+}
+
+/// How deep `from a import b` chains through package `__init__` re-exports are followed.
+const MAX_REEXPORT_DEPTH: usize = 3;
+
+struct Resolver<'a> {
+    files: &'a [FileEntry],
+    /// Python module dotted suffix (`flask.app`, `app`) → files.
+    modules: FxHashMap<String, Vec<u32>>,
+    /// Per file: top-level entity name → global id.
+    top: Vec<FxHashMap<&'a str, u32>>,
+    /// Qualified member name (`Session.send`, `Semaphore::new`) → global ids.
+    members: FxHashMap<&'a str, Vec<u32>>,
+    /// Type / trait / class name → global ids of the defining entities.
+    types: FxHashMap<&'a str, Vec<u32>>,
+}
+
+pub(crate) fn build(files: &[FileEntry], n_entities: usize, _symbols: &Symbols) -> Graph {
+    let mut g =
+        Graph { out: vec![Vec::new(); n_entities], inc: vec![Vec::new(); n_entities], ..Graph::default() };
+    let mut seen = FxHashSet::default();
+    let r = Resolver::new(files);
+
+    for (fi, f) in files.iter().enumerate() {
+        let u = &f.unit;
+        // Contains: file → top level, parent → child.
+        for (li, e) in u.entities.iter().enumerate().skip(1) {
+            let parent = e.parent.unwrap_or(0);
+            g.add(f.first + parent, f.first + li as u32, EdgeKind::Contains, &mut seen);
+        }
+        // Imports.
+        for imp in &u.imports {
+            for target in r.import_targets(fi as u32, u.lang, imp) {
+                g.add(f.first, target, EdgeKind::Imports, &mut seen);
+            }
+        }
+        // Inherits.
+        for (li, e) in u.entities.iter().enumerate().skip(1) {
+            let id = f.first + li as u32;
+            for base in &e.bases {
+                let name = match u.lang {
+                    Lang::Python => base.rsplit('.').next().unwrap_or(base).split('[').next().unwrap_or(base),
+                    Lang::Rust => base.as_str(),
+                };
+                for t in r.resolve_name(fi as u32, u.lang, name, &[Kind::Class, Kind::Trait]) {
+                    g.add(id, t, EdgeKind::Inherits, &mut seen);
+                }
+            }
+            // A Rust type contains its impl blocks, wherever they are.
+            if e.kind == Kind::Impl {
+                for t in r.resolve_name(fi as u32, u.lang, &e.name, &[Kind::Struct, Kind::Enum, Kind::Union])
+                {
+                    g.add(t, id, EdgeKind::Contains, &mut seen);
+                }
+            }
+        }
+        // Calls.
+        for c in &u.calls {
+            let from = f.first + c.from.unwrap_or(0);
+            let targets = r.call_targets(fi as u32, c.from.unwrap_or(0), &c.callee, c.receiver.as_deref());
+            if targets.is_empty() {
+                g.unresolved.push((from, c.callee.clone()));
+            }
+            for t in targets {
+                g.add(from, t, EdgeKind::Calls, &mut seen);
+            }
+        }
+    }
+    g
+}
+
+impl<'a> Resolver<'a> {
+    fn new(files: &'a [FileEntry]) -> Resolver<'a> {
+        let mut modules: FxHashMap<String, Vec<u32>> = FxHashMap::default();
+        let mut top = Vec::with_capacity(files.len());
+        let mut members: FxHashMap<&str, Vec<u32>> = FxHashMap::default();
+        let mut types: FxHashMap<&str, Vec<u32>> = FxHashMap::default();
+        for (fi, f) in files.iter().enumerate() {
+            let u = &f.unit;
+            if u.lang == Lang::Python {
+                let p = u.path.trim_end_matches(".py").trim_end_matches(".pyi");
+                let p = p.strip_suffix("/__init__").unwrap_or(p);
+                let parts: Vec<&str> = p.split('/').collect();
+                for i in 0..parts.len() {
+                    modules.entry(parts[i..].join(".")).or_default().push(fi as u32);
+                }
+            }
+            let mut t = FxHashMap::default();
+            for (li, e) in u.entities.iter().enumerate().skip(1) {
+                let id = f.first + li as u32;
+                if e.parent.is_none() || u.entities[e.parent.unwrap() as usize].kind == Kind::Module {
+                    t.entry(e.name.as_str()).or_insert(id);
+                }
+                if e.qual != e.name && e.kind != Kind::Impl {
+                    members.entry(e.qual.as_str()).or_default().push(id);
+                }
+                if matches!(e.kind, Kind::Class | Kind::Struct | Kind::Enum | Kind::Union | Kind::Trait) {
+                    types.entry(e.name.as_str()).or_default().push(id);
+                }
+            }
+            top.push(t);
+        }
+        Resolver { files, modules, top, members, types }
+    }
+
+    fn entity(&self, id: u32) -> (&FileEntry, &locus_syntax::Entity) {
+        // Files are few; a binary search over first ids finds the owner.
+        let fi = self.files.partition_point(|f| f.first <= id) - 1;
+        let f = &self.files[fi];
+        (f, &f.unit.entities[(id - f.first) as usize])
+    }
+
+    /// Resolves a Python module path, absolute (`a.b`) or relative (`..a`), to files.
+    fn python_module(&self, from: u32, module: &str) -> Vec<u32> {
+        let dots = module.chars().take_while(|c| *c == '.').count();
+        if dots > 0 {
+            let path = &self.files[from as usize].unit.path;
+            let mut dir: Vec<&str> = path.split('/').collect();
+            dir.pop();
+            for _ in 1..dots {
+                dir.pop();
+            }
+            let rest = &module[dots..];
+            let mut full: Vec<&str> = dir;
+            if !rest.is_empty() {
+                full.extend(rest.split('.'));
+            }
+            let key = full.join(".");
+            return self.modules.get(&key).cloned().unwrap_or_default();
+        }
+        let Some(c) = self.modules.get(module) else { return Vec::new() };
+        // Prefer the shortest path (the package itself over a vendored copy).
+        let mut c = c.clone();
+        c.sort_by_key(|&f| (self.files[f as usize].unit.path.len(), f));
+        c.truncate(1);
+        c
+    }
+
+    fn import_targets(&self, from: u32, lang: Lang, imp: &locus_syntax::Import) -> Vec<u32> {
+        let (path, names) = (imp.path.as_str(), &imp.names);
+        let mut out = Vec::new();
+        match lang {
+            Lang::Python if imp.module => {
+                out.extend(self.python_module(from, path).iter().map(|&f| self.files[f as usize].first));
+            }
+            Lang::Python => {
+                let module_files = self.python_module(from, path);
+                for name in names {
+                    let sub =
+                        if path.ends_with('.') { format!("{path}{name}") } else { format!("{path}.{name}") };
+                    let sub_files = self.python_module(from, &sub);
+                    if !sub_files.is_empty() {
+                        out.extend(sub_files.iter().map(|&f| self.files[f as usize].first));
+                        continue;
+                    }
+                    for &mf in &module_files {
+                        out.push(self.files[mf as usize].first);
+                        out.extend(self.exported(mf, name, 0));
+                    }
+                }
+            }
+            Lang::Rust => {
+                let name = path.rsplit("::").next().unwrap_or(path);
+                let name = name.split(" as ").next().unwrap_or(name).trim();
+                out.extend(self.rust_path_item(from, path, name));
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// The entity a Python module file exposes as `name`: defined there, or re-exported by an
+    /// import (package `__init__` files).
+    fn exported(&self, file: u32, name: &str, depth: usize) -> Vec<u32> {
+        if let Some(&id) = self.top[file as usize].get(name) {
+            return vec![id];
+        }
+        if depth >= MAX_REEXPORT_DEPTH {
+            return Vec::new();
+        }
+        let u = &self.files[file as usize].unit;
+        for imp in &u.imports {
+            if imp.names.iter().any(|n| n == name) {
+                for mf in self.python_module(file, &imp.path) {
+                    let r = self.exported(mf, name, depth + 1);
+                    if !r.is_empty() {
+                        return r;
+                    }
+                }
+            }
+        }
+        Vec::new()
+    }
+
+    /// Top-level Rust items named `name` in files whose path mentions the use path's module
+    /// segments (`crate::runtime::Builder` → a `Builder` under a `runtime` directory or file).
+    fn rust_path_item(&self, from: u32, path: &str, name: &str) -> Vec<u32> {
+        let segs: Vec<&str> = path
+            .split("::")
+            .filter(|s| !matches!(*s, "crate" | "self" | "super" | "std" | "core" | "alloc"))
+            .collect();
+        if segs.len() < 2
+            && !path.starts_with("crate")
+            && !path.starts_with("self")
+            && !path.starts_with("super")
+        {
+            return Vec::new();
+        }
+        let module = segs.iter().rev().nth(1).copied();
+        let mut out = Vec::new();
+        for id in self.types.get(name).into_iter().flatten().copied().chain(self.top_named(name)) {
+            let (f, _) = self.entity(id);
+            let ok = match module {
+                Some(m) => f.unit.path.split('/').any(|p| p == m || p.trim_end_matches(".rs") == m),
+                None => true,
+            };
+            if ok && f.unit.lang == Lang::Rust {
+                out.push(id);
+            }
+        }
+        let _ = from;
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    fn top_named(&self, name: &str) -> Vec<u32> {
+        self.top.iter().filter_map(|t| t.get(name).copied()).collect()
+    }
+
+    /// A name used in file `from`: defined there, or imported into it.
+    fn resolve_name(&self, from: u32, lang: Lang, name: &str, kinds: &[Kind]) -> Vec<u32> {
+        let fits = |id: u32| kinds.is_empty() || kinds.contains(&self.entity(id).1.kind);
+        if let Some(&id) = self.top[from as usize].get(name) {
+            if fits(id) {
+                return vec![id];
+            }
+        }
+        let u = &self.files[from as usize].unit;
+        let mut out = Vec::new();
+        for imp in &u.imports {
+            match lang {
+                Lang::Python if imp.module => {
+                    // `import a.b as name`: the module itself.
+                    if imp.names.iter().any(|n| n == name) {
+                        out.extend(
+                            self.python_module(from, &imp.path).iter().map(|&f| self.files[f as usize].first),
+                        );
+                    }
+                }
+                Lang::Python => {
+                    if imp.names.iter().any(|n| n == name) {
+                        let sub = format!("{}.{name}", imp.path.trim_end_matches('.'));
+                        let sub = if imp.path.ends_with('.') { format!("{}{name}", imp.path) } else { sub };
+                        let subs = self.python_module(from, &sub);
+                        if !subs.is_empty() {
+                            // `from pkg import module`.
+                            out.extend(subs.iter().map(|&f| self.files[f as usize].first));
+                            continue;
+                        }
+                        for mf in self.python_module(from, &imp.path) {
+                            out.extend(self.exported(mf, name, 0).into_iter().filter(|&id| fits(id)));
+                        }
+                    }
+                }
+                Lang::Rust => {
+                    if imp.names.iter().any(|n| n == name) {
+                        let item = imp.path.rsplit("::").next().unwrap_or(name);
+                        let item = item.split(" as ").next().unwrap_or(item).trim();
+                        out.extend(
+                            self.rust_path_item(from, &imp.path, item).into_iter().filter(|&id| fits(id)),
+                        );
+                    }
+                }
+            }
+        }
+        if out.is_empty() && lang == Lang::Rust {
+            // Rust code names types of its own crate without importing them when they live in
+            // the same module tree; accept a definition only when it is the only one.
+            if let Some(ids) = self.types.get(name) {
+                let same_lang: Vec<u32> = ids
+                    .iter()
+                    .copied()
+                    .filter(|&id| self.entity(id).0.unit.lang == Lang::Rust && fits(id))
+                    .collect();
+                if same_lang.len() == 1 {
+                    out = same_lang;
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// The class (Python) or impl type (Rust) enclosing a local entity, if any.
+    fn enclosing_type(&self, file: u32, local: u32) -> Option<(String, u32)> {
+        let u = &self.files[file as usize].unit;
+        let mut cur = u.entities.get(local as usize)?.parent;
+        while let Some(p) = cur {
+            let e = &u.entities[p as usize];
+            match e.kind {
+                Kind::Class | Kind::Impl | Kind::Trait => return Some((e.name.clone(), p)),
+                _ => cur = e.parent,
+            }
+        }
+        None
+    }
+
+    fn members_of(&self, ty: &str, method: &str, lang: Lang) -> Vec<u32> {
+        let key = format!("{ty}{}{method}", lang.member_sep());
+        self.members.get(key.as_str()).cloned().unwrap_or_default()
+    }
+
+    fn call_targets(&self, file: u32, local: u32, callee: &str, receiver: Option<&str>) -> Vec<u32> {
+        let u = &self.files[file as usize].unit;
+        let lang = u.lang;
+        match receiver {
+            None => self.resolve_name(file, lang, callee, &[]),
+            Some("self") | Some("cls") | Some("Self") | Some("super()") => {
+                let Some((ty, ty_local)) = self.enclosing_type(file, local) else { return Vec::new() };
+                let mut out = self.members_of(&ty, callee, lang);
+                if lang == Lang::Python {
+                    // Same-file definitions first.
+                    let first = self.files[file as usize].first;
+                    let last = first + u.entities.len() as u32;
+                    if out.iter().any(|&id| (first..last).contains(&id)) {
+                        out.retain(|&id| (first..last).contains(&id));
+                    }
+                    if out.is_empty() {
+                        // Look one or two levels up the base classes.
+                        let mut bases: Vec<String> = u.entities[ty_local as usize].bases.clone();
+                        for _ in 0..2 {
+                            let mut next = Vec::new();
+                            for b in &bases {
+                                let b = b.rsplit('.').next().unwrap_or(b);
+                                for cls in self.resolve_name(file, lang, b, &[Kind::Class]) {
+                                    let (_, ce) = self.entity(cls);
+                                    out.extend(self.members_of(&ce.qual, callee, lang));
+                                    next.extend(ce.bases.iter().cloned());
+                                }
+                            }
+                            if !out.is_empty() {
+                                break;
+                            }
+                            bases = next;
+                        }
+                    }
+                }
+                out.sort_unstable();
+                out.dedup();
+                out
+            }
+            Some(recv) => {
+                let simple = recv.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '.' || c == ':');
+                if !simple {
+                    return Vec::new();
+                }
+                match lang {
+                    Lang::Python => {
+                        // `Class.method(...)` / `module.func(...)` with the head imported or local.
+                        let head = recv.rsplit('.').next().unwrap_or(recv);
+                        let mut out = Vec::new();
+                        for t in self.resolve_name(file, lang, head, &[]) {
+                            let (_, te) = self.entity(t);
+                            match te.kind {
+                                Kind::Class => out.extend(self.members_of(&te.qual, callee, lang)),
+                                Kind::File => {
+                                    let tf = self.entity(t).0;
+                                    if let Some(&id) = self.top[self.file_index(tf.first)].get(callee) {
+                                        out.push(id);
+                                    }
+                                }
+                                _ => {}
+                            }
+                        }
+                        if out.is_empty() {
+                            // `import a.b` then `a.b.f()`.
+                            for mf in self.python_module(file, recv) {
+                                if let Some(&id) = self.top[mf as usize].get(callee) {
+                                    out.push(id);
+                                }
+                            }
+                        }
+                        out
+                    }
+                    Lang::Rust => {
+                        let ty = base_type_name(recv);
+                        let mut out = self.members_of(&ty, callee, lang);
+                        if out.is_empty() && ty.chars().next().is_some_and(|c| c.is_lowercase()) {
+                            // `task::spawn(...)`: a module path.
+                            out = self.rust_path_item(file, &format!("crate::{recv}::{callee}"), callee);
+                        }
+                        out
+                    }
+                }
+            }
+        }
+    }
+
+    fn file_index(&self, first: u32) -> usize {
+        self.files.partition_point(|f| f.first < first)
+    }
+}

@@ -1,0 +1,121 @@
+//! The symbol index: exact, case-insensitive and fuzzy lookup of entity names, qualified names
+//! and file paths.
+
+use rustc_hash::FxHashMap;
+
+use crate::text::normalize_name;
+
+/// How a name matched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Match {
+    Exact,
+    CaseInsensitive,
+    /// Same letters ignoring case and underscores (`registerHook` ~ `register_hook`).
+    Normalized,
+}
+
+#[derive(Default)]
+pub struct Symbols {
+    /// Entity name as written → entities.
+    exact: FxHashMap<String, Vec<u32>>,
+    /// Lower-cased name → entities.
+    lower: FxHashMap<String, Vec<u32>>,
+    /// Normalised name → entities.
+    norm: FxHashMap<String, Vec<u32>>,
+    /// Lower-cased qualified name (`session.send`, `semaphore::new`) → entities.
+    qual: FxHashMap<String, Vec<u32>>,
+    /// Lower-cased file path → file entity.
+    paths: FxHashMap<String, u32>,
+    /// Lower-cased module stem (`sessions` for `requests/sessions.py`) → file entities.
+    stems: FxHashMap<String, Vec<u32>>,
+}
+
+impl Symbols {
+    pub(crate) fn add_entity(&mut self, id: u32, name: &str, qual: &str) {
+        if name.is_empty() {
+            return;
+        }
+        self.exact.entry(name.to_string()).or_default().push(id);
+        self.lower.entry(name.to_lowercase()).or_default().push(id);
+        let n = normalize_name(name);
+        if !n.is_empty() {
+            self.norm.entry(n).or_default().push(id);
+        }
+        if !qual.is_empty() && qual != name {
+            self.qual.entry(qual.to_lowercase()).or_default().push(id);
+        }
+    }
+
+    pub(crate) fn add_file(&mut self, id: u32, path: &str) {
+        let lower = path.to_lowercase();
+        let file = lower.rsplit('/').next().unwrap_or(&lower).to_string();
+        let stem = file.split('.').next().unwrap_or(&file).to_string();
+        self.paths.insert(lower.clone(), id);
+        self.stems.entry(stem.clone()).or_default().push(id);
+        if stem == "__init__" || stem == "mod" || stem == "lib" {
+            // A package is named after its directory.
+            let dir = lower.rsplit('/').nth(1).unwrap_or("").to_string();
+            if !dir.is_empty() {
+                self.stems.entry(dir).or_default().push(id);
+            }
+        }
+    }
+
+    /// Entities named `name`, best matches first: exact, then case-insensitive, then normalised.
+    pub fn lookup(&self, name: &str) -> Vec<(u32, Match)> {
+        let mut out = Vec::new();
+        let mut seen = rustc_hash::FxHashSet::default();
+        let mut push = |ids: Option<&Vec<u32>>, m: Match, out: &mut Vec<(u32, Match)>| {
+            for &id in ids.into_iter().flatten() {
+                if seen.insert(id) {
+                    out.push((id, m));
+                }
+            }
+        };
+        push(self.exact.get(name), Match::Exact, &mut out);
+        push(self.lower.get(&name.to_lowercase()), Match::CaseInsensitive, &mut out);
+        let n = normalize_name(name);
+        if n.len() >= 4 {
+            push(self.norm.get(&n), Match::Normalized, &mut out);
+        }
+        out
+    }
+
+    /// Entities with qualified name `qual` (`Session.send`, `Semaphore::new`), case-insensitive.
+    pub fn lookup_qual(&self, qual: &str) -> &[u32] {
+        self.qual.get(&qual.to_lowercase()).map(|v| v.as_slice()).unwrap_or(&[])
+    }
+
+    /// The file at exactly this relative path (case-insensitive).
+    pub fn file(&self, path: &str) -> Option<u32> {
+        self.paths.get(&path.to_lowercase()).copied()
+    }
+
+    /// Files whose path ends with `suffix` at a `/` boundary (`models.py`, `requests/models.py`).
+    pub fn files_ending_with(&self, suffix: &str) -> Vec<u32> {
+        let s = suffix.to_lowercase();
+        let s = s.trim_start_matches("./").trim_start_matches('/');
+        if s.is_empty() {
+            return Vec::new();
+        }
+        let mut out: Vec<u32> = self
+            .paths
+            .iter()
+            .filter(|(p, _)| {
+                p.as_str() == s || (p.ends_with(s) && p.as_bytes()[p.len() - s.len() - 1] == b'/')
+            })
+            .map(|(_, &id)| id)
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// Files whose module stem or package directory is `stem`.
+    pub fn files_with_stem(&self, stem: &str) -> &[u32] {
+        self.stems.get(&stem.to_lowercase()).map(|v| v.as_slice()).unwrap_or(&[])
+    }
+
+    pub fn n_names(&self) -> usize {
+        self.exact.len()
+    }
+}

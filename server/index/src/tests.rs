@@ -1,0 +1,171 @@
+//! Index tests: graph edges on small multi-file fixtures, and bad input on a real directory.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use expect_test::{expect, Expect};
+
+use crate::{EdgeKind, FileUnit, Index, Skipped, WalkOptions};
+
+/// Builds an index from `(path, text)` pairs without touching the disk.
+fn index_of(files: &[(&str, &str)]) -> Index {
+    let units = files
+        .iter()
+        .map(|(p, t)| {
+            let lang = locus_syntax::Lang::of_path(p).unwrap();
+            Arc::new(FileUnit::build(p.to_string(), lang, Arc::from(*t)))
+        })
+        .collect();
+    Index::from_units(PathBuf::from("/ws"), units, Skipped::default())
+}
+
+fn check_edges(files: &[(&str, &str)], kinds: &[EdgeKind], expect: Expect) {
+    let ix = index_of(files);
+    let mut lines = Vec::new();
+    for id in 0..ix.n_entities() as u32 {
+        for &(to, k) in &ix.graph.out[id as usize] {
+            if kinds.contains(&k) {
+                lines.push(format!("{} -{}-> {}", ix.full_name(id), k.as_str(), ix.full_name(to)));
+            }
+        }
+    }
+    for (from, name) in &ix.graph.unresolved {
+        lines.push(format!("{} -calls?-> {name}", ix.full_name(*from)));
+    }
+    lines.sort();
+    expect.assert_eq(&(lines.join("\n") + "\n"));
+}
+
+#[test]
+fn python_imports_calls_and_inheritance() {
+    check_edges(
+        &[
+            ("pkg/__init__.py", "from .models import Request\n"),
+            (
+                "pkg/models.py",
+                "class Base:\n    def prepare(self): pass\n\nclass Request(Base):\n    def send(self):\n        self.prepare()\n        helper()\n\ndef helper():\n    pass\n",
+            ),
+            (
+                "pkg/api.py",
+                "import pkg.models as m\nfrom pkg import Request\n\ndef get(url):\n    r = Request()\n    r.send()\n    m.helper()\n",
+            ),
+        ],
+        &[EdgeKind::Calls, EdgeKind::Imports, EdgeKind::Inherits],
+        expect![[r#"
+            pkg/__init__.py -imports-> pkg/models.py
+            pkg/__init__.py -imports-> pkg/models.py:Request
+            pkg/api.py -imports-> pkg/__init__.py
+            pkg/api.py -imports-> pkg/models.py
+            pkg/api.py -imports-> pkg/models.py:Request
+            pkg/api.py:get -calls-> pkg/models.py:Request
+            pkg/api.py:get -calls-> pkg/models.py:helper
+            pkg/api.py:get -calls?-> send
+            pkg/models.py:Request -inherits-> pkg/models.py:Base
+            pkg/models.py:Request.send -calls-> pkg/models.py:Base.prepare
+            pkg/models.py:Request.send -calls-> pkg/models.py:helper
+        "#]],
+    );
+}
+
+#[test]
+fn rust_uses_calls_impls_and_traits() {
+    check_edges(
+        &[
+            (
+                "src/sync/semaphore.rs",
+                "pub struct Semaphore;\nimpl Semaphore {\n    pub fn new() -> Self { Semaphore }\n    pub fn acquire(&self) { self.poll() }\n    fn poll(&self) {}\n}\n",
+            ),
+            (
+                "src/runtime/mod.rs",
+                "use crate::sync::semaphore::Semaphore;\npub trait Schedule { fn schedule(&self); }\nstruct Rt;\nimpl Schedule for Rt { fn schedule(&self) { let s = Semaphore::new(); s.acquire(); } }\n",
+            ),
+        ],
+        &[EdgeKind::Calls, EdgeKind::Imports, EdgeKind::Inherits, EdgeKind::Contains],
+        expect![[r#"
+            src/runtime/mod.rs -contains-> src/runtime/mod.rs:Rt
+            src/runtime/mod.rs -contains-> src/runtime/mod.rs:Schedule
+            src/runtime/mod.rs -contains-> src/runtime/mod.rs:impl Schedule for Rt
+            src/runtime/mod.rs -imports-> src/sync/semaphore.rs:Semaphore
+            src/runtime/mod.rs:Rt -contains-> src/runtime/mod.rs:impl Schedule for Rt
+            src/runtime/mod.rs:Rt::schedule -calls-> src/sync/semaphore.rs:Semaphore::new
+            src/runtime/mod.rs:Rt::schedule -calls?-> acquire
+            src/runtime/mod.rs:Schedule -contains-> src/runtime/mod.rs:Schedule::schedule
+            src/runtime/mod.rs:impl Schedule for Rt -contains-> src/runtime/mod.rs:Rt::schedule
+            src/runtime/mod.rs:impl Schedule for Rt -inherits-> src/runtime/mod.rs:Schedule
+            src/sync/semaphore.rs -contains-> src/sync/semaphore.rs:Semaphore
+            src/sync/semaphore.rs -contains-> src/sync/semaphore.rs:impl Semaphore
+            src/sync/semaphore.rs:Semaphore -contains-> src/sync/semaphore.rs:impl Semaphore
+            src/sync/semaphore.rs:Semaphore::acquire -calls-> src/sync/semaphore.rs:Semaphore::poll
+            src/sync/semaphore.rs:impl Semaphore -contains-> src/sync/semaphore.rs:Semaphore::acquire
+            src/sync/semaphore.rs:impl Semaphore -contains-> src/sync/semaphore.rs:Semaphore::new
+            src/sync/semaphore.rs:impl Semaphore -contains-> src/sync/semaphore.rs:Semaphore::poll
+        "#]],
+    );
+}
+
+#[test]
+fn edits_replace_and_remove_files() {
+    let ix = index_of(&[("a.py", "def one(): pass\n"), ("b.py", "def two(): pass\n")]);
+    let ix2 = ix.with_changes(vec![
+        ("a.py".into(), Some("def uno(): pass\n".into())),
+        ("b.py".into(), None),
+        ("c.rs".into(), Some("fn three() {}\n".into())),
+    ]);
+    let names: Vec<String> = (0..ix2.n_entities() as u32).map(|i| ix2.full_name(i)).collect();
+    assert_eq!(names, ["a.py", "a.py:uno", "c.rs", "c.rs:three"]);
+    assert!(ix2.symbols.lookup("one").is_empty());
+    // An unchanged file is shared, not parsed again.
+    let ix3 = ix2.with_changes(vec![("c.rs".into(), Some("fn three() {}\n".into()))]);
+    assert!(Arc::ptr_eq(&ix2.files[1].unit, &ix3.files[1].unit));
+}
+
+#[cfg(unix)]
+#[test]
+fn bad_files_are_skipped_and_counted() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(outside.path().join("secret.py"), "def secret(): pass\n").unwrap();
+    std::fs::create_dir(root.join("pkg")).unwrap();
+    std::fs::write(root.join("pkg/ok.py"), "def ok(): pass\n").unwrap();
+    std::fs::write(root.join("pkg/bin.py"), b"def x():\0\0\0").unwrap();
+    std::fs::write(root.join("pkg/latin1.py"), b"# caf\xe9\ndef f(): pass\n").unwrap();
+    let big = "x = 1\n".repeat(50 * 1024 * 1024 / 6);
+    std::fs::write(root.join("pkg/big.py"), big).unwrap();
+    symlink(outside.path(), root.join("escape")).unwrap();
+    symlink(outside.path().join("secret.py"), root.join("pkg/secret_link.py")).unwrap();
+    symlink(root.join("pkg"), root.join("pkg/loop")).unwrap();
+    let ix = Index::build(root, &WalkOptions::default()).unwrap();
+    let paths: Vec<&str> = ix.files.iter().map(|f| f.unit.path.as_str()).collect();
+    assert_eq!(paths, ["pkg/ok.py"]);
+    let skipped = &ix.skipped.0;
+    assert_eq!(skipped.get("binary"), Some(&1));
+    assert_eq!(skipped.get("not_utf8"), Some(&1));
+    assert_eq!(skipped.get("too_large"), Some(&1));
+    assert_eq!(skipped.get("symlink"), Some(&1), "{skipped:?}");
+    assert!(ix.symbols.lookup("secret").is_empty());
+}
+
+#[test]
+fn a_file_deleted_between_walk_and_read_is_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.py"), "def a(): pass\n").unwrap();
+    std::fs::write(dir.path().join("gone.py"), "def g(): pass\n").unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let (listed, _) = crate::walk::list(&root, &WalkOptions::default());
+    std::fs::remove_file(root.join("gone.py")).unwrap();
+    let (files, skipped) = crate::walk::read_all(listed, &WalkOptions::default());
+    assert_eq!(files.len(), 1);
+    assert_eq!(skipped.0.get("unreadable"), Some(&1));
+}
+
+#[test]
+fn resolve_inside_refuses_escapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(root.join("a.py"), "").unwrap();
+    assert!(crate::walk::resolve_inside(root, "a.py").is_some());
+    assert!(crate::walk::resolve_inside(root, "../a.py").is_none());
+    assert!(crate::walk::resolve_inside(root, "/etc/passwd").is_none());
+}
