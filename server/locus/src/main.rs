@@ -1,1 +1,60 @@
-fn main() {}
+//! The `locus` binary: the command line (`index`, `locate`, `eval`) and, with no subcommand,
+//! the language server on stdio.
+
+mod cli;
+mod eval_cmd;
+mod output;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "locus", version, about = "Locate the code a bug report points to.")]
+struct Args {
+    /// Accepted for editors that pass it; the server always speaks on stdio.
+    #[arg(long, global = true, hide = true)]
+    stdio: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Index a workspace and print what was found.
+    Index(cli::IndexArgs),
+    /// Rank the files and functions an issue points to.
+    Locate(cli::LocateArgs),
+    /// Measure localization on benchmark instances (SWE-bench Lite, tokio issues).
+    Eval(eval_cmd::EvalArgs),
+    /// Run the language server on stdio (the default).
+    Lsp,
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LOCUS_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let result = match args.command {
+        Some(Command::Index(a)) => cli::index(a),
+        Some(Command::Locate(a)) => cli::locate(a),
+        Some(Command::Eval(a)) => eval_cmd::run(a),
+        Some(Command::Lsp) | None => {
+            let _ = args.stdio;
+            lsp()
+        }
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("locus: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn lsp() -> anyhow::Result<()> {
+    anyhow::bail!("the language server is not built into this binary yet")
+}

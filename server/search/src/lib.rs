@@ -1,1 +1,12 @@
-//! placeholder
+//! The localization engine: issue signals, search tools, and the adaptive multi-turn search.
+//!
+//! Architecture invariant: this crate returns plain data ([`Localization`]) and knows nothing of
+//! LSP, JSON-RPC, UTF-16 or the encoder's runtime; dense retrieval comes in through the
+//! [`tools::Semantic`] trait.
+
+pub mod engine;
+pub mod signals;
+pub mod tools;
+
+pub use engine::{locate, Cancelled, Localization, Mode, Options, Ranked, Trace};
+pub use signals::{Signal, SignalKind};

@@ -1,0 +1,101 @@
+//! `locus eval`: runs an engine over benchmark instances materialized from bare git mirrors.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::bail;
+use clap::Args;
+use locus_eval::{Instance, Prediction, RunOptions};
+use locus_index::{Index, WalkOptions};
+use locus_search::{Mode, Options};
+
+#[derive(Args)]
+pub struct EvalArgs {
+    #[arg(long)]
+    pub instances: PathBuf,
+    #[arg(long)]
+    pub gold: PathBuf,
+    /// Directory of bare mirrors, `<owner>+<name>/...`.
+    #[arg(long)]
+    pub mirrors: PathBuf,
+    /// Where trees and results are cached (never inside the project).
+    #[arg(long)]
+    pub cache: PathBuf,
+    /// Only these repositories (`owner/name`, repeatable).
+    #[arg(long)]
+    pub repo: Vec<String>,
+    /// Only these instance ids (comma-separated or repeated).
+    #[arg(long, value_delimiter = ',')]
+    pub ids: Vec<String>,
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// adaptive (default), single, fixed or bm25.
+    #[arg(long, default_value = "adaptive")]
+    pub engine: String,
+    /// Output directory (default: CACHE/runs/ENGINE-DATASET).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
+}
+
+pub fn run(a: EvalArgs) -> anyhow::Result<()> {
+    let Some(mode) = Mode::parse(&a.engine) else {
+        bail!("unknown engine `{}`; use adaptive, single, fixed or bm25", a.engine);
+    };
+    let mut opts = RunOptions::new(a.instances, a.gold, a.mirrors, a.cache, a.engine.clone());
+    opts.repos = a.repo;
+    opts.ids = a.ids;
+    opts.limit = a.limit;
+    opts.out = a.out;
+    opts.jobs = a.jobs.max(1);
+    opts.progress = true;
+    opts.forbid_under = project_root();
+    // The index of the last tree, reused when consecutive instances share a commit.
+    let last: Mutex<Option<(PathBuf, Arc<Index>, f64)>> = Mutex::new(None);
+    let search = Options { mode, max_results: 50, ..Options::default() };
+    let locate = |root: &Path, inst: &Instance| -> anyhow::Result<Prediction> {
+        let (ix, index_ms) = {
+            let cached = last.lock().unwrap().clone();
+            match cached {
+                Some((p, ix, ms)) if p == root => (ix, ms),
+                _ => {
+                    let t = Instant::now();
+                    let ix = Arc::new(Index::build(root, &WalkOptions::default())?);
+                    let ms = t.elapsed().as_secs_f64() * 1000.0;
+                    *last.lock().unwrap() = Some((root.to_path_buf(), ix.clone(), ms));
+                    (ix, ms)
+                }
+            }
+        };
+        let cancel = AtomicBool::new(false);
+        let t = Instant::now();
+        let loc = locus_search::locate(&ix, None, &inst.problem_statement, &search, &cancel)?;
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        Ok(Prediction {
+            ranked_files: loc.files.iter().map(|r| r.path.clone()).collect(),
+            ranked_functions: loc.functions.iter().map(|r| r.name.clone()).collect(),
+            predicted_files: loc.predicted_files.clone(),
+            predicted_functions: loc.predicted_functions.clone(),
+            ms,
+            index_ms,
+            turns: loc.trace.turns.len() as u32,
+            calls: loc.trace.calls,
+            efficiency: loc.trace.efficiency as f64,
+            redundant_calls: loc.trace.redundant_calls,
+            peak_rss_kb: crate::cli::peak_rss_kb(),
+        })
+    };
+    let summary = locus_eval::run(&opts, &locate)?;
+    let _ = summary;
+    Ok(())
+}
+
+/// The project checkout this binary was built from, if it is still there: eval output must
+/// never land inside it.
+fn project_root() -> Option<PathBuf> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.ancestors().nth(2).map(|p| p.to_path_buf()).filter(|p| p.join("Cargo.toml").exists())
+}

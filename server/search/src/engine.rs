@@ -1,0 +1,789 @@
+//! The adaptive multi-turn search (FuseSearch's idea, in-process): each turn issues a batch of
+//! tool calls that run in parallel on the immutable index, fuses their hits into per-entity
+//! evidence, and records each call's tool efficiency `g_i = |E_i \ H| / |E_i|`. Turn 1 is wide
+//! (every strong signal of the issue becomes a call); later turns expand around the leading
+//! candidates, as few or as many as the ranking's confidence calls for, skip calls predicted to
+//! return only seen entities, and stop when the leading set is stable or the budget is spent.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use locus_index::{text, Index};
+use locus_syntax::Kind;
+use rayon::prelude::*;
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::Serialize;
+
+use crate::signals::{self, Signal, SignalKind};
+use crate::tools::{self, Call, Hit, Relation, Semantic};
+
+/// Which search to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// The papers' baseline: BM25 with the whole issue as query, no signals, no graph.
+    Bm25,
+    /// Turn 1 only: signals, symbols, lexical (and semantic when vectors exist), fused.
+    SinglePass,
+    /// Multi-turn, breadth decided per turn, redundant calls skipped.
+    Adaptive,
+    /// Multi-turn ablation: every tool on the top candidates every turn, nothing skipped.
+    Fixed,
+}
+
+impl Mode {
+    pub fn parse(s: &str) -> Option<Mode> {
+        match s {
+            "bm25" => Some(Mode::Bm25),
+            "single" | "single-pass" => Some(Mode::SinglePass),
+            "adaptive" | "locus" => Some(Mode::Adaptive),
+            "fixed" => Some(Mode::Fixed),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub mode: Mode,
+    pub max_turns: u32,
+    pub max_calls: u32,
+    /// Wall-clock budget for the whole search; the current turn finishes, no new one starts.
+    pub budget_ms: u64,
+    /// Ranked items returned per granularity.
+    pub max_results: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { mode: Mode::Adaptive, max_turns: 4, max_calls: 64, budget_ms: 1500, max_results: 20 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cancelled;
+
+impl std::fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the search was cancelled")
+    }
+}
+
+impl std::error::Error for Cancelled {}
+
+/// One ranked place.
+#[derive(Clone, Debug, Serialize)]
+pub struct Ranked {
+    pub id: u32,
+    /// `path:Qual.name` for functions, the path for files.
+    pub name: String,
+    pub path: String,
+    pub kind: Kind,
+    pub span: locus_syntax::Span,
+    /// 0..=1, relative to the best item of the same list.
+    pub score: f32,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CallTrace {
+    pub call: String,
+    pub tool: &'static str,
+    pub returned: u32,
+    pub new: u32,
+    /// `g_i`: the share of returned entities not seen before (1 when nothing is returned is
+    /// not defined; such calls count as redundant with g = 0).
+    pub efficiency: f32,
+    pub ms: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TurnTrace {
+    pub calls: Vec<CallTrace>,
+    /// Calls the policy considered and did not issue because they were predicted to bring
+    /// nothing new.
+    pub skipped: u32,
+    pub ms: f64,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Trace {
+    pub signals: usize,
+    pub turns: Vec<TurnTrace>,
+    pub calls: u32,
+    pub redundant_calls: u32,
+    pub skipped_calls: u32,
+    /// Mean `g_i` over calls.
+    pub efficiency: f32,
+    pub ms: f64,
+    pub ms_by_tool: FxHashMap<&'static str, f64>,
+    pub semantic_ready: usize,
+    pub stop: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Localization {
+    pub files: Vec<Ranked>,
+    pub functions: Vec<Ranked>,
+    /// The predicted set (adaptive cut-off), full names.
+    pub predicted_files: Vec<String>,
+    pub predicted_functions: Vec<String>,
+    pub trace: Trace,
+}
+
+/// Per-entity evidence accumulated over the search. Each field is the best value any call
+/// gave, in 0..=1 before weighting.
+#[derive(Clone, Debug, Default)]
+struct Evidence {
+    lexical: f32,
+    semantic: f32,
+    symbol: f32,
+    frame: f32,
+    path: f32,
+    grep: f32,
+    graph: f32,
+    tools: u8,
+    symbol_reason: String,
+    frame_reason: String,
+    path_reason: String,
+    grep_reason: String,
+    graph_reason: String,
+}
+
+// Weights of the fused score. Hand-set from the structure of the evidence (a traceback frame or
+// an exact qualified name is near-certain; lexical similarity is graded; a graph neighbour of a
+// strong candidate is a weak prior) and checked on the development repositories only (see
+// docs/benchmarks.md for the split).
+const W_LEXICAL: f32 = 1.0;
+const W_SEMANTIC: f32 = 0.7;
+const W_SYMBOL: f32 = 1.3;
+const W_FRAME: f32 = 1.6;
+const W_PATH: f32 = 0.9;
+const W_GREP: f32 = 0.8;
+const W_GRAPH: f32 = 0.5;
+/// Bonus per additional tool that found the entity.
+const W_AGREE: f32 = 0.15;
+/// Tests are rarely where the fix goes (the evaluation's gold excludes them).
+const TEST_FACTOR: f32 = 0.35;
+
+const TOOL_BITS: [&str; 6] = ["symbol", "lexical", "semantic", "grep", "graph", "outline"];
+
+impl Evidence {
+    fn score(&self) -> f32 {
+        let agree = (self.tools.count_ones() as f32 - 1.0).max(0.0);
+        W_LEXICAL * self.lexical
+            + W_SEMANTIC * self.semantic
+            + W_SYMBOL * self.symbol
+            + W_FRAME * self.frame
+            + W_PATH * self.path
+            + W_GREP * self.grep
+            + W_GRAPH * self.graph
+            + W_AGREE * agree
+    }
+
+    fn reason(&self, lexical_terms: &str) -> String {
+        let parts = [
+            (W_FRAME * self.frame, &self.frame_reason),
+            (W_SYMBOL * self.symbol, &self.symbol_reason),
+            (W_PATH * self.path, &self.path_reason),
+            (W_GREP * self.grep, &self.grep_reason),
+            (W_GRAPH * self.graph, &self.graph_reason),
+        ];
+        let mut best: Option<(f32, String)> = None;
+        for (w, r) in parts {
+            if w > 0.0 && !r.is_empty() && best.as_ref().is_none_or(|b| w > b.0) {
+                best = Some((w, r.clone()));
+            }
+        }
+        let lex = W_LEXICAL * self.lexical;
+        let sem = W_SEMANTIC * self.semantic;
+        match best {
+            Some((w, r)) if w >= lex.max(sem) => r,
+            _ if lex >= sem && !lexical_terms.is_empty() => {
+                format!("matches the issue's words: {lexical_terms}")
+            }
+            _ if sem > 0.0 => "similar in meaning to the issue (encoder)".to_string(),
+            Some((_, r)) => r,
+            None => "matches the issue's words".to_string(),
+        }
+    }
+}
+
+/// A call the policy wants to make, with what a hit would mean.
+struct Planned {
+    call: Call,
+    /// Multiplies the tool's hit scores.
+    weight: f32,
+    /// Reason attached to entities this call finds.
+    reason: String,
+    /// For frame/path outlines: whether this is a traceback frame (vs a path mention).
+    frame: bool,
+}
+
+struct Search<'a> {
+    ix: &'a Index,
+    dense: Option<&'a dyn Semantic>,
+    opts: &'a Options,
+    cancel: &'a AtomicBool,
+    query_terms: Vec<(String, f32)>,
+    ev: FxHashMap<u32, Evidence>,
+    seen: FxHashSet<u32>,
+    issued: FxHashSet<Call>,
+    expanded: FxHashSet<u32>,
+    trace: Trace,
+    g_sum: f32,
+}
+
+/// Runs a localization of `issue` on `ix`.
+pub fn locate(
+    ix: &Index,
+    dense: Option<&dyn Semantic>,
+    issue: &str,
+    opts: &Options,
+    cancel: &AtomicBool,
+) -> Result<Localization, Cancelled> {
+    let t0 = Instant::now();
+    let sigs = if opts.mode == Mode::Bm25 { Vec::new() } else { signals::extract(issue) };
+    let mut s = Search {
+        ix,
+        dense: if opts.mode == Mode::Bm25 { None } else { dense.filter(|d| d.ready() > 0) },
+        opts,
+        cancel,
+        query_terms: query_terms(issue),
+        ev: FxHashMap::default(),
+        seen: FxHashSet::default(),
+        issued: FxHashSet::default(),
+        expanded: FxHashSet::default(),
+        trace: Trace {
+            signals: sigs.len(),
+            semantic_ready: dense.map(|d| d.ready()).unwrap_or(0),
+            ..Trace::default()
+        },
+        g_sum: 0.0,
+    };
+    let first = s.first_turn(issue, &sigs);
+    s.run_turn(first)?;
+    let mut prev_top = s.top_functions(5);
+    let mut stop = "single turn".to_string();
+    if matches!(opts.mode, Mode::Adaptive | Mode::Fixed) {
+        stop = "turn limit".to_string();
+        for turn in 2..=opts.max_turns {
+            if t0.elapsed().as_millis() as u64 >= opts.budget_ms {
+                stop = "time budget".into();
+                break;
+            }
+            if s.trace.calls >= opts.max_calls {
+                stop = "call budget".into();
+                break;
+            }
+            let (batch, skipped) = s.plan_turn(turn);
+            if batch.is_empty() {
+                stop = if skipped > 0 { "nothing new to ask".into() } else { "no leads to expand".into() };
+                s.trace.skipped_calls += skipped;
+                break;
+            }
+            s.run_turn(batch)?;
+            if let Some(last) = s.trace.turns.last_mut() {
+                last.skipped = skipped;
+            }
+            s.trace.skipped_calls += skipped;
+            let top = s.top_functions(5);
+            if opts.mode == Mode::Adaptive && top == prev_top {
+                stop = "leading set stable".into();
+                break;
+            }
+            prev_top = top;
+        }
+    }
+    s.trace.stop = stop;
+    s.trace.efficiency = if s.trace.calls == 0 { 0.0 } else { s.g_sum / s.trace.calls as f32 };
+    s.trace.ms = t0.elapsed().as_secs_f64() * 1000.0;
+    Ok(s.finish())
+}
+
+/// The issue's terms with weights: repeated words count, with diminishing returns.
+fn query_terms(issue: &str) -> Vec<(String, f32)> {
+    let mut end = issue.len().min(signals::MAX_ISSUE_BYTES);
+    while !issue.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut counts: FxHashMap<String, u32> = FxHashMap::default();
+    text::for_each_term(&issue[..end], |t| *counts.entry(t.to_string()).or_insert(0) += 1);
+    let mut v: Vec<(String, f32)> = counts.into_iter().map(|(t, c)| (t, 1.0 + (c as f32).ln())).collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+impl Search<'_> {
+    fn check_cancel(&self) -> Result<(), Cancelled> {
+        if self.cancel.load(Ordering::Relaxed) {
+            Err(Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Turn 1: every strong signal becomes a call, plus lexical (and semantic) on the issue.
+    fn first_turn(&self, issue: &str, sigs: &[Signal]) -> Vec<Planned> {
+        let mut plan = vec![Planned {
+            call: Call::Lexical { query: issue.chars().take(200).collect() },
+            weight: 1.0,
+            reason: String::new(),
+            frame: false,
+        }];
+        if self.opts.mode == Mode::Bm25 {
+            return plan;
+        }
+        if self.dense.is_some() {
+            plan.push(Planned {
+                call: Call::Semantic { query: issue.chars().take(2000).collect() },
+                weight: 1.0,
+                reason: String::new(),
+                frame: false,
+            });
+        }
+        let mut names: FxHashMap<String, (f32, String)> = FxHashMap::default();
+        let mut files: Vec<(u32, Option<u32>, bool, String)> = Vec::new();
+        let mut patterns: Vec<String> = Vec::new();
+        for s in sigs {
+            match s.kind {
+                SignalKind::Frame | SignalKind::Panic => {
+                    if let Some(p) = &s.path {
+                        for f in self.resolve_path(p) {
+                            let what = match (&s.func, s.line) {
+                                (Some(func), Some(l)) => format!("in the traceback: `{func}` at line {l}"),
+                                (_, Some(l)) => format!("in the traceback at line {l}"),
+                                _ => "in the traceback".to_string(),
+                            };
+                            files.push((f, s.line.map(|l| l.saturating_sub(1)), true, what));
+                        }
+                    }
+                    if let Some(func) = &s.func {
+                        if !signals::is_noise(func) && func != "<module>" {
+                            let q = if s.text.contains("::") { s.text.clone() } else { func.clone() };
+                            names.entry(q).or_insert((0.9, format!("`{func}` appears in the traceback")));
+                        }
+                    }
+                }
+                SignalKind::Path => {
+                    if let Some(p) = &s.path {
+                        for f in self.resolve_path(p) {
+                            files.push((f, None, false, format!("in `{p}`, named in the issue")));
+                        }
+                    }
+                }
+                SignalKind::QualifiedName => {
+                    let w = if s.in_code { 1.0 } else { 0.85 };
+                    let e = names
+                        .entry(s.text.clone())
+                        .or_insert((w, format!("`{}` is named in the issue", s.text)));
+                    e.0 = e.0.max(w);
+                }
+                SignalKind::Identifier => {
+                    let w = if s.in_code { 0.8 } else { 0.6 };
+                    let e = names
+                        .entry(s.text.clone())
+                        .or_insert((w, format!("defines `{}`, named in the issue", s.text)));
+                    e.0 = e.0.max(w);
+                }
+                SignalKind::ErrorMessage | SignalKind::Quoted => {
+                    let p = s.text.trim().trim_end_matches(['.', ':']).to_string();
+                    // Messages are often formatted: grep the longest literal run.
+                    let lit = p
+                        .split(['{', '}', '%', '\'', '"'])
+                        .max_by_key(|x| x.len())
+                        .unwrap_or("")
+                        .trim()
+                        .to_string();
+                    if lit.len() >= 8 && !patterns.contains(&lit) {
+                        patterns.push(lit);
+                    }
+                }
+                SignalKind::Code => {}
+            }
+        }
+        // Most specific names first; a cap keeps turn 1 bounded on long issues.
+        let mut names: Vec<(String, (f32, String))> = names.into_iter().collect();
+        names.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0).then(b.0.len().cmp(&a.0.len())).then(a.0.cmp(&b.0)));
+        for (name, (w, reason)) in names.into_iter().take(MAX_SYMBOL_CALLS) {
+            plan.push(Planned { call: Call::Symbol { name }, weight: w, reason, frame: false });
+        }
+        files.sort_by_key(|f| (f.0, f.1));
+        files.dedup_by_key(|f| (f.0, f.1));
+        for (file, line, frame, reason) in files.into_iter().take(MAX_FILE_CALLS) {
+            plan.push(Planned { call: Call::Outline { file, line }, weight: 1.0, reason, frame });
+        }
+        for p in patterns.into_iter().take(MAX_GREP_CALLS) {
+            let reason = format!("contains the text “{}”", short(&p, 40));
+            plan.push(Planned { call: Call::Grep { pattern: p }, weight: 1.0, reason, frame: false });
+        }
+        plan
+    }
+
+    /// Files matching a path from the issue: exact, or by suffix (tracebacks carry absolute
+    /// paths from another machine: `/usr/lib/python3/site-packages/requests/models.py`).
+    fn resolve_path(&self, p: &str) -> Vec<u32> {
+        let p = p.replace('\\', "/");
+        let parts: Vec<&str> = p.split('/').filter(|s| !s.is_empty() && *s != ".").collect();
+        for start in 0..parts.len() {
+            let suffix = parts[start..].join("/");
+            let hits = self.ix.symbols.files_ending_with(&suffix);
+            if !hits.is_empty() {
+                // A bare file name matching many files says little.
+                if parts.len() - start == 1 && hits.len() > 3 {
+                    return Vec::new();
+                }
+                return hits.into_iter().take(3).collect();
+            }
+        }
+        Vec::new()
+    }
+
+    /// Later turns: expand around the leading candidates; breadth follows confidence.
+    fn plan_turn(&mut self, turn: u32) -> (Vec<Planned>, u32) {
+        let ranked = self.ranked_functions();
+        if ranked.is_empty() {
+            return (Vec::new(), 0);
+        }
+        let s1 = ranked[0].1;
+        let s2 = ranked.get(1).map(|r| r.1).unwrap_or(0.0);
+        let confidence = if s1 > 0.0 { (s1 - s2) / s1 } else { 0.0 };
+        let breadth = match self.opts.mode {
+            Mode::Fixed => 5,
+            // Wide while unsure, narrow once one candidate stands out; narrower each turn.
+            _ => {
+                let base: usize = if confidence > 0.35 {
+                    1
+                } else if confidence > 0.15 {
+                    2
+                } else {
+                    4
+                };
+                (base + 2).saturating_sub(turn as usize).max(1)
+            }
+        };
+        let mut plan = Vec::new();
+        let mut skipped = 0u32;
+        for &(leader, score) in ranked.iter().take(breadth) {
+            if self.opts.mode == Mode::Adaptive && !self.expanded.insert(leader) {
+                continue;
+            }
+            let strength = (score / s1).clamp(0.0, 1.0);
+            let name = self.ix.full_name(leader);
+            let short_name = self.ix.entity(leader).qual.clone();
+            let mut rels = vec![
+                (Relation::CalledBy, format!("called by `{short_name}`, a leading candidate")),
+                (Relation::Calls, format!("calls `{short_name}`, a leading candidate")),
+                (Relation::ContainedBy, format!("contains `{short_name}`, a leading candidate")),
+                (Relation::Overrides, format!("same method name as `{short_name}` in another type")),
+            ];
+            let e = self.ix.entity(leader);
+            if matches!(e.kind, Kind::Class | Kind::Struct | Kind::Enum | Kind::Trait) {
+                rels.push((Relation::Contains, format!("member of `{short_name}`, a leading candidate")));
+                rels.push((
+                    Relation::InheritedBy,
+                    format!("subclass of `{short_name}`, a leading candidate"),
+                ));
+            }
+            let _ = name;
+            for (rel, reason) in rels {
+                let call = Call::Graph { entity: leader, relation: rel };
+                if self.opts.mode == Mode::Adaptive {
+                    if self.issued.contains(&call) {
+                        skipped += 1;
+                        continue;
+                    }
+                    // Graph calls are cheap to predict exactly: skip those that would return
+                    // only entities already seen.
+                    let predicted = tools::graph(self.ix, leader, rel);
+                    if predicted.is_empty() || predicted.iter().all(|h| self.seen.contains(&h.entity)) {
+                        skipped += 1;
+                        continue;
+                    }
+                }
+                // The called-by/calls reasons read from the neighbour's side.
+                let reason = match rel {
+                    Relation::CalledBy => reason.replace("called by", "calls"),
+                    Relation::Calls => reason.replace("calls", "called by"),
+                    _ => reason,
+                };
+                plan.push(Planned { call, weight: strength * rel_weight(rel), reason, frame: false });
+            }
+        }
+        if self.opts.mode == Mode::Fixed {
+            // Every tool every turn: re-ask lexical and semantic with the leaders' names added.
+            let names: Vec<String> =
+                ranked.iter().take(5).map(|r| self.ix.entity(r.0).name.clone()).collect();
+            let q = names.join(" ");
+            plan.push(Planned {
+                call: Call::Lexical { query: format!("{q} #{turn}") },
+                weight: 0.5,
+                reason: String::new(),
+                frame: false,
+            });
+            if self.dense.is_some() {
+                plan.push(Planned {
+                    call: Call::Semantic { query: format!("{q} #{turn}") },
+                    weight: 0.5,
+                    reason: String::new(),
+                    frame: false,
+                });
+            }
+        }
+        let room = self.opts.max_calls.saturating_sub(self.trace.calls) as usize;
+        plan.truncate(room);
+        (plan, skipped)
+    }
+
+    fn run_turn(&mut self, plan: Vec<Planned>) -> Result<(), Cancelled> {
+        self.check_cancel()?;
+        let t = Instant::now();
+        let ix = self.ix;
+        let dense = self.dense;
+        let cancel = self.cancel;
+        let query_terms = &self.query_terms;
+        let results: Vec<(Vec<Hit>, f64)> = plan
+            .par_iter()
+            .map(|p| {
+                if cancel.load(Ordering::Relaxed) {
+                    return (Vec::new(), 0.0);
+                }
+                let t = Instant::now();
+                let hits = match &p.call {
+                    Call::Symbol { name } => tools::symbol(ix, name),
+                    Call::Lexical { query } => {
+                        if query.ends_with(|c: char| c.is_ascii_digit()) && query.contains(" #") {
+                            // Fixed-mode re-query: leader names plus the issue's terms.
+                            let mut q = query_terms.clone();
+                            q.extend(text::terms(query).into_iter().map(|t| (t, 0.5)));
+                            tools::lexical(ix, &q, |_| true)
+                        } else {
+                            tools::lexical(ix, query_terms, |_| true)
+                        }
+                    }
+                    Call::Semantic { query } => dense.map(|d| tools::semantic(d, query)).unwrap_or_default(),
+                    Call::Grep { pattern } => tools::grep(ix, pattern),
+                    Call::Graph { entity, relation } => tools::graph(ix, *entity, *relation),
+                    Call::Outline { file, line } => tools::outline(ix, *file, *line),
+                };
+                (hits, t.elapsed().as_secs_f64() * 1000.0)
+            })
+            .collect();
+        self.check_cancel()?;
+        let mut calls = Vec::with_capacity(plan.len());
+        for (p, (hits, ms)) in plan.into_iter().zip(results) {
+            let new = hits.iter().filter(|h| !self.seen.contains(&h.entity)).count() as u32;
+            let returned = hits.len() as u32;
+            let g = if returned == 0 { 0.0 } else { new as f32 / returned as f32 };
+            if g == 0.0 {
+                self.trace.redundant_calls += 1;
+            }
+            self.g_sum += g;
+            self.trace.calls += 1;
+            *self.trace.ms_by_tool.entry(p.call.tool()).or_insert(0.0) += ms;
+            calls.push(CallTrace {
+                call: p.call.describe(self.ix),
+                tool: p.call.tool(),
+                returned,
+                new,
+                efficiency: g,
+                ms,
+            });
+            self.absorb(&p, &hits);
+            self.issued.insert(p.call);
+        }
+        self.trace.turns.push(TurnTrace { calls, skipped: 0, ms: t.elapsed().as_secs_f64() * 1000.0 });
+        Ok(())
+    }
+
+    fn absorb(&mut self, p: &Planned, hits: &[Hit]) {
+        // A name shared by many entities is weaker evidence for each of them.
+        let ambiguity = match &p.call {
+            Call::Symbol { .. } => 1.0 + (hits.len().max(1) as f32).ln() * 0.5,
+            _ => 1.0,
+        };
+        let bit = 1u8 << TOOL_BITS.iter().position(|t| *t == p.call.tool()).unwrap_or(0);
+        for h in hits {
+            self.seen.insert(h.entity);
+            let e = self.ev.entry(h.entity).or_default();
+            e.tools |= bit;
+            let v = (h.score * p.weight / ambiguity).clamp(0.0, 1.0);
+            match &p.call {
+                Call::Lexical { .. } => e.lexical = e.lexical.max(v),
+                Call::Semantic { .. } => e.semantic = e.semantic.max(v),
+                Call::Symbol { .. } => {
+                    if v > e.symbol {
+                        e.symbol = v;
+                        e.symbol_reason = p.reason.clone();
+                    }
+                }
+                Call::Grep { .. } => {
+                    if v > e.grep {
+                        e.grep = v;
+                        e.grep_reason = p.reason.clone();
+                    }
+                }
+                Call::Graph { .. } => {
+                    if v > e.graph {
+                        e.graph = v;
+                        e.graph_reason = p.reason.clone();
+                    }
+                }
+                Call::Outline { .. } => {
+                    if p.frame {
+                        if v > e.frame {
+                            e.frame = v;
+                            e.frame_reason = p.reason.clone();
+                        }
+                    } else if v > e.path {
+                        e.path = v;
+                        e.path_reason = p.reason.clone();
+                    }
+                }
+            }
+        }
+    }
+
+    fn entity_score(&self, id: u32, ev: &Evidence) -> f32 {
+        let mut s = ev.score();
+        if self.ix.is_test(id) {
+            s *= TEST_FACTOR;
+        }
+        s
+    }
+
+    /// Function-level candidates, best first (deterministic ties).
+    fn ranked_functions(&self) -> Vec<(u32, f32)> {
+        let mut v: Vec<(u32, f32)> = self
+            .ev
+            .iter()
+            .filter(|(&id, _)| self.ix.entity(id).kind.is_function_level())
+            .map(|(&id, ev)| (id, self.entity_score(id, ev)))
+            .filter(|r| r.1 > 0.0)
+            .collect();
+        v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        v
+    }
+
+    fn top_functions(&self, k: usize) -> Vec<u32> {
+        self.ranked_functions().into_iter().take(k).map(|r| r.0).collect()
+    }
+
+    /// Files: the best entity of the file, plus a share of the next two.
+    fn ranked_files(&self) -> Vec<(u32, f32, u32)> {
+        let mut per_file: FxHashMap<u32, Vec<(f32, u32)>> = FxHashMap::default();
+        for (&id, ev) in &self.ev {
+            let s = self.entity_score(id, ev);
+            if s > 0.0 {
+                per_file.entry(self.ix.file_id(id)).or_default().push((s, id));
+            }
+        }
+        let mut v: Vec<(u32, f32, u32)> = per_file
+            .into_iter()
+            .map(|(f, mut ss)| {
+                ss.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+                let score = ss[0].0 + FILE_SECOND_SHARE * ss.iter().skip(1).take(2).map(|x| x.0).sum::<f32>();
+                (f, score, ss[0].1)
+            })
+            .collect();
+        v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        v
+    }
+
+    fn lexical_terms(&self, id: u32) -> String {
+        let l = self.ix.loc(id);
+        let doc = &self.ix.files[l.file as usize].unit.docs[l.local as usize];
+        let mut matched: Vec<(f32, &str)> = self
+            .query_terms
+            .iter()
+            .filter(|(t, _)| doc.binary_search_by(|(d, _)| d.as_str().cmp(t)).is_ok())
+            .map(|(t, w)| {
+                (w * locus_index::bm25::idf(self.ix.lexical.n_docs(), self.ix.lexical.df(t)), t.as_str())
+            })
+            .collect();
+        matched.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+        matched.iter().take(4).map(|m| m.1).collect::<Vec<_>>().join(", ")
+    }
+
+    fn finish(self) -> Localization {
+        let n = self.opts.max_results.max(1);
+        let funcs = self.ranked_functions();
+        let top_f = funcs.first().map(|f| f.1).unwrap_or(1.0).max(1e-6);
+        let functions: Vec<Ranked> = funcs
+            .iter()
+            .take(n)
+            .map(|&(id, s)| {
+                let e = self.ix.entity(id);
+                Ranked {
+                    id,
+                    name: self.ix.full_name(id),
+                    path: self.ix.path_of(id).to_string(),
+                    kind: e.kind,
+                    span: e.span,
+                    score: s / top_f,
+                    reason: self.ev[&id].reason(&self.lexical_terms(id)),
+                }
+            })
+            .collect();
+        let files_r = self.ranked_files();
+        let top_file = files_r.first().map(|f| f.1).unwrap_or(1.0).max(1e-6);
+        let files: Vec<Ranked> = files_r
+            .iter()
+            .take(n)
+            .map(|&(fid, s, best)| {
+                let e = self.ix.entity(fid);
+                let reason = if best == fid {
+                    self.ev[&fid].reason(&self.lexical_terms(fid))
+                } else {
+                    let be = self.ix.entity(best);
+                    format!("holds `{}`: {}", be.qual, self.ev[&best].reason(&self.lexical_terms(best)))
+                };
+                Ranked {
+                    id: fid,
+                    name: self.ix.full_name(fid),
+                    path: self.ix.path_of(fid).to_string(),
+                    kind: e.kind,
+                    span: e.span,
+                    score: s / top_file,
+                    reason,
+                }
+            })
+            .collect();
+        let predicted_functions = cut(&functions, PRED_FUNCTION_RATIO, PRED_FUNCTION_MAX);
+        let predicted_files = cut(&files, PRED_FILE_RATIO, PRED_FILE_MAX);
+        Localization { files, functions, predicted_files, predicted_functions, trace: self.trace }
+    }
+}
+
+/// Share of a file's second and third best entity scores added to its best.
+const FILE_SECOND_SHARE: f32 = 0.15;
+const MAX_SYMBOL_CALLS: usize = 24;
+const MAX_FILE_CALLS: usize = 8;
+const MAX_GREP_CALLS: usize = 4;
+/// Predicted set: items within this ratio of the best, at most this many.
+const PRED_FUNCTION_RATIO: f32 = 0.8;
+const PRED_FUNCTION_MAX: usize = 3;
+const PRED_FILE_RATIO: f32 = 0.85;
+const PRED_FILE_MAX: usize = 2;
+
+fn cut(items: &[Ranked], ratio: f32, max: usize) -> Vec<String> {
+    items.iter().take(max).filter(|r| r.score >= ratio).map(|r| r.name.clone()).collect()
+}
+
+fn rel_weight(rel: Relation) -> f32 {
+    match rel {
+        Relation::Calls | Relation::CalledBy => 0.6,
+        Relation::ContainedBy | Relation::Contains => 0.4,
+        Relation::Overrides => 0.35,
+        Relation::InheritedBy | Relation::Inherits => 0.4,
+        Relation::Imports | Relation::ImportedBy => 0.2,
+    }
+}
+
+fn short(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n - 1).collect::<String>())
+    }
+}

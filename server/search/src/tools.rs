@@ -1,0 +1,285 @@
+//! The search tools. Each is a pure function of (index, arguments) returning scored entities;
+//! the engine decides which to call and fuses what they return.
+
+use locus_index::{EdgeKind, Index, Match};
+use locus_syntax::Kind;
+use serde::Serialize;
+
+/// The relation a `graph` call follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Relation {
+    Contains,
+    ContainedBy,
+    Imports,
+    ImportedBy,
+    Calls,
+    CalledBy,
+    Inherits,
+    InheritedBy,
+    /// Entities with the same name in other types (overrides / implementations).
+    Overrides,
+}
+
+impl Relation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Relation::Contains => "contains",
+            Relation::ContainedBy => "contained-by",
+            Relation::Imports => "imports",
+            Relation::ImportedBy => "imported-by",
+            Relation::Calls => "calls",
+            Relation::CalledBy => "called-by",
+            Relation::Inherits => "inherits",
+            Relation::InheritedBy => "inherited-by",
+            Relation::Overrides => "overrides",
+        }
+    }
+}
+
+/// A tool call: the tool and its arguments.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[serde(tag = "tool", rename_all = "snake_case")]
+pub enum Call {
+    /// Entities named `name` (or qualified `A.b` / `A::b`).
+    Symbol { name: String },
+    /// BM25 over entity documents.
+    Lexical { query: String },
+    /// Nearest entities by the encoder's embedding.
+    Semantic { query: String },
+    /// Literal text in file contents; hits are attributed to the innermost entity.
+    Grep { pattern: String },
+    /// Neighbours of an entity.
+    Graph { entity: u32, relation: Relation },
+    /// The entities of a file; with a line, the entity enclosing it first.
+    Outline { file: u32, line: Option<u32> },
+}
+
+impl Call {
+    pub fn tool(&self) -> &'static str {
+        match self {
+            Call::Symbol { .. } => "symbol",
+            Call::Lexical { .. } => "lexical",
+            Call::Semantic { .. } => "semantic",
+            Call::Grep { .. } => "grep",
+            Call::Graph { .. } => "graph",
+            Call::Outline { .. } => "outline",
+        }
+    }
+
+    /// A short human description (`symbol(register_hook)`, `graph(called-by, Session.send)`).
+    pub fn describe(&self, ix: &Index) -> String {
+        let cut = |s: &str| -> String {
+            let s = s.replace('\n', " ");
+            if s.chars().count() > 48 {
+                format!("{}…", s.chars().take(47).collect::<String>())
+            } else {
+                s
+            }
+        };
+        match self {
+            Call::Symbol { name } => format!("symbol({name})"),
+            Call::Lexical { query } => format!("lexical({})", cut(query)),
+            Call::Semantic { query } => format!("semantic({})", cut(query)),
+            Call::Grep { pattern } => format!("grep({})", cut(pattern)),
+            Call::Graph { entity, relation } => {
+                format!("graph({}, {})", relation.as_str(), ix.full_name(*entity))
+            }
+            Call::Outline { file, line: Some(l) } => format!("outline({}:{})", ix.full_name(*file), l),
+            Call::Outline { file, line: None } => format!("outline({})", ix.full_name(*file)),
+        }
+    }
+}
+
+/// One entity a tool returned, with the tool's score in 0..=1 (1 = the tool's best).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Hit {
+    pub entity: u32,
+    pub score: f32,
+}
+
+/// Dense retrieval, supplied by the caller (the engine does not link the encoder).
+pub trait Semantic: Sync {
+    /// The `k` entities nearest to `query`, with cosine similarity, best first.
+    fn nearest(&self, query: &str, k: usize) -> Vec<(u32, f32)>;
+    /// How many entities have a vector now.
+    fn ready(&self) -> usize;
+}
+
+/// Most entities any call returns; the engine only needs the head of each list.
+pub const MAX_HITS: usize = 200;
+
+pub fn symbol(ix: &Index, name: &str) -> Vec<Hit> {
+    let sep = if name.contains("::") { "::" } else { "." };
+    let segs: Vec<&str> = name.split(sep).filter(|s| !s.is_empty()).collect();
+    let mut hits = Vec::new();
+    if segs.len() >= 2 {
+        // Try the longest qualified suffix first: `a.b.Class.method` → `Class.method`.
+        let lsep = if sep == "::" { "::" } else { "." };
+        for start in 0..segs.len() - 1 {
+            let q = segs[start..].join(lsep);
+            let q2 = segs[start..].join(if lsep == "." { "::" } else { "." });
+            let ids: Vec<u32> =
+                ix.symbols.lookup_qual(&q).iter().chain(ix.symbols.lookup_qual(&q2)).copied().collect();
+            if !ids.is_empty() {
+                hits.extend(ids.into_iter().map(|entity| Hit { entity, score: 1.0 }));
+                break;
+            }
+        }
+        // A dotted module path names a file: `requests.models` → requests/models.py.
+        let as_path = segs.join("/");
+        for ext in [".py", "/__init__.py", ".rs", "/mod.rs"] {
+            for f in ix.symbols.files_ending_with(&format!("{as_path}{ext}")) {
+                hits.push(Hit { entity: f, score: 0.9 });
+            }
+        }
+        let last = segs[segs.len() - 1];
+        if hits.is_empty() {
+            for (id, m) in ix.symbols.lookup(last) {
+                hits.push(Hit { entity: id, score: match_score(m) * 0.7 });
+            }
+        }
+    } else if let Some(&n) = segs.first() {
+        for (id, m) in ix.symbols.lookup(n) {
+            hits.push(Hit { entity: id, score: match_score(m) });
+        }
+        for &f in ix.symbols.files_with_stem(n) {
+            hits.push(Hit { entity: f, score: 0.6 });
+        }
+    }
+    dedup_cap(hits)
+}
+
+fn match_score(m: Match) -> f32 {
+    match m {
+        Match::Exact => 1.0,
+        Match::CaseInsensitive => 0.8,
+        Match::Normalized => 0.6,
+    }
+}
+
+/// BM25 over entity documents of the kinds `accept` allows; scores normalised by the best.
+pub fn lexical(ix: &Index, query_terms: &[(String, f32)], accept: impl Fn(u32) -> bool) -> Vec<Hit> {
+    let raw = ix.lexical.search(query_terms, MAX_HITS, accept);
+    let top = raw.first().map(|h| h.1).unwrap_or(1.0).max(1e-6);
+    raw.into_iter().map(|(entity, s)| Hit { entity, score: s / top }).collect()
+}
+
+pub fn semantic(dense: &dyn Semantic, query: &str) -> Vec<Hit> {
+    let raw = dense.nearest(query, MAX_HITS);
+    // Cosine similarities of a sentence encoder cluster in a narrow band; rescale so the best
+    // is 1 and a hit at 80 % of the best is near 0.
+    let top = raw.first().map(|h| h.1).unwrap_or(0.0);
+    if top <= 0.0 {
+        return Vec::new();
+    }
+    raw.into_iter()
+        .map(|(entity, s)| Hit { entity, score: ((s / top - 0.8) / 0.2).clamp(0.0, 1.0) })
+        .filter(|h| h.score > 0.0)
+        .collect()
+}
+
+/// Literal, case-sensitive search of file texts; each hit is the innermost entity of the line.
+pub fn grep(ix: &Index, pattern: &str) -> Vec<Hit> {
+    if pattern.len() < 4 {
+        return Vec::new();
+    }
+    let mut hits = Vec::new();
+    for (fi, f) in ix.files.iter().enumerate() {
+        let text = &f.unit.text;
+        let mut from = 0;
+        let mut n = 0;
+        while let Some(pos) = text[from..].find(pattern) {
+            let at = from + pos;
+            let line = text[..at].bytes().filter(|&b| b == b'\n').count() as u32;
+            let local = f.unit.innermost_at(line);
+            hits.push(Hit { entity: ix.entities_of_file(fi).start + local, score: 1.0 });
+            from = at + pattern.len();
+            n += 1;
+            if n >= 20 || hits.len() >= MAX_HITS {
+                break;
+            }
+        }
+        if hits.len() >= MAX_HITS {
+            break;
+        }
+    }
+    dedup_cap(hits)
+}
+
+pub fn graph(ix: &Index, entity: u32, relation: Relation) -> Vec<Hit> {
+    let g = &ix.graph;
+    let ids: Vec<u32> = match relation {
+        Relation::Contains => g.neighbours(entity, EdgeKind::Contains, true).collect(),
+        Relation::ContainedBy => g.neighbours(entity, EdgeKind::Contains, false).collect(),
+        Relation::Imports => g.neighbours(entity, EdgeKind::Imports, true).collect(),
+        Relation::ImportedBy => g.neighbours(entity, EdgeKind::Imports, false).collect(),
+        Relation::Calls => g.neighbours(entity, EdgeKind::Calls, true).collect(),
+        Relation::CalledBy => g.neighbours(entity, EdgeKind::Calls, false).collect(),
+        Relation::Inherits => g.neighbours(entity, EdgeKind::Inherits, true).collect(),
+        Relation::InheritedBy => g.neighbours(entity, EdgeKind::Inherits, false).collect(),
+        Relation::Overrides => {
+            let e = ix.entity(entity);
+            if e.kind != Kind::Method {
+                Vec::new()
+            } else {
+                ix.symbols
+                    .lookup(&e.name)
+                    .into_iter()
+                    .filter(|&(id, m)| {
+                        m == Match::Exact && id != entity && ix.entity(id).kind == Kind::Method
+                    })
+                    .map(|(id, _)| id)
+                    .take(MAX_HITS)
+                    .collect()
+            }
+        }
+    };
+    dedup_cap(ids.into_iter().map(|entity| Hit { entity, score: 1.0 }).collect())
+}
+
+/// The entities of a file. With a line, the innermost entity at that line scores 1, its
+/// ancestors 0.5 and the rest of the file 0.1.
+pub fn outline(ix: &Index, file: u32, line: Option<u32>) -> Vec<Hit> {
+    let fi = ix.loc(file).file as usize;
+    let range = ix.entities_of_file(fi);
+    let unit = &ix.files[fi].unit;
+    let mut hits = Vec::new();
+    match line {
+        Some(l) => {
+            let inner = unit.innermost_at(l);
+            let mut anc = Vec::new();
+            let mut cur = unit.entities[inner as usize].parent;
+            while let Some(p) = cur {
+                anc.push(p);
+                cur = unit.entities[p as usize].parent;
+            }
+            for local in 0..unit.entities.len() as u32 {
+                let score = if local == inner {
+                    1.0
+                } else if anc.contains(&local) || local == 0 {
+                    0.5
+                } else {
+                    0.1
+                };
+                hits.push(Hit { entity: range.start + local, score });
+            }
+        }
+        None => {
+            for id in range {
+                hits.push(Hit { entity: id, score: if id == file { 1.0 } else { 0.3 } });
+            }
+        }
+    }
+    hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.entity.cmp(&b.entity)));
+    hits.truncate(MAX_HITS);
+    hits
+}
+
+fn dedup_cap(mut hits: Vec<Hit>) -> Vec<Hit> {
+    hits.sort_by(|a, b| a.entity.cmp(&b.entity).then(b.score.total_cmp(&a.score)));
+    hits.dedup_by_key(|h| h.entity);
+    hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.entity.cmp(&b.entity)));
+    hits.truncate(MAX_HITS);
+    hits
+}
