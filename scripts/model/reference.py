@@ -2,11 +2,10 @@
 
     python reference.py [--models DIR]
 
-The sentences are embedded as ONE batch with the int8 model (model.onnx), padded to
-the longest, then mean-pooled over the attention mask and L2-normalised. The Rust
-test embeds the same list in one call; with fewer than 32 texts that is one batch
-too, so both sides quantise the same activations (dynamic int8 quantisation scales
-per batch, so vectors move slightly with batch composition). The token ids are
+Each sentence is embedded ALONE (a batch of one, no padding) with the int8 model
+(model.onnx), then mean-pooled over the attention mask and L2-normalised: exactly
+what locus-embed does by default. (Dynamic int8 quantisation scales activations per
+call, so in a larger batch a vector moves with its neighbours.) The token ids are
 written as well, so a tokenizer mismatch shows up as such rather than as a cosine.
 """
 
@@ -41,22 +40,24 @@ def main() -> int:
 
     model = args.models / "model.onnx"
     tok = common.tokenizer(args.models / "tokenizer.json")
-    feeds = common.encode(tok, SENTENCES)
     sess = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
-    hidden = sess.run(["last_hidden_state"], feeds)[0]
-    vectors = common.mean_pool(hidden, feeds["attention_mask"])
+    ids, vectors = [], []
+    for text in SENTENCES:
+        feeds = common.encode(tok, [text])
+        hidden = sess.run(["last_hidden_state"], feeds)[0]
+        vectors.append(common.mean_pool(hidden, feeds["attention_mask"])[0])
+        ids.append([int(t) for t in feeds["input_ids"][0]])
 
-    mask = feeds["attention_mask"]
     out = {
         "model": "model.onnx",
         "model_sha256": hashlib.sha256(model.read_bytes()).hexdigest(),
         "onnxruntime": ort.__version__,
         "max_tokens": common.MAX_TOKENS,
-        "note": "one batch, mean pooling over attention_mask, L2-normalised; written by scripts/model/reference.py",
+        "note": "each text alone, mean pooling over attention_mask, L2-normalised; written by scripts/model/reference.py",
         "items": [
             {
                 "text": text,
-                "input_ids": [int(t) for t, m in zip(feeds["input_ids"][i], mask[i]) if m],
+                "input_ids": ids[i],
                 "embedding": [round(float(x), 7) for x in vectors[i]],
             }
             for i, text in enumerate(SENTENCES)

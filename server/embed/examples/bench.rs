@@ -1,0 +1,146 @@
+//! Embedding throughput of the real encoder: int8 vs fp32, by batch size, at a fixed token count.
+//!
+//! ```sh
+//! bash scripts/setup.sh
+//! cargo run --release -p locus-embed --example bench -- --texts 128 --tokens 256
+//! ```
+//! Figures go to docs (see docs/embed-notes.md); no test asserts on timing.
+
+use std::time::Instant;
+
+use locus_embed::{EmbedConfig, Embedder, Precision};
+
+struct Args {
+    texts: usize,
+    tokens: usize,
+    threads: usize,
+    batches: Vec<usize>,
+    rounds: usize,
+    /// Text lengths spread evenly over 8..=tokens instead of all at `tokens`.
+    mixed: bool,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args { texts: 128, tokens: 256, threads: 0, batches: vec![1, 32], rounds: 3, mixed: false };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+        let number = |v: String| v.parse::<usize>().map_err(|e| format!("{v}: {e}"));
+        match flag.as_str() {
+            "--texts" => a.texts = number(value()?)?,
+            "--tokens" => a.tokens = number(value()?)?,
+            "--threads" => a.threads = number(value()?)?,
+            "--rounds" => a.rounds = number(value()?)?.max(1),
+            "--mixed" => a.mixed = true,
+            "--batches" => {
+                a.batches = value()?.split(',').map(|b| number(b.to_owned())).collect::<Result<_, _>>()?;
+            }
+            _ => return Err(format!("unknown argument {flag}; use --texts N --tokens N --mixed --threads N --batches 1,32 --rounds N")),
+        }
+    }
+    Ok(a)
+}
+
+/// Deterministic code-and-prose text of `2 × words` words (enough to fill `words`
+/// tokens after truncation); `seed` varies the words so no two texts are the same.
+fn text(seed: usize, words: usize) -> String {
+    const WORDS: [&str; 24] = [
+        "def",
+        "register_hook",
+        "(self,",
+        "name,",
+        "fn):",
+        "self._hooks[name]",
+        "=",
+        "fn",
+        "the",
+        "session",
+        "cookie",
+        "is",
+        "not",
+        "refreshed",
+        "after",
+        "login",
+        "Result<Config,",
+        "Error>",
+        "parse_matrix",
+        "returns",
+        "wrong",
+        "values",
+        "for",
+        "nested",
+    ];
+    let mut state = seed as u64 * 6364136223846793005 + 1442695040888963407;
+    (0..words * 2)
+        .map(|_| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            WORDS[(state >> 33) as usize % WORDS.len()]
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            std::process::exit(2);
+        }
+    };
+    let length = |i: usize| match args.mixed {
+        // Words, not tokens: a word here is one to three tokens, so this spans short to truncated.
+        true => 4 + (i * 37) % (args.tokens / 2),
+        false => args.tokens,
+    };
+    let texts: Vec<String> = (0..args.texts).map(|i| text(i, length(i))).collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let cfg = EmbedConfig { threads: args.threads, max_tokens: args.tokens, ..EmbedConfig::default() };
+    println!(
+        "texts {}, tokens/text {}{}, threads {}, rounds {}",
+        args.texts,
+        if args.mixed { "up to " } else { "" },
+        args.tokens,
+        describe_threads(args.threads),
+        args.rounds
+    );
+    println!("{:<6} {:>6} {:>10} {:>10}", "model", "batch", "emb/s", "tokens/s");
+    for precision in [Precision::Int8, Precision::Fp32] {
+        let embedder = match Embedder::load_precision(&cfg, precision) {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("bench: {e}");
+                std::process::exit(1);
+            }
+        };
+        let tokens: usize = refs.iter().map(|t| embedder.token_ids(t).map_or(0, |ids| ids.len())).sum();
+        for &batch in &args.batches {
+            let embedder = clone_with_batch(&cfg, precision, batch);
+            embedder.embed(&refs[..refs.len().min(batch)]).expect("warm-up"); // first run allocates
+            let start = Instant::now();
+            for _ in 0..args.rounds {
+                embedder.embed(&refs).expect("embed");
+            }
+            let secs = start.elapsed().as_secs_f64() / args.rounds as f64;
+            println!(
+                "{:<6} {:>6} {:>10.1} {:>10.0}",
+                precision.label(),
+                batch,
+                args.texts as f64 / secs,
+                tokens as f64 / secs
+            );
+        }
+        drop(embedder);
+    }
+}
+
+fn clone_with_batch(cfg: &EmbedConfig, precision: Precision, batch: usize) -> Embedder {
+    Embedder::load_precision(cfg, precision).expect("load").with_batch_size(batch)
+}
+
+fn describe_threads(threads: usize) -> String {
+    match threads {
+        0 => format!("auto ({})", std::thread::available_parallelism().map_or(1, |n| n.get())),
+        n => n.to_string(),
+    }
+}
