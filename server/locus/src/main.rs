@@ -56,5 +56,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn lsp() -> anyhow::Result<()> {
-    anyhow::bail!("the language server is not built into this binary yet")
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    rt.block_on(locus_lsp::serve_stdio());
+    Ok(())
 }

@@ -1,1 +1,514 @@
-//! placeholder
+//! The Locus language server: `locus/locateIssue`, the `locus.locateIssue` command, a code
+//! action, references in `*.issue.md` documents, live indexing of the editor's buffers.
+//!
+//! Architecture invariant: only this crate knows LSP, JSON-RPC and UTF-16. The engine's plain
+//! results are converted here.
+
+mod convert;
+mod state;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use locus_search::{Localization, Mode, Options};
+use serde_json::{json, Value};
+use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
+use tower_lsp_server::ls_types::notification::Progress;
+use tower_lsp_server::ls_types::request::WorkDoneProgressCreate;
+use tower_lsp_server::ls_types::*;
+use tower_lsp_server::{Client, LanguageServer, LspService, Server};
+
+pub use state::{Settings, State};
+
+pub const LOCATE_METHOD: &str = "locus/locateIssue";
+pub const LOCATE_COMMAND: &str = "locus.locateIssue";
+/// Largest issue text accepted over the protocol.
+const MAX_TEXT_BYTES: usize = 10 * 1024 * 1024 + 1024;
+
+pub struct Backend {
+    client: Client,
+    state: Arc<State>,
+}
+
+/// Serves LSP on stdin/stdout until the client exits.
+pub async fn serve_stdio() {
+    let (service, socket) = LspService::build(|client| Backend { client, state: Arc::new(State::new()) })
+        .custom_method(LOCATE_METHOD, Backend::locate_request)
+        .custom_method("window/workDoneProgress/cancel", Backend::cancel_progress)
+        .finish();
+    Server::new(tokio::io::stdin(), tokio::io::stdout(), socket).serve(service).await;
+}
+
+/// Sets a search's cancellation flag when the request's future is dropped (`$/cancelRequest`).
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Parsed `locus/locateIssue` params.
+struct LocateParams {
+    text: String,
+    max_results: Option<usize>,
+    granularity: Option<String>,
+    token: Option<NumberOrString>,
+}
+
+fn invalid(msg: impl Into<String>) -> Error {
+    Error { code: ErrorCode::InvalidParams, message: msg.into().into(), data: None }
+}
+
+fn parse_params(v: &Value) -> Result<LocateParams> {
+    let (obj, text) = match v {
+        Value::String(s) => (None, s.clone()),
+        Value::Array(a) if a.len() == 1 => return parse_params(&a[0]),
+        Value::Object(o) => match o.get("text") {
+            Some(Value::String(s)) => (Some(o), s.clone()),
+            Some(_) => return Err(invalid("`text` must be a string: the issue to locate")),
+            None => return Err(invalid("missing `text`: the issue to locate")),
+        },
+        _ => return Err(invalid("expected { text, maxResults?, granularity?, workDoneToken? } or [text]")),
+    };
+    if text.trim().is_empty() {
+        return Err(invalid("the issue text is empty: select or paste the issue first"));
+    }
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(invalid("the issue text is over 10 MB: paste the relevant part"));
+    }
+    let max_results = match obj.and_then(|o| o.get("maxResults")) {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => {
+            Some(n.as_u64().ok_or_else(|| invalid("`maxResults` must be a positive integer"))? as usize)
+        }
+        Some(_) => return Err(invalid("`maxResults` must be a number")),
+    };
+    let granularity = match obj.and_then(|o| o.get("granularity")) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s == "file" || s == "function" => Some(s.clone()),
+        Some(_) => return Err(invalid("`granularity` must be \"file\" or \"function\"")),
+    };
+    let token = match obj.and_then(|o| o.get("workDoneToken")) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(NumberOrString::String(s.clone())),
+        Some(Value::Number(n)) => n.as_i64().map(|i| NumberOrString::Number(i as i32)),
+        Some(_) => return Err(invalid("`workDoneToken` must be a string or a number")),
+    };
+    Ok(LocateParams { text, max_results, granularity, token })
+}
+
+fn token_key(t: &NumberOrString) -> String {
+    match t {
+        NumberOrString::String(s) => s.clone(),
+        NumberOrString::Number(n) => n.to_string(),
+    }
+}
+
+impl Backend {
+    async fn progress(&self, token: &NumberOrString, p: WorkDoneProgress) {
+        self.client
+            .send_notification::<Progress>(ProgressParams {
+                token: token.clone(),
+                value: ProgressParamsValue::WorkDone(p),
+            })
+            .await;
+    }
+
+    /// Runs a search and converts it: `{items, stats}`.
+    async fn run_locate(&self, p: LocateParams) -> Result<(Value, Vec<(Location, String)>)> {
+        self.state.flush().await;
+        let ix = self.state.snapshot();
+        let settings = self.state.settings();
+        let max = p.max_results.unwrap_or(settings.max_results).clamp(1, 200);
+        let granularity = p.granularity.clone().unwrap_or(settings.granularity.clone());
+        let flag = Arc::new(AtomicBool::new(false));
+        let _guard = CancelOnDrop(flag.clone());
+        if let Some(t) = &p.token {
+            self.state.searches.insert(token_key(t), flag.clone());
+            self.progress(
+                t,
+                WorkDoneProgress::Begin(WorkDoneProgressBegin {
+                    title: "Locating issue".into(),
+                    cancellable: Some(true),
+                    message: Some(format!("searching {} files", ix.files.len())),
+                    percentage: None,
+                }),
+            )
+            .await;
+        }
+        let opts = Options {
+            mode: Mode::Adaptive,
+            max_results: max,
+            budget_ms: settings.budget_ms,
+            ..Options::default()
+        };
+        let text = p.text;
+        let ix2 = ix.clone();
+        let f2 = flag.clone();
+        let outcome =
+            tokio::task::spawn_blocking(move || locus_search::locate(&ix2, None, &text, &opts, &f2)).await;
+        if let Some(t) = &p.token {
+            self.state.searches.remove(&token_key(t));
+            self.progress(t, WorkDoneProgress::End(WorkDoneProgressEnd { message: Some("done".into()) }))
+                .await;
+        }
+        let loc: Localization = match outcome {
+            Ok(Ok(loc)) => loc,
+            Ok(Err(_)) => return Err(Error::request_cancelled()),
+            Err(e) => {
+                return Err(Error {
+                    code: ErrorCode::InternalError,
+                    message: format!("search failed: {e}").into(),
+                    data: None,
+                })
+            }
+        };
+        let list = if granularity == "file" { &loc.files } else { &loc.functions };
+        let mut items = Vec::new();
+        let mut locs = Vec::new();
+        for r in list.iter().take(max) {
+            let Some(l) = convert::location(&ix, r) else { continue };
+            let name = r
+                .name
+                .split_once(':')
+                .map(|x| x.1.to_string())
+                .filter(|s| !s.is_empty())
+                .unwrap_or(r.name.clone());
+            items.push(json!({
+                "uri": l.uri, "range": l.range,
+                "score": (r.score as f64 * 1000.0).round() / 1000.0,
+                "name": name, "kind": r.kind.as_str(), "reason": r.reason,
+            }));
+            locs.push((l, format!("[{:.2}] {} — {}", r.score, name, r.reason)));
+        }
+        let t = &loc.trace;
+        let stats = json!({
+            "ms": (t.ms * 10.0).round() / 10.0,
+            "turns": t.turns.len(),
+            "calls": t.calls,
+            "efficiency": (t.efficiency as f64 * 1000.0).round() / 1000.0,
+            "redundantCalls": t.redundant_calls,
+            "skippedCalls": t.skipped_calls,
+            "indexReady": self.state.ready.load(Ordering::SeqCst),
+            "files": ix.files.len(),
+            "entities": ix.n_entities(),
+            "granularity": granularity,
+            "semanticReady": t.semantic_ready,
+        });
+        Ok((json!({ "items": items, "stats": stats }), locs))
+    }
+
+    async fn locate_request(&self, params: Value) -> Result<Value> {
+        let p = parse_params(&params)?;
+        Ok(self.run_locate(p).await?.0)
+    }
+
+    async fn cancel_progress(&self, params: WorkDoneProgressCancelParams) {
+        if let Some(flag) = self.state.searches.get(&token_key(&params.token)) {
+            flag.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Shows a result in the editor: hint diagnostics at each hit (the previous batch cleared)
+    /// and the top hit opened.
+    async fn present(&self, locs: &[(Location, String)]) {
+        let mut by_uri: std::collections::BTreeMap<String, (Uri, Vec<Diagnostic>)> = Default::default();
+        for (l, msg) in locs {
+            let e = by_uri.entry(l.uri.to_string()).or_insert_with(|| (l.uri.clone(), Vec::new()));
+            let start = l.range.start;
+            e.1.push(Diagnostic {
+                range: Range { start, end: Position { line: start.line, character: start.character + 1 } },
+                severity: Some(DiagnosticSeverity::HINT),
+                source: Some("locus".into()),
+                message: msg.clone(),
+                ..Diagnostic::default()
+            });
+        }
+        let previous = std::mem::take(&mut *self.state.diagnosed.lock().unwrap_or_else(|e| e.into_inner()));
+        let now: Vec<Uri> = by_uri.values().map(|v| v.0.clone()).collect();
+        *self.state.diagnosed.lock().unwrap_or_else(|e| e.into_inner()) = now;
+        for u in previous {
+            if !by_uri.contains_key(&u.to_string()) {
+                self.client.publish_diagnostics(u, Vec::new(), None).await;
+            }
+        }
+        for (_, (uri, diags)) in by_uri {
+            self.client.publish_diagnostics(uri, diags, None).await;
+        }
+        if let Some((top, _)) = locs.first() {
+            let _ = self
+                .client
+                .show_document(ShowDocumentParams {
+                    uri: top.uri.clone(),
+                    external: Some(false),
+                    take_focus: Some(true),
+                    selection: Some(Range { start: top.range.start, end: top.range.start }),
+                })
+                .await;
+        }
+    }
+
+    fn doc_text(&self, uri: &Uri) -> Option<String> {
+        self.state.docs.get(&uri.to_string()).map(|d| d.text.clone())
+    }
+
+    fn rel(&self, uri: &Uri) -> Option<String> {
+        let root = self.state.root()?;
+        let rel = convert::rel_path(&root, uri)?;
+        locus_syntax::Lang::of_path(&rel)?;
+        Some(rel)
+    }
+
+    async fn index_in_background(&self) {
+        let token = NumberOrString::String("locus/indexing".into());
+        let progress = self.state.progress_supported.load(Ordering::SeqCst)
+            && self
+                .client
+                .send_request::<WorkDoneProgressCreate>(WorkDoneProgressCreateParams { token: token.clone() })
+                .await
+                .is_ok();
+        if progress {
+            self.progress(
+                &token,
+                WorkDoneProgress::Begin(WorkDoneProgressBegin {
+                    title: "Locus: indexing".into(),
+                    cancellable: Some(false),
+                    message: Some("parsing the workspace".into()),
+                    percentage: None,
+                }),
+            )
+            .await;
+        }
+        let result = self.state.build_full().await;
+        let msg = match &result {
+            Ok(()) => {
+                let ix = self.state.snapshot();
+                format!(
+                    "{} files, {} entities in {:.1} s",
+                    ix.files.len(),
+                    ix.n_entities(),
+                    ix.build_ms / 1000.0
+                )
+            }
+            Err(e) => e.clone(),
+        };
+        if progress {
+            self.progress(&token, WorkDoneProgress::End(WorkDoneProgressEnd { message: Some(msg.clone()) }))
+                .await;
+        }
+        if let Err(e) = result {
+            self.client.show_message(MessageType::ERROR, format!("Locus: {e}")).await;
+        }
+    }
+}
+
+impl LanguageServer for Backend {
+    async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
+        #[allow(deprecated)]
+        let root = params
+            .workspace_folders
+            .as_ref()
+            .and_then(|f| f.first())
+            .and_then(|f| f.uri.to_file_path().map(|p| p.into_owned()))
+            .or_else(|| params.root_uri.as_ref().and_then(|u| u.to_file_path().map(|p| p.into_owned())));
+        let root = root.and_then(|r| r.canonicalize().ok());
+        *self.state.root.write().unwrap_or_else(|e| e.into_inner()) = root;
+        if let Some(opts) = &params.initialization_options {
+            let s = self.state.settings().merged(opts);
+            *self.state.settings.write().unwrap_or_else(|e| e.into_inner()) = s;
+        }
+        let wdp = params.capabilities.window.as_ref().and_then(|w| w.work_done_progress).unwrap_or(false);
+        self.state.progress_supported.store(wdp, Ordering::SeqCst);
+        Ok(InitializeResult {
+            capabilities: ServerCapabilities {
+                text_document_sync: Some(TextDocumentSyncCapability::Options(TextDocumentSyncOptions {
+                    open_close: Some(true),
+                    change: Some(TextDocumentSyncKind::INCREMENTAL),
+                    save: Some(TextDocumentSyncSaveOptions::Supported(true)),
+                    ..TextDocumentSyncOptions::default()
+                })),
+                references_provider: Some(OneOf::Left(true)),
+                code_action_provider: Some(CodeActionProviderCapability::Simple(true)),
+                execute_command_provider: Some(ExecuteCommandOptions {
+                    commands: vec![LOCATE_COMMAND.into()],
+                    ..ExecuteCommandOptions::default()
+                }),
+                experimental: Some(json!({ "locus": { "locateIssue": true } })),
+                ..ServerCapabilities::default()
+            },
+            server_info: Some(ServerInfo {
+                name: "locus".into(),
+                version: Some(env!("CARGO_PKG_VERSION").into()),
+            }),
+            offset_encoding: None,
+        })
+    }
+
+    async fn initialized(&self, _: InitializedParams) {
+        // Watch source files when the client can register watchers dynamically.
+        let watchers = ["**/*.py", "**/*.rs"]
+            .iter()
+            .map(|g| FileSystemWatcher { glob_pattern: GlobPattern::String(g.to_string()), kind: None })
+            .collect();
+        let reg = Registration {
+            id: "locus-watch".into(),
+            method: "workspace/didChangeWatchedFiles".into(),
+            register_options: serde_json::to_value(DidChangeWatchedFilesRegistrationOptions { watchers })
+                .ok(),
+        };
+        let _ = self.client.register_capability(vec![reg]).await;
+        self.index_in_background().await;
+    }
+
+    async fn shutdown(&self) -> Result<()> {
+        for s in self.state.searches.iter() {
+            s.value().store(true, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
+    async fn did_open(&self, params: DidOpenTextDocumentParams) {
+        let d = params.text_document;
+        let rel = self.rel(&d.uri);
+        self.state.docs.insert(d.uri.to_string(), state::Doc { version: d.version, text: d.text.clone() });
+        if let Some(rel) = rel {
+            self.state.queue(rel, Some(d.text));
+        }
+    }
+
+    async fn did_change(&self, params: DidChangeTextDocumentParams) {
+        let key = params.text_document.uri.to_string();
+        let text = {
+            let Some(mut doc) = self.state.docs.get_mut(&key) else { return };
+            for change in params.content_changes {
+                match change.range {
+                    Some(r) => {
+                        let s = convert::offset_of(&doc.text, r.start);
+                        let e = convert::offset_of(&doc.text, r.end).max(s);
+                        doc.text.replace_range(s..e, &change.text);
+                    }
+                    None => doc.text = change.text,
+                }
+            }
+            doc.version = params.text_document.version;
+            doc.text.clone()
+        };
+        if let Some(rel) = self.rel(&params.text_document.uri) {
+            self.state.queue(rel, Some(text));
+        }
+    }
+
+    async fn did_save(&self, _: DidSaveTextDocumentParams) {}
+
+    async fn did_close(&self, params: DidCloseTextDocumentParams) {
+        self.state.docs.remove(&params.text_document.uri.to_string());
+        if let Some(rel) = self.rel(&params.text_document.uri) {
+            // Back to what is on disk (or gone, if the buffer was never saved).
+            let disk = self.state.read_disk(&rel);
+            self.state.queue(rel, disk);
+        }
+    }
+
+    async fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {
+        for ev in params.changes {
+            if self.state.docs.contains_key(&ev.uri.to_string()) {
+                continue; // The open buffer wins.
+            }
+            let Some(rel) = self.rel(&ev.uri) else { continue };
+            let text = if ev.typ == FileChangeType::DELETED { None } else { self.state.read_disk(&rel) };
+            self.state.queue(rel, text);
+        }
+    }
+
+    async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
+        let old = self.state.settings();
+        let new = old.merged(&params.settings);
+        let exclude_changed = new.exclude != old.exclude;
+        *self.state.settings.write().unwrap_or_else(|e| e.into_inner()) = new;
+        if exclude_changed && self.state.ready.load(Ordering::SeqCst) {
+            self.index_in_background().await;
+        }
+    }
+
+    async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<LSPAny>> {
+        if params.command != LOCATE_COMMAND {
+            return Err(invalid(format!(
+                "unknown command `{}`; Locus offers `{LOCATE_COMMAND}`",
+                params.command
+            )));
+        }
+        let arg = match params.arguments.len() {
+            0 => return Err(invalid("locus.locateIssue needs the issue: [text] or [{ text, ... }]")),
+            _ => params.arguments[0].clone(),
+        };
+        let p = parse_params(&arg)?;
+        let (result, locs) = self.run_locate(p).await?;
+        self.present(&locs).await;
+        Ok(Some(result))
+    }
+
+    async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
+        let r = params.range;
+        if r.start == r.end {
+            return Ok(None);
+        }
+        let Some(text) = self.doc_text(&params.text_document.uri) else { return Ok(None) };
+        let s = convert::offset_of(&text, r.start);
+        let e = convert::offset_of(&text, r.end).max(s);
+        let selected = text[s..e].to_string();
+        if selected.trim().is_empty() {
+            return Ok(None);
+        }
+        let action = CodeAction {
+            title: "Locate issue from selection".into(),
+            kind: Some(CodeActionKind::new("source.locus.locateIssue")),
+            command: Some(Command {
+                title: "Locate issue from selection".into(),
+                command: LOCATE_COMMAND.into(),
+                arguments: Some(vec![json!({ "text": selected })]),
+            }),
+            ..CodeAction::default()
+        };
+        Ok(Some(vec![CodeActionOrCommand::CodeAction(action)]))
+    }
+
+    async fn references(&self, params: ReferenceParams) -> Result<Option<Vec<Location>>> {
+        let uri = params.text_document_position.text_document.uri;
+        if !uri.as_str().ends_with(".issue.md") {
+            return Ok(None);
+        }
+        let text = match self.doc_text(&uri) {
+            Some(t) => t,
+            None => return Ok(None),
+        };
+        let p = parse_params(&Value::String(text))?;
+        let (_, locs) = self.run_locate(p).await?;
+        Ok(Some(locs.into_iter().map(|(l, _)| l).collect()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_are_checked_with_clear_errors() {
+        assert!(parse_params(&json!({"text": "a bug"})).is_ok());
+        assert!(parse_params(&json!(["a bug"])).is_ok());
+        assert!(parse_params(&json!("a bug")).is_ok());
+        let e = parse_params(&json!({"text": 3})).err().unwrap();
+        assert_eq!(e.code, ErrorCode::InvalidParams);
+        assert!(parse_params(&json!({"text": "  "})).is_err());
+        assert!(parse_params(&json!({"text": "x", "maxResults": "ten"})).is_err());
+        assert!(parse_params(&json!({"text": "x", "granularity": "line"})).is_err());
+        assert!(parse_params(&json!({})).is_err());
+    }
+
+    #[test]
+    fn settings_merge_keeps_good_fields_and_ignores_bad() {
+        let s = Settings::default().merged(&json!({"locus": {"maxResults": 5, "granularity": 7}}));
+        assert_eq!(s.max_results, 5);
+        assert_eq!(s.granularity, "function");
+    }
+}

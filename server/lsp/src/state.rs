@@ -1,0 +1,216 @@
+//! The session's state: the current index snapshot, open documents, pending edits and settings.
+//!
+//! Rule: handlers mutate this state synchronously, before their first `.await`; queries take an
+//! `Arc<Index>` snapshot and run on blocking threads. Edits are queued and folded into a new
+//! snapshot by `flush`, which every query calls first, so an answer always reflects every edit
+//! the client sent before the query.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use dashmap::DashMap;
+use locus_index::{walk, Index, Skipped, WalkOptions};
+use serde::Deserialize;
+
+/// Settings a client may send (initializationOptions or didChangeConfiguration, under `locus`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Settings {
+    pub max_results: usize,
+    pub granularity: String,
+    pub budget_ms: u64,
+    pub exclude: Vec<String>,
+    pub model_dir: Option<String>,
+    pub runtime_path: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            max_results: 10,
+            granularity: "function".into(),
+            budget_ms: 1500,
+            exclude: Vec::new(),
+            model_dir: None,
+            runtime_path: None,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads settings from `{"locus": {...}}` or `{...}`; unknown or ill-typed fields keep
+    /// their current values.
+    pub fn merged(&self, v: &serde_json::Value) -> Settings {
+        let v = v.get("locus").unwrap_or(v);
+        let mut base = serde_json::to_value(SettingsOut::from(self)).unwrap_or_default();
+        if let (Some(b), Some(o)) = (base.as_object_mut(), v.as_object()) {
+            for (k, val) in o {
+                let mut trial = b.clone();
+                trial.insert(k.clone(), val.clone());
+                if serde_json::from_value::<Settings>(serde_json::Value::Object(trial)).is_ok() {
+                    b.insert(k.clone(), val.clone());
+                }
+            }
+        }
+        serde_json::from_value(base).unwrap_or_else(|_| self.clone())
+    }
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SettingsOut {
+    max_results: usize,
+    granularity: String,
+    budget_ms: u64,
+    exclude: Vec<String>,
+    model_dir: Option<String>,
+    runtime_path: Option<String>,
+}
+
+impl From<&Settings> for SettingsOut {
+    fn from(s: &Settings) -> Self {
+        SettingsOut {
+            max_results: s.max_results,
+            granularity: s.granularity.clone(),
+            budget_ms: s.budget_ms,
+            exclude: s.exclude.clone(),
+            model_dir: s.model_dir.clone(),
+            runtime_path: s.runtime_path.clone(),
+        }
+    }
+}
+
+/// An open document: the client's text wins over the disk's.
+pub struct Doc {
+    pub version: i32,
+    pub text: String,
+}
+
+pub struct State {
+    pub root: RwLock<Option<PathBuf>>,
+    pub index: RwLock<Arc<Index>>,
+    /// Whether the initial full index is built.
+    pub ready: AtomicBool,
+    pub docs: DashMap<String, Doc>,
+    pub settings: RwLock<Settings>,
+    /// Edits not yet folded into the index: relative path → new text (`None`: deleted).
+    pub pending: Mutex<BTreeMap<String, Option<String>>>,
+    /// Serialises index rebuilds (the full build and `flush`).
+    pub rebuild: tokio::sync::Mutex<()>,
+    /// Cancellation flags of running searches by progress token.
+    pub searches: DashMap<String, Arc<AtomicBool>>,
+    /// URIs that carry diagnostics from the last presented result.
+    pub diagnosed: Mutex<Vec<tower_lsp_server::ls_types::Uri>>,
+    pub progress_supported: AtomicBool,
+}
+
+impl State {
+    pub fn new() -> State {
+        State {
+            root: RwLock::new(None),
+            index: RwLock::new(Arc::new(Index::from_units(PathBuf::new(), Vec::new(), Skipped::default()))),
+            ready: AtomicBool::new(false),
+            docs: DashMap::new(),
+            settings: RwLock::new(Settings::default()),
+            pending: Mutex::new(BTreeMap::new()),
+            rebuild: tokio::sync::Mutex::new(()),
+            searches: DashMap::new(),
+            diagnosed: Mutex::new(Vec::new()),
+            progress_supported: AtomicBool::new(false),
+        }
+    }
+
+    pub fn snapshot(&self) -> Arc<Index> {
+        self.index.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn root(&self) -> Option<PathBuf> {
+        self.root.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn settings(&self) -> Settings {
+        self.settings.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn queue(&self, path: String, text: Option<String>) {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).insert(path, text);
+    }
+
+    /// Folds pending edits into a new snapshot. Cheap when nothing is pending.
+    pub async fn flush(self: &Arc<Self>) {
+        if self.pending.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
+            return;
+        }
+        let _guard = self.rebuild.lock().await;
+        let changes: Vec<(String, Option<String>)> =
+            std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
+                .into_iter()
+                .collect();
+        if changes.is_empty() {
+            return;
+        }
+        let me = self.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            let next = me.snapshot().with_changes(changes);
+            *me.index.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+        })
+        .await;
+    }
+
+    /// Builds the full index of the root, then re-applies open documents on top.
+    pub async fn build_full(self: &Arc<Self>) -> Result<(), String> {
+        let Some(root) = self.root() else { return Ok(()) };
+        let _guard = self.rebuild.lock().await;
+        let opts = WalkOptions { exclude: self.settings().exclude, ..WalkOptions::default() };
+        let built = tokio::task::spawn_blocking(move || Index::build(&root, &opts)).await;
+        let ix = match built {
+            Ok(Ok(ix)) => ix,
+            Ok(Err(e)) => return Err(format!("indexing failed: {e}")),
+            Err(e) => return Err(format!("indexing failed: {e}")),
+        };
+        let open: Vec<(String, Option<String>)> = {
+            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            let root = ix.root.clone();
+            for d in self.docs.iter() {
+                if let Some(rel) = uri_key_to_rel(&root, d.key()) {
+                    pending.insert(rel, Some(d.text.clone()));
+                }
+            }
+            std::mem::take(&mut *pending).into_iter().collect()
+        };
+        let next = if open.is_empty() {
+            ix
+        } else {
+            tokio::task::spawn_blocking(move || ix.with_changes(open)).await.map_err(|e| e.to_string())?
+        };
+        *self.root.write().unwrap_or_else(|e| e.into_inner()) = Some(next.root.clone());
+        *self.index.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+        self.ready.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Reads a workspace file from disk with the indexer's checks (inside the root, no links,
+    /// size, binary, UTF-8). `None` when it cannot be used.
+    pub fn read_disk(&self, rel: &str) -> Option<String> {
+        let root = self.root()?;
+        let abs = walk::resolve_inside(&root, rel)?;
+        let bytes = std::fs::read(abs).ok()?;
+        walk::decode(bytes, walk::DEFAULT_MAX_FILE_BYTES).ok()
+    }
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State::new()
+    }
+}
+
+/// The relative path for a document key (its URI string), when under the root and indexable.
+pub fn uri_key_to_rel(root: &std::path::Path, key: &str) -> Option<String> {
+    let uri: tower_lsp_server::ls_types::Uri = key.parse().ok()?;
+    let rel = crate::convert::rel_path(root, &uri)?;
+    locus_syntax::Lang::of_path(&rel)?;
+    Some(rel)
+}
