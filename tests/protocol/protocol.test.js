@@ -169,7 +169,7 @@ describe(`locus lsp (${path.basename(BIN)}) on ${path.basename(WS)}`, () => {
     assert.equal(s.indexReady, true);
     assert.ok(s.efficiency >= 0 && s.efficiency <= 1, 'efficiency in [0,1]');
     top = res.items[0];
-    if (EXPECT_TOP) assert.ok(top.name.includes(EXPECT_TOP), `top hit ${top.name} should contain ${EXPECT_TOP}; got ${res.items.map((i) => i.name).join(', ')}`);
+    if (EXPECT_TOP) assert.ok(top.name.includes(EXPECT_TOP), `top hit ${top.name} should contain ${EXPECT_TOP} (tests/editors/example.env: update it if the ranking changed on purpose); ranking ${res.items.map((i) => i.name).join(', ')}`);
     const mine = progress.filter((p) => p.token === 'pt-locate');
     assert.ok(mine.some((p) => p.value.kind === 'begin'), 'progress begin on the request token');
     await waitFor(() => progress.some((p) => p.token === 'pt-locate' && p.value.kind === 'end'), 5_000, 'progress end on the request token');
@@ -244,17 +244,29 @@ describe(`locus lsp (${path.basename(BIN)}) on ${path.basename(WS)}`, () => {
   });
 
   it('an unsaved edit of the issue buffer is what references rank', async () => {
-    await conn.sendNotification(P.DidChangeTextDocumentNotification.type, {
-      textDocument: { uri: issueUri, version: 2 },
-      contentChanges: [{ text: '' }],
+    const change = (version, text) => conn.sendNotification(P.DidChangeTextDocumentNotification.type, {
+      textDocument: { uri: issueUri, version }, contentChanges: [{ text }],
     });
-    const locs = await conn.sendRequest(P.ReferencesRequest.type, {
+    const refs = () => conn.sendRequest(P.ReferencesRequest.type, {
       textDocument: { uri: issueUri }, position: { line: 0, character: 0 }, context: { includeDeclaration: true },
-    });
-    assert.ok(locs === null || (Array.isArray(locs) && locs.length === 0), `empty issue buffer gives no references, got ${JSON.stringify(locs)?.slice(0, 200)}`);
-    await conn.sendNotification(P.DidChangeTextDocumentNotification.type, {
-      textDocument: { uri: issueUri, version: 3 }, contentChanges: [{ text: issueText }],
-    });
+    }).then((r) => ({ r }), (e) => ({ e }));
+    try {
+      await change(2, '');
+      const empty = await refs();
+      // An emptied buffer: no locations, or a clear InvalidParams error (editors show its message).
+      if (empty.e) assert.equal(empty.e.code, P.ErrorCodes.InvalidParams, `error ${empty.e.code} ${empty.e.message}`);
+      else assert.ok(empty.r === null || empty.r.length === 0, `empty issue buffer gives no references, got ${JSON.stringify(empty.r)?.slice(0, 200)}`);
+      // Only the unsaved text counts: the ranking follows the buffer, not the file on disk.
+      const lines = issueText.split('\n');
+      await change(3, lines.slice(0, 1).join('\n'));
+      const titleOnly = await refs();
+      const direct = await locate({ text: lines[0] });
+      const got = titleOnly.r || [];
+      assert.deepEqual(got.map((l) => `${l.uri}:${l.range.start.line}`), direct.items.map((l) => `${l.uri}:${l.range.start.line}`),
+        'references rank the edited buffer text');
+    } finally {
+      await change(4, issueText);
+    }
   });
 
   it('a code action on a selection runs locus.locateIssue with the selected text', async () => {
@@ -295,16 +307,25 @@ describe(`locus lsp (${path.basename(BIN)}) on ${path.basename(WS)}`, () => {
     let filler = '';
     for (let i = 0; filler.length < 2_000_000; i++) filler += `${words[i % words.length]}_${i % 997} `;
     const big = `${issueText}\n${filler}`;
-    const src = new rpc.CancellationTokenSource();
-    const t0 = Date.now();
-    const pending = locate({ text: big, workDoneToken: 'pt-cancel' }, src.token).then((r) => ({ r }), (e) => ({ e }));
-    await new Promise((r) => setTimeout(r, 30));
-    src.cancel();
-    const out = await pending;
-    const took = Date.now() - t0;
-    assert.ok(out.e, `expected a cancellation error, got a result with ${out.r?.items?.length} items after ${took} ms (search finished before the cancel arrived?)`);
+    // The example is small and the search fast, so the cancel is sent right behind the request; a
+    // search that still wins the race is retried (up to 5 times) rather than counted as a failure.
+    let out;
+    let took;
+    const outcomes = [];
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const src = new rpc.CancellationTokenSource();
+      const t0 = Date.now();
+      const pending = locate({ text: big, workDoneToken: `pt-cancel-${attempt}` }, src.token).then((r) => ({ r }), (e) => ({ e }));
+      src.cancel();
+      out = await pending;
+      took = Date.now() - t0;
+      outcomes.push(out.e ? `error ${out.e.code} after ${took} ms` : `result after ${took} ms`);
+      assert.ok(took < 5_000, `answered in ${took} ms`);
+      if (out.e) break;
+    }
+    assert.ok(out.e, `never cancelled: ${outcomes.join('; ')}`);
     assert.equal(out.e.code, P.LSPErrorCodes.RequestCancelled, `error ${out.e.code} ${out.e.message}`);
-    assert.ok(took < 5_000, `cancel answered in ${took} ms`);
+    console.log(`# cancel attempts: ${outcomes.join('; ')}`);
     const t1 = Date.now();
     const res = await locate({ text: issueText, maxResults: 3 });
     assert.ok(res.items.length > 0);
