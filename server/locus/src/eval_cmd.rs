@@ -39,6 +39,10 @@ pub struct EvalArgs {
     pub out: Option<PathBuf>,
     #[arg(long, default_value_t = 1)]
     pub jobs: usize,
+    /// Also write each instance's candidate features (JSON lines) here: the localization
+    /// model's training data. Use with a fresh --out so no instance is reused.
+    #[arg(long)]
+    pub features: Option<PathBuf>,
 }
 
 pub fn run(a: EvalArgs) -> anyhow::Result<()> {
@@ -55,7 +59,11 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     opts.forbid_under = project_root();
     // The index of the last tree, reused when consecutive instances share a commit.
     let last: Mutex<Option<(PathBuf, Arc<Index>, f64)>> = Mutex::new(None);
-    let search = Options { mode, max_results: 50, ..Options::default() };
+    let features_out = match &a.features {
+        Some(p) => Some(Mutex::new(std::io::BufWriter::new(std::fs::File::create(p)?))),
+        None => None,
+    };
+    let search = Options { mode, max_results: 50, collect_features: features_out.is_some(), ..Options::default() };
     let locate = |root: &Path, inst: &Instance| -> anyhow::Result<Prediction> {
         let (ix, index_ms) = {
             let cached = last.lock().unwrap().clone();
@@ -74,6 +82,15 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
         let t = Instant::now();
         let loc = locus_search::locate(&ix, None, &inst.problem_statement, &search, &cancel)?;
         let ms = t.elapsed().as_secs_f64() * 1000.0;
+        if let Some(out) = &features_out {
+            use std::io::Write;
+            let cands: Vec<serde_json::Value> =
+                loc.features.iter().map(|(name, f)| serde_json::json!({"name": name, "f": f})).collect();
+            let line = serde_json::json!({"instance_id": inst.instance_id, "repo": inst.repo, "candidates": cands});
+            let mut w = out.lock().unwrap();
+            writeln!(w, "{line}")?;
+            w.flush()?;
+        }
         Ok(Prediction {
             ranked_files: loc.files.iter().map(|r| r.path.clone()).collect(),
             ranked_functions: loc.functions.iter().map(|r| r.name.clone()).collect(),

@@ -43,7 +43,7 @@ impl Mode {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Options {
     pub mode: Mode,
     pub max_turns: u32,
@@ -52,11 +52,23 @@ pub struct Options {
     pub budget_ms: u64,
     /// Ranked items returned per granularity.
     pub max_results: usize,
+    /// Record candidate features in the result (for training the localization model).
+    pub collect_features: bool,
+    /// The learned localization model; `None` ranks by the hand-weighted fusion.
+    pub scorer: Option<std::sync::Arc<dyn Scorer>>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { mode: Mode::Adaptive, max_turns: 4, max_calls: 64, budget_ms: 1500, max_results: 20 }
+        Options {
+            mode: Mode::Adaptive,
+            max_turns: 4,
+            max_calls: 64,
+            budget_ms: 1500,
+            max_results: 20,
+            collect_features: false,
+            scorer: None,
+        }
     }
 }
 
@@ -129,7 +141,28 @@ pub struct Localization {
     pub predicted_files: Vec<String>,
     pub predicted_functions: Vec<String>,
     pub trace: Trace,
+    /// Features of the function-level candidates (best first by the final ranking), when
+    /// `Options::collect_features` is set: the learned model's training data.
+    pub features: Vec<(String, [f32; N_FEATURES])>,
 }
+
+/// Number of features per function-level candidate.
+pub const N_FEATURES: usize = 16;
+
+/// Feature names, in order (documentation and the training script).
+pub const FEATURE_NAMES: [&str; N_FEATURES] = [
+    "lexical", "semantic", "symbol", "frame", "path", "grep", "graph", "n_tools", "is_test", "kind",
+    "log_lines", "heuristic", "log_rank", "log_file_rank", "file_path", "file_lexical",
+];
+
+/// A learned scorer of candidates (the localization model), supplied by the caller.
+pub trait Scorer: Sync + Send {
+    /// One score per feature row; higher is more likely to need the fix.
+    fn score(&self, rows: &[[f32; N_FEATURES]]) -> Vec<f32>;
+}
+
+/// Candidates re-scored by a learned scorer; the rest keep their order below them.
+const RERANK_DEPTH: usize = 100;
 
 /// Per-entity evidence accumulated over the search. Each field is the best value any call
 /// gave, in 0..=1 before weighting.
@@ -705,9 +738,79 @@ impl Search<'_> {
         matched.iter().take(4).map(|m| m.1).collect::<Vec<_>>().join(", ")
     }
 
+    fn features(&self, ranked: &[(u32, f32)]) -> Vec<[f32; N_FEATURES]> {
+        let files = self.ranked_files();
+        let file_rank: FxHashMap<u32, usize> = files.iter().enumerate().map(|(i, f)| (f.0, i)).collect();
+        ranked
+            .iter()
+            .enumerate()
+            .map(|(rank, &(id, score))| {
+                let ev = &self.ev[&id];
+                let e = self.ix.entity(id);
+                let fid = self.ix.file_id(id);
+                let fev = self.ev.get(&fid);
+                let kind = match e.kind {
+                    Kind::Function => 0.0,
+                    Kind::Method => 1.0,
+                    Kind::Class => 2.0,
+                    Kind::Struct | Kind::Enum | Kind::Trait | Kind::Union => 3.0,
+                    _ => 4.0,
+                };
+                let lines = (e.span.end.line - e.span.start.line + 1) as f32;
+                let fr = file_rank.get(&fid).copied().unwrap_or(files.len()) as f32;
+                [
+                    ev.lexical,
+                    ev.semantic,
+                    ev.symbol,
+                    ev.frame,
+                    ev.path,
+                    ev.grep,
+                    ev.graph,
+                    ev.tools.count_ones() as f32,
+                    if self.ix.is_test(id) { 1.0 } else { 0.0 },
+                    kind,
+                    lines.ln(),
+                    score,
+                    (1.0 + rank as f32).ln(),
+                    (1.0 + fr).ln(),
+                    fev.map(|f| f.path.max(f.frame)).unwrap_or(0.0),
+                    fev.map(|f| f.lexical).unwrap_or(0.0),
+                ]
+            })
+            .collect()
+    }
+
+    /// The final function ranking: the fusion's, re-scored by the learned model if present.
+    fn final_functions(&self) -> (Vec<(u32, f32)>, Vec<[f32; N_FEATURES]>) {
+        let mut funcs = self.ranked_functions();
+        let want_features = self.opts.collect_features || self.opts.scorer.is_some();
+        if !want_features {
+            return (funcs, Vec::new());
+        }
+        let depth = funcs.len().min(RERANK_DEPTH);
+        let rows = self.features(&funcs[..depth]);
+        if let Some(scorer) = &self.opts.scorer {
+            let learned = scorer.score(&rows);
+            if learned.len() == depth {
+                let mut head: Vec<((u32, f32), [f32; N_FEATURES])> =
+                    funcs[..depth].iter().copied().zip(learned).map(|((id, _), s)| (id, s)).zip(rows).collect();
+                head.sort_by(|a, b| b.0 .1.total_cmp(&a.0 .1).then(a.0 .0.cmp(&b.0 .0)));
+                // Learned scores may be negative (log-odds): shift so the list stays positive.
+                let min = head.iter().map(|h| h.0 .1).fold(f32::INFINITY, f32::min);
+                let shift = if min <= 0.0 { -min + 1e-3 } else { 0.0 };
+                let tail_scale = head.last().map(|h| h.0 .1 + shift).unwrap_or(1.0);
+                let tail: Vec<(u32, f32)> = funcs[depth..].iter().map(|&(id, s)| (id, s.min(tail_scale * 0.99))).collect();
+                let rows = head.iter().map(|h| h.1).collect();
+                funcs = head.into_iter().map(|h| (h.0 .0, h.0 .1 + shift)).chain(tail).collect();
+                return (funcs, rows);
+            }
+        }
+        (funcs, rows)
+    }
+
     fn finish(self) -> Localization {
         let n = self.opts.max_results.max(1);
-        let funcs = self.ranked_functions();
+        let (funcs, rows) = self.final_functions();
         let top_f = funcs.first().map(|f| f.1).unwrap_or(1.0).max(1e-6);
         let functions: Vec<Ranked> = funcs
             .iter()
@@ -751,7 +854,12 @@ impl Search<'_> {
             .collect();
         let predicted_functions = cut(&functions, PRED_FUNCTION_RATIO, PRED_FUNCTION_MAX);
         let predicted_files = cut(&files, PRED_FILE_RATIO, PRED_FILE_MAX);
-        Localization { files, functions, predicted_files, predicted_functions, trace: self.trace }
+        let features = if self.opts.collect_features {
+            funcs.iter().zip(rows).map(|(f, r)| (self.ix.full_name(f.0), r)).collect()
+        } else {
+            Vec::new()
+        };
+        Localization { files, functions, predicted_files, predicted_functions, trace: self.trace, features }
     }
 }
 
