@@ -80,6 +80,15 @@ export function toLocation(item: LocatedItem): vscode.Location {
   );
 }
 
+/**
+ * Where the peek view and "open" put the cursor: the start of the item. Items span whole functions;
+ * an empty range keeps the peek's preview to the entity's first line instead of its whole body.
+ */
+export function toAnchor(item: LocatedItem): vscode.Location {
+  const s = item.range.start;
+  return new vscode.Location(vscode.Uri.parse(item.uri), new vscode.Range(s.line, s.character, s.line, s.character));
+}
+
 export function isCancellation(err: unknown, token?: vscode.CancellationToken): boolean {
   if (token?.isCancellationRequested) return true;
   const code = (err as { code?: unknown } | undefined)?.code;
@@ -123,7 +132,7 @@ export async function requestLocations(
 
 export function makePicks(items: LocatedItem[]): LocatePick[] {
   return items.map((item) => {
-    const location = toLocation(item);
+    const location = toAnchor(item);
     return {
       label: formatItem(item),
       description: item.kind,
@@ -163,7 +172,7 @@ export async function presentResults(result: LocateIssueResult, settings: Locate
     return;
   }
   vscode.window.setStatusBarMessage(statsLine(result), 10_000);
-  const locations = items.map(toLocation);
+  const locations = items.map(toAnchor);
   let editor = vscode.window.activeTextEditor;
   if (!editor) {
     await openLocation(locations[0]);

@@ -84,7 +84,7 @@ test('results go to the peek view at the cursor and to a quick pick with score, 
   const locs = peek.args[3];
   assert.equal(locs.length, 2);
   assert.equal(locs[0].uri.toString(), 'file:///ws/pkg/config.py');
-  assert.deepEqual([locs[0].range.start.line, locs[0].range.end.character], [41, 10]);
+  assert.deepEqual([locs[0].range.start.line, locs[0].range.end.line, locs[0].range.end.character], [41, 41, 0], 'anchored at the start of the item');
   assert.equal(peek.args[4], 'peek');
   assert.deepEqual(shown.map((p) => p.label), [
     '[0.87] pkg/config.py:Config.load — named in the traceback',
@@ -160,8 +160,10 @@ test('no results: an information message, mentioning indexing when the index is 
   assert.ok(!t.calls.some((c) => c.name === 'executeCommand'));
 });
 
-test('formatting: scores with two decimals, reason optional', () => {
+test('formatting: scores with two decimals, reason optional; full ranges kept for the API', () => {
   const { locate } = load();
+  const full = locate.toLocation(ITEMS[0]);
+  assert.deepEqual([full.range.start.line, full.range.end.line, full.range.end.character], [41, 55, 10]);
   assert.equal(locate.formatItem({ ...ITEMS[0], score: 1 }), '[1.00] pkg/config.py:Config.load — named in the traceback');
   assert.equal(locate.formatItem({ ...ITEMS[0], reason: '' }), '[0.87] pkg/config.py:Config.load');
   assert.equal(locate.formatScore(NaN), '?');
