@@ -22,6 +22,9 @@ pub struct IndexArgs {
     /// Gitignore-style globs to leave out (repeatable).
     #[arg(long)]
     pub exclude: Vec<String>,
+    /// Do not compute encoder vectors (structural and lexical indexes only).
+    #[arg(long)]
+    pub no_vectors: bool,
 }
 
 #[derive(Args)]
@@ -52,6 +55,39 @@ pub struct LocateArgs {
     /// Gitignore-style globs to leave out (repeatable).
     #[arg(long)]
     pub exclude: Vec<String>,
+    /// Leave the encoder out (no semantic tool).
+    #[arg(long)]
+    pub no_semantic: bool,
+}
+
+/// Loads the encoder and brings the workspace's vectors up to date (cached by content hash),
+/// with a progress line on stderr. `None`, with a note saying how to fix it, when the model or
+/// runtime is missing: every other tool still works.
+pub fn vectors(ix: &Index) -> Option<locus_lsp::dense::DenseIndex> {
+    let enc = match locus_lsp::dense::Encoder::load(&locus_embed::EmbedConfig::default()) {
+        Ok(e) => std::sync::Arc::new(e),
+        Err(e) => {
+            eprintln!("locus: semantic search is off: {e}");
+            return None;
+        }
+    };
+    let cancel = AtomicBool::new(false);
+    let t = std::time::Instant::now();
+    let mut shown = false;
+    let r = locus_lsp::dense::DenseIndex::build(ix, enc, true, &cancel, |done, total| {
+        eprint!("\rlocus: embedding {done}/{total} entities");
+        shown = true;
+    });
+    if shown {
+        eprintln!(" ({:.1} s)", t.elapsed().as_secs_f64());
+    }
+    match r {
+        Ok(d) => Some(d),
+        Err(e) => {
+            eprintln!("locus: semantic search is off: {e}");
+            None
+        }
+    }
 }
 
 pub fn build_index(path: &std::path::Path, exclude: &[String]) -> anyhow::Result<Index> {
@@ -65,9 +101,17 @@ pub fn build_index(path: &std::path::Path, exclude: &[String]) -> anyhow::Result
 pub fn index(a: IndexArgs) -> anyhow::Result<()> {
     let ix = build_index(&a.path, &a.exclude)?;
     let st = ix.stats();
+    let t = std::time::Instant::now();
+    let dense = if a.no_vectors { None } else { vectors(&ix) };
+    let vector_seconds = t.elapsed().as_secs_f64();
+    let model = dense.as_ref().map(|d| d.model_id().to_string());
+    let n_vectors = dense.as_ref().map(|d| d.len()).unwrap_or(0);
     if a.json {
         let mut v = serde_json::to_value(&st)?;
         v["peak_rss_kb"] = json!(peak_rss_kb());
+        v["vectors"] = json!(n_vectors);
+        v["model"] = json!(model);
+        v["vector_seconds"] = json!(vector_seconds);
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         println!(
@@ -83,6 +127,10 @@ pub fn index(a: IndexArgs) -> anyhow::Result<()> {
         println!("edges: {:?}", st.edges);
         if !st.skipped.is_empty() {
             println!("skipped: {:?}", st.skipped);
+        }
+        match &model {
+            Some(m) => println!("vectors: {n_vectors} ({m}), {vector_seconds:.1} s"),
+            None => println!("vectors: none"),
         }
     }
     Ok(())
@@ -121,7 +169,9 @@ pub fn locate(a: LocateArgs) -> anyhow::Result<()> {
     let ix = build_index(&a.path, &a.exclude)?;
     let opts = Options { mode, max_results: a.top.max(1), ..Options::default() };
     let cancel = AtomicBool::new(false);
-    let loc = locus_search::locate(&ix, None, &issue, &opts, &cancel)?;
+    let dense = if a.no_semantic || mode == Mode::Bm25 { None } else { vectors(&ix) };
+    let d = dense.as_ref().map(|d| d as &dyn locus_search::tools::Semantic);
+    let loc = locus_search::locate(&ix, d, &issue, &opts, &cancel)?;
     if a.json {
         let st = ix.stats();
         let index =

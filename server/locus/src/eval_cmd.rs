@@ -63,7 +63,8 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
         Some(p) => Some(Mutex::new(std::io::BufWriter::new(std::fs::File::create(p)?))),
         None => None,
     };
-    let search = Options { mode, max_results: 50, collect_features: features_out.is_some(), ..Options::default() };
+    let search =
+        Options { mode, max_results: 50, collect_features: features_out.is_some(), ..Options::default() };
     let locate = |root: &Path, inst: &Instance| -> anyhow::Result<Prediction> {
         let (ix, index_ms) = {
             let cached = last.lock().unwrap().clone();
@@ -86,7 +87,8 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
             use std::io::Write;
             let cands: Vec<serde_json::Value> =
                 loc.features.iter().map(|(name, f)| serde_json::json!({"name": name, "f": f})).collect();
-            let line = serde_json::json!({"instance_id": inst.instance_id, "repo": inst.repo, "candidates": cands});
+            let line =
+                serde_json::json!({"instance_id": inst.instance_id, "repo": inst.repo, "candidates": cands});
             let mut w = out.lock().unwrap();
             writeln!(w, "{line}")?;
             w.flush()?;

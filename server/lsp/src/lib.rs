@@ -5,6 +5,7 @@
 //! results are converted here.
 
 mod convert;
+pub mod dense;
 mod state;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -119,6 +120,9 @@ impl Backend {
     async fn run_locate(&self, p: LocateParams) -> Result<(Value, Vec<(Location, String)>)> {
         self.state.flush().await;
         let ix = self.state.snapshot();
+        if self.state.dense_for(&ix).is_none() {
+            self.refresh_vectors();
+        }
         let settings = self.state.settings();
         let max = p.max_results.unwrap_or(settings.max_results).clamp(1, 200);
         let granularity = p.granularity.clone().unwrap_or(settings.granularity.clone());
@@ -146,8 +150,12 @@ impl Backend {
         let text = p.text;
         let ix2 = ix.clone();
         let f2 = flag.clone();
-        let outcome =
-            tokio::task::spawn_blocking(move || locus_search::locate(&ix2, None, &text, &opts, &f2)).await;
+        let dense = self.state.dense_for(&ix);
+        let outcome = tokio::task::spawn_blocking(move || {
+            let d = dense.as_deref().map(|d| d as &dyn locus_search::tools::Semantic);
+            locus_search::locate(&ix2, d, &text, &opts, &f2)
+        })
+        .await;
         if let Some(t) = &p.token {
             self.state.searches.remove(&token_key(t));
             self.progress(t, WorkDoneProgress::End(WorkDoneProgressEnd { message: Some("done".into()) }))
@@ -195,6 +203,7 @@ impl Backend {
             "entities": ix.n_entities(),
             "granularity": granularity,
             "semanticReady": t.semantic_ready,
+            "vectorsWanted": self.state.dense_for(&ix).map(|d| d.wanted).unwrap_or(0),
         });
         Ok((json!({ "items": items, "stats": stats }), locs))
     }
@@ -260,6 +269,78 @@ impl Backend {
         Some(rel)
     }
 
+    /// Starts (or re-arms) the background vector refresh. Searches never wait for it.
+    fn refresh_vectors(&self) {
+        if self.state.embedding.swap(true, Ordering::SeqCst) {
+            self.state.embed_again.store(true, Ordering::SeqCst);
+            return;
+        }
+        let state = self.state.clone();
+        let client = self.client.clone();
+        let progress = state.progress_supported.load(Ordering::SeqCst);
+        tokio::spawn(async move {
+            let token = NumberOrString::String("locus/vectors".into());
+            let progress = progress
+                && client
+                    .send_request::<WorkDoneProgressCreate>(WorkDoneProgressCreateParams {
+                        token: token.clone(),
+                    })
+                    .await
+                    .is_ok();
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, usize)>();
+            let st = state.clone();
+            let job = tokio::task::spawn_blocking(move || {
+                st.refresh_dense_blocking(|done, total| {
+                    let _ = tx.send((done, total));
+                })
+            });
+            if progress {
+                client
+                    .send_notification::<Progress>(ProgressParams {
+                        token: token.clone(),
+                        value: ProgressParamsValue::WorkDone(WorkDoneProgress::Begin(
+                            WorkDoneProgressBegin {
+                                title: "Locus: embedding".into(),
+                                cancellable: Some(false),
+                                message: None,
+                                percentage: Some(0),
+                            },
+                        )),
+                    })
+                    .await;
+                while let Some((done, total)) = rx.recv().await {
+                    client
+                        .send_notification::<Progress>(ProgressParams {
+                            token: token.clone(),
+                            value: ProgressParamsValue::WorkDone(WorkDoneProgress::Report(
+                                WorkDoneProgressReport {
+                                    cancellable: Some(false),
+                                    message: Some(format!("{done}/{total} entities")),
+                                    percentage: Some((done * 100 / total.max(1)) as u32),
+                                },
+                            )),
+                        })
+                        .await;
+                }
+            }
+            let msg = job.await.unwrap_or_else(|e| format!("embedding failed: {e}"));
+            state.embedding.store(false, Ordering::SeqCst);
+            if progress {
+                client
+                    .send_notification::<Progress>(ProgressParams {
+                        token,
+                        value: ProgressParamsValue::WorkDone(WorkDoneProgress::End(WorkDoneProgressEnd {
+                            message: Some(msg.clone()),
+                        })),
+                    })
+                    .await;
+            }
+            if msg.starts_with("semantic search off") {
+                client.log_message(MessageType::WARNING, format!("Locus: {msg}")).await;
+            }
+        });
+    }
+
     async fn index_in_background(&self) {
         let token = NumberOrString::String("locus/indexing".into());
         let progress = self.state.progress_supported.load(Ordering::SeqCst)
@@ -297,8 +378,9 @@ impl Backend {
             self.progress(&token, WorkDoneProgress::End(WorkDoneProgressEnd { message: Some(msg.clone()) }))
                 .await;
         }
-        if let Err(e) = result {
-            self.client.show_message(MessageType::ERROR, format!("Locus: {e}")).await;
+        match result {
+            Err(e) => self.client.show_message(MessageType::ERROR, format!("Locus: {e}")).await,
+            Ok(()) => self.refresh_vectors(),
         }
     }
 }

@@ -104,6 +104,13 @@ pub struct State {
     /// URIs that carry diagnostics from the last presented result.
     pub diagnosed: Mutex<Vec<tower_lsp_server::ls_types::Uri>>,
     pub progress_supported: AtomicBool,
+    /// The encoder, once loaded (`Err`: why semantic search is off).
+    pub encoder: Mutex<Option<Result<Arc<crate::dense::Encoder>, String>>>,
+    /// Vectors for a snapshot (used only with that very snapshot).
+    pub dense: RwLock<Option<(Arc<Index>, Arc<crate::dense::DenseIndex>)>>,
+    /// A vector refresh is running / another one was asked for meanwhile.
+    pub embedding: AtomicBool,
+    pub embed_again: AtomicBool,
 }
 
 impl State {
@@ -119,6 +126,56 @@ impl State {
             searches: DashMap::new(),
             diagnosed: Mutex::new(Vec::new()),
             progress_supported: AtomicBool::new(false),
+            encoder: Mutex::new(None),
+            dense: RwLock::new(None),
+            embedding: AtomicBool::new(false),
+            embed_again: AtomicBool::new(false),
+        }
+    }
+
+    /// Vectors matching `ix`, if they are built.
+    pub fn dense_for(&self, ix: &Arc<Index>) -> Option<Arc<crate::dense::DenseIndex>> {
+        let d = self.dense.read().unwrap_or_else(|e| e.into_inner());
+        d.as_ref().filter(|(i, _)| Arc::ptr_eq(i, ix)).map(|(_, d)| d.clone())
+    }
+
+    /// Loads the encoder on first use; remembers a failure (and its message) for the session.
+    pub fn encoder(&self) -> Result<Arc<crate::dense::Encoder>, String> {
+        let mut e = self.encoder.lock().unwrap_or_else(|e| e.into_inner());
+        if e.is_none() {
+            let s = self.settings();
+            let cfg = locus_embed::EmbedConfig {
+                model_dir: s.model_dir.map(PathBuf::from),
+                runtime_path: s.runtime_path.map(PathBuf::from),
+                threads: 1,
+                max_tokens: 0,
+            };
+            *e = Some(crate::dense::Encoder::load(&cfg).map(Arc::new).map_err(|err| err.to_string()));
+        }
+        e.clone().unwrap_or_else(|| Err("encoder not loaded".into()))
+    }
+
+    /// Brings the vectors up to date with the current snapshot, embedding what the cache lacks,
+    /// on a blocking thread. Returns a short status for progress messages.
+    pub fn refresh_dense_blocking(&self, mut progress: impl FnMut(usize, usize)) -> String {
+        let enc = match self.encoder() {
+            Ok(e) => e,
+            Err(msg) => return format!("semantic search off: {msg}"),
+        };
+        loop {
+            self.embed_again.store(false, Ordering::SeqCst);
+            let ix = self.snapshot();
+            let never = AtomicBool::new(false);
+            match crate::dense::DenseIndex::build(&ix, enc.clone(), true, &never, &mut progress) {
+                Ok(d) => {
+                    let n = d.len();
+                    *self.dense.write().unwrap_or_else(|e| e.into_inner()) = Some((ix, Arc::new(d)));
+                    if !self.embed_again.load(Ordering::SeqCst) {
+                        return format!("{n} vectors ready");
+                    }
+                }
+                Err(e) => return format!("semantic search off: {e}"),
+            }
         }
     }
 

@@ -151,8 +151,22 @@ pub const N_FEATURES: usize = 16;
 
 /// Feature names, in order (documentation and the training script).
 pub const FEATURE_NAMES: [&str; N_FEATURES] = [
-    "lexical", "semantic", "symbol", "frame", "path", "grep", "graph", "n_tools", "is_test", "kind",
-    "log_lines", "heuristic", "log_rank", "log_file_rank", "file_path", "file_lexical",
+    "lexical",
+    "semantic",
+    "symbol",
+    "frame",
+    "path",
+    "grep",
+    "graph",
+    "n_tools",
+    "is_test",
+    "kind",
+    "log_lines",
+    "heuristic",
+    "log_rank",
+    "log_file_rank",
+    "file_path",
+    "file_lexical",
 ];
 
 /// A learned scorer of candidates (the localization model), supplied by the caller.
@@ -792,14 +806,20 @@ impl Search<'_> {
         if let Some(scorer) = &self.opts.scorer {
             let learned = scorer.score(&rows);
             if learned.len() == depth {
-                let mut head: Vec<((u32, f32), [f32; N_FEATURES])> =
-                    funcs[..depth].iter().copied().zip(learned).map(|((id, _), s)| (id, s)).zip(rows).collect();
+                let mut head: Vec<((u32, f32), [f32; N_FEATURES])> = funcs[..depth]
+                    .iter()
+                    .copied()
+                    .zip(learned)
+                    .map(|((id, _), s)| (id, s))
+                    .zip(rows)
+                    .collect();
                 head.sort_by(|a, b| b.0 .1.total_cmp(&a.0 .1).then(a.0 .0.cmp(&b.0 .0)));
                 // Learned scores may be negative (log-odds): shift so the list stays positive.
                 let min = head.iter().map(|h| h.0 .1).fold(f32::INFINITY, f32::min);
                 let shift = if min <= 0.0 { -min + 1e-3 } else { 0.0 };
                 let tail_scale = head.last().map(|h| h.0 .1 + shift).unwrap_or(1.0);
-                let tail: Vec<(u32, f32)> = funcs[depth..].iter().map(|&(id, s)| (id, s.min(tail_scale * 0.99))).collect();
+                let tail: Vec<(u32, f32)> =
+                    funcs[depth..].iter().map(|&(id, s)| (id, s.min(tail_scale * 0.99))).collect();
                 let rows = head.iter().map(|h| h.1).collect();
                 funcs = head.into_iter().map(|h| (h.0 .0, h.0 .1 + shift)).chain(tail).collect();
                 return (funcs, rows);

@@ -8,5 +8,7 @@ pub mod engine;
 pub mod signals;
 pub mod tools;
 
-pub use engine::{locate, Cancelled, Localization, Mode, Options, Ranked, Scorer, Trace, FEATURE_NAMES, N_FEATURES};
+pub use engine::{
+    locate, Cancelled, Localization, Mode, Options, Ranked, Scorer, Trace, FEATURE_NAMES, N_FEATURES,
+};
 pub use signals::{Signal, SignalKind};

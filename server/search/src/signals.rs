@@ -170,7 +170,10 @@ pub fn extract(text: &str) -> Vec<Signal> {
             code.push(g.range());
         }
     }
+    let n_fenced = out.len();
     let in_code = |pos: usize| code.iter().any(|c| c.contains(&pos));
+    // Inline `code` spans name things on purpose; fenced blocks also hold values and output.
+    let inline_code = |pos: usize| code[n_fenced..].iter().any(|c| c.contains(&pos));
 
     // Python traceback frames.
     for m in regex!(r#"File "([^"\n]+)", line (\d+)(?:, in ([A-Za-z_<][\w<>.]*))?"#).captures_iter(text) {
@@ -248,7 +251,11 @@ pub fn extract(text: &str) -> Vec<Signal> {
             && w.chars().any(|c| c.is_lowercase());
         let lower_camel =
             w.chars().next().is_some_and(|c| c.is_lowercase()) && w.chars().any(|c| c.is_uppercase());
-        if !(code_ctx || called || snake || camel || lower_camel) {
+        let capitalized =
+            w.chars().next().is_some_and(|c| c.is_uppercase()) && w.chars().any(|c| c.is_lowercase());
+        // Inside code, plain lower-case words are mostly variables and values: not evidence.
+        let code_shaped = called || snake || camel || lower_camel || (code_ctx && capitalized);
+        if !(code_shaped || (code_ctx && inline_code(m.start()))) {
             continue;
         }
         let mut s = Signal::new(SignalKind::Identifier, w, m.range());

@@ -238,8 +238,8 @@ pub fn graph(ix: &Index, entity: u32, relation: Relation) -> Vec<Hit> {
     dedup_cap(ids.into_iter().map(|entity| Hit { entity, score: 1.0 }).collect())
 }
 
-/// The entities of a file. With a line, the innermost entity at that line scores 1, its
-/// ancestors 0.5 and the rest of the file 0.1.
+/// The entities of a file. With a line, only the innermost entity at that line (1) and its
+/// ancestors (0.3, the file included); without, the file (1) and its entities (0.2).
 pub fn outline(ix: &Index, file: u32, line: Option<u32>) -> Vec<Hit> {
     let fi = ix.loc(file).file as usize;
     let range = ix.entities_of_file(fi);
@@ -254,20 +254,17 @@ pub fn outline(ix: &Index, file: u32, line: Option<u32>) -> Vec<Hit> {
                 anc.push(p);
                 cur = unit.entities[p as usize].parent;
             }
-            for local in 0..unit.entities.len() as u32 {
-                let score = if local == inner {
-                    1.0
-                } else if anc.contains(&local) || local == 0 {
-                    0.5
-                } else {
-                    0.1
-                };
-                hits.push(Hit { entity: range.start + local, score });
+            hits.push(Hit { entity: range.start + inner, score: 1.0 });
+            if inner != 0 {
+                anc.push(0);
+            }
+            for a in anc {
+                hits.push(Hit { entity: range.start + a, score: 0.3 });
             }
         }
         None => {
             for id in range {
-                hits.push(Hit { entity: id, score: if id == file { 1.0 } else { 0.3 } });
+                hits.push(Hit { entity: id, score: if id == file { 1.0 } else { 0.2 } });
             }
         }
     }

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs every test Locus has, installing what they need on a fresh machine:
+#   1. the model and ONNX Runtime (scripts/setup.sh, into $LOCUS_CACHE or ~/.cache/locus);
+#   2. format and lint checks, the release build, all Rust tests (unit, data-driven, end-to-end,
+#      real model parity);
+#   3. the protocol test (Node client over stdio) and the editor tests that fit CI (VS Code
+#      extension logic, Neovim 0.11.4 headless). LOCUS_SLOW_EDITOR_TESTS=1 adds Helix and
+#      VS Code (code-server + Chromium).
+# Needs: Rust (cargo), python3 with venv, Node 20 + npm, network access to the package registries.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+step() { printf '\n== %s ==\n' "$*" >&2; }
+
+step "setup: ONNX Runtime and the encoder"
+bash scripts/setup.sh
+
+step "format and lint"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --release -- -D warnings
+
+step "build"
+cargo build --release -p locus
+
+step "Rust tests"
+cargo test --workspace --release
+
+step "protocol and editor tests"
+bash tests/editors/all.sh
+
+step "all tests passed"

@@ -1,0 +1,100 @@
+//! End-to-end tests of the `locus` command line on the bundled example workspace.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn example() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/shop")
+}
+
+fn locus(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_locus")).args(args).output().expect("run locus");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+fn locate_json(issue: &str) -> serde_json::Value {
+    let ex = example();
+    let (ok, out, err) = locus(&["locate", ex.to_str().unwrap(), "--issue", issue, "--json", "--top", "5"]);
+    assert!(ok, "locate failed: {err}");
+    serde_json::from_str(&out).expect("json output")
+}
+
+fn names(v: &serde_json::Value, key: &str, field: &str) -> Vec<String> {
+    v[key].as_array().unwrap().iter().map(|x| x[field].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn index_json_reports_counts() {
+    let ex = example();
+    let (ok, out, err) = locus(&["index", ex.to_str().unwrap(), "--json"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["files"], 7);
+    assert_eq!(v["entities"]["file"], 7);
+    assert!(v["entities"]["method"].as_u64().unwrap() >= 15);
+    assert!(v["edges"]["calls"].as_u64().unwrap() > 0);
+    assert!(v["seconds"].as_f64().is_some());
+}
+
+#[test]
+fn locates_the_python_issue() {
+    let issue = example().join("bug.issue.md");
+    let v = locate_json(issue.to_str().unwrap());
+    let files = names(&v, "files", "path");
+    assert!(files.iter().take(3).any(|f| f == "shop/pricing.py"), "{files:?}");
+    let funcs = names(&v, "functions", "name");
+    assert!(funcs.iter().take(5).any(|f| f == "shop/pricing.py:PriceCalculator.apply_coupon"), "{funcs:?}");
+    for f in v["functions"].as_array().unwrap() {
+        assert!(!f["reason"].as_str().unwrap().is_empty());
+        assert!(f["range"]["start"]["line"].is_u64());
+    }
+    assert!(v["stats"]["calls"].as_u64().unwrap() > 1);
+}
+
+#[test]
+fn locates_the_rust_issue() {
+    let issue = example().join("rust-bug.issue.md");
+    let v = locate_json(issue.to_str().unwrap());
+    let funcs = names(&v, "functions", "name");
+    assert!(funcs.iter().take(3).any(|f| f == "ledger/src/ledger.rs:Ledger::refund"), "{funcs:?}");
+}
+
+#[test]
+fn empty_issue_is_a_clear_error() {
+    let ex = example();
+    let (ok, _, err) = locus(&["locate", ex.to_str().unwrap(), "--text", "   "]);
+    assert!(!ok);
+    assert!(err.contains("issue text is empty"), "{err}");
+}
+
+#[test]
+fn huge_issue_is_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("big.md");
+    let mut text = String::from("coupon discount applied twice in apply_coupon\n");
+    text.push_str(&"lorem ipsum dolor sit amet ".repeat(400_000));
+    std::fs::write(&p, text).unwrap();
+    let v = locate_json(p.to_str().unwrap());
+    assert!(!v["functions"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn binary_issue_does_not_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bin.md");
+    std::fs::write(&p, [0u8, 159, 146, 150, 255, 0, 1, 2, b'a', b'p', b'p', b'l', b'y']).unwrap();
+    let ex = example();
+    let (ok, _, err) = locus(&["locate", ex.to_str().unwrap(), "--issue", p.to_str().unwrap()]);
+    assert!(ok, "{err}");
+}
+
+#[test]
+fn missing_workspace_is_a_clear_error() {
+    let (ok, _, err) = locus(&["locate", "/nonexistent/ws", "--text", "bug"]);
+    assert!(!ok);
+    assert!(err.contains("not a directory"), "{err}");
+}

@@ -1,0 +1,162 @@
+//! Dense retrieval over an index snapshot: entity texts embedded with the ONNX encoder, cached
+//! on disk by content hash, searched exactly (a dot product per vector; vectors are unit length).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use locus_embed::{EmbedConfig, EmbedError, Embedder, VectorStore, BATCH_SIZE, DIM};
+use locus_index::Index;
+use locus_search::tools::Semantic;
+
+/// Characters of an entity's body put into its text; the encoder reads 256 tokens at most.
+const MAX_BODY_CHARS: usize = 1600;
+
+/// The encoder and its on-disk vector cache.
+pub struct Encoder {
+    pub embedder: Embedder,
+    pub store: VectorStore,
+}
+
+impl Encoder {
+    /// Loads the model and runtime (settings, then environment, then the cache directory) and
+    /// opens the vector cache. The error says how to install what is missing.
+    pub fn load(cfg: &EmbedConfig) -> Result<Encoder, EmbedError> {
+        let embedder = Embedder::load(cfg)?;
+        let dir = locus_embed::cache_dir().join("vectors").join(embedder.model_id().replace([':', '/'], "-"));
+        let store = VectorStore::open(&dir, embedder.model_id())?;
+        Ok(Encoder { embedder, store })
+    }
+
+    pub fn model_id(&self) -> &str {
+        self.embedder.model_id()
+    }
+}
+
+/// Vectors for the entities of one index snapshot.
+pub struct DenseIndex {
+    ids: Vec<u32>,
+    vecs: Vec<f32>,
+    encoder: Arc<Encoder>,
+    /// Entities that should have a vector (ready = all of them).
+    pub wanted: usize,
+}
+
+/// What is embedded: function-level entities and files.
+fn wanted(ix: &Index, id: u32) -> bool {
+    let k = ix.entity(id).kind;
+    k.is_function_level() || k == locus_syntax::Kind::File
+}
+
+/// The text the encoder sees for an entity: where it is, what it is called, its header, its doc
+/// and the start of its body.
+pub fn entity_text(ix: &Index, id: u32) -> String {
+    let e = ix.entity(id);
+    let unit = &ix.file_of(id).unit;
+    let body = unit.text.get(e.span.start_byte as usize..e.span.end_byte as usize).unwrap_or("");
+    let mut end = body.len().min(MAX_BODY_CHARS);
+    while !body.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{} {}\n{}\n{}\n{}", unit.path, e.qual, e.signature, e.doc, &body[..end])
+}
+
+fn key(model: &str, text: &str) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    h.update(model.as_bytes());
+    h.update(&[0]);
+    h.update(text.as_bytes());
+    *h.finalize().as_bytes()
+}
+
+impl DenseIndex {
+    /// Builds the vectors of `ix`: cached ones are read, missing ones embedded in batches
+    /// (`progress(done, total)` after each) unless `embed_missing` is false. Stops early, with
+    /// what is ready, when `cancel` is set.
+    pub fn build(
+        ix: &Index,
+        encoder: Arc<Encoder>,
+        embed_missing: bool,
+        cancel: &AtomicBool,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<DenseIndex, EmbedError> {
+        let model = encoder.model_id().to_string();
+        let mut ids = Vec::new();
+        let mut vecs = Vec::new();
+        let mut missing: Vec<(u32, String, [u8; 32])> = Vec::new();
+        let mut wanted_n = 0;
+        for id in 0..ix.n_entities() as u32 {
+            if !wanted(ix, id) {
+                continue;
+            }
+            wanted_n += 1;
+            let text = entity_text(ix, id);
+            let k = key(&model, &text);
+            match encoder.store.get(&k) {
+                Some(v) if v.len() == DIM => {
+                    ids.push(id);
+                    vecs.extend_from_slice(&v);
+                }
+                _ => missing.push((id, text, k)),
+            }
+        }
+        let total = missing.len();
+        if embed_missing {
+            // Batches of similar length waste the least padding.
+            missing.sort_by_key(|m| m.1.len());
+            let mut done = 0;
+            for chunk in missing.chunks(BATCH_SIZE * 4) {
+                if cancel.load(Ordering::Relaxed) {
+                    break;
+                }
+                let texts: Vec<&str> = chunk.iter().map(|m| m.1.as_str()).collect();
+                let out = encoder.embedder.embed(&texts)?;
+                let mut items = Vec::with_capacity(chunk.len());
+                for (m, v) in chunk.iter().zip(out) {
+                    ids.push(m.0);
+                    vecs.extend_from_slice(&v);
+                    items.push((m.2, v));
+                }
+                encoder.store.put_many(&items)?;
+                done += chunk.len();
+                progress(done, total);
+            }
+        }
+        Ok(DenseIndex { ids, vecs, encoder, wanted: wanted_n })
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn model_id(&self) -> &str {
+        self.encoder.model_id()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
+impl Semantic for DenseIndex {
+    fn nearest(&self, query: &str, k: usize) -> Vec<(u32, f32)> {
+        let Ok(mut q) = self.encoder.embedder.embed(&[query]) else { return Vec::new() };
+        let Some(q) = q.pop() else { return Vec::new() };
+        let mut scored: Vec<(u32, f32)> = self
+            .vecs
+            .chunks_exact(DIM)
+            .zip(&self.ids)
+            .map(|(v, &id)| (id, v.iter().zip(&q).map(|(a, b)| a * b).sum::<f32>()))
+            .collect();
+        let by = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        if scored.len() > k {
+            scored.select_nth_unstable_by(k, by);
+            scored.truncate(k);
+        }
+        scored.sort_by(by);
+        scored
+    }
+
+    fn ready(&self) -> usize {
+        self.ids.len()
+    }
+}
