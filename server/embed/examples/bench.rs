@@ -18,10 +18,13 @@ struct Args {
     rounds: usize,
     /// Text lengths spread evenly over 8..=tokens instead of all at `tokens`.
     mixed: bool,
+    /// Instead of the encoder: time writing and reopening a VectorStore of this many vectors.
+    store: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut a = Args { texts: 128, tokens: 256, threads: 0, batches: vec![1, 32], rounds: 3, mixed: false };
+    let mut a =
+        Args { texts: 128, tokens: 256, threads: 0, batches: vec![1, 32], rounds: 3, mixed: false, store: 0 };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
@@ -32,10 +35,11 @@ fn parse_args() -> Result<Args, String> {
             "--threads" => a.threads = number(value()?)?,
             "--rounds" => a.rounds = number(value()?)?.max(1),
             "--mixed" => a.mixed = true,
+            "--store" => a.store = number(value()?)?,
             "--batches" => {
                 a.batches = value()?.split(',').map(|b| number(b.to_owned())).collect::<Result<_, _>>()?;
             }
-            _ => return Err(format!("unknown argument {flag}; use --texts N --tokens N --mixed --threads N --batches 1,32 --rounds N")),
+            _ => return Err(format!("unknown argument {flag}; use --texts N --tokens N --mixed --threads N --batches 1,32 --rounds N, or --store N")),
         }
     }
     Ok(a)
@@ -88,6 +92,9 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if args.store > 0 {
+        return bench_store(args.store);
+    }
     let length = |i: usize| match args.mixed {
         // Words, not tokens: a word here is one to three tokens, so this spans short to truncated.
         true => 4 + (i * 37) % (args.tokens / 2),
@@ -104,6 +111,8 @@ fn main() {
         describe_threads(args.threads),
         args.rounds
     );
+    // Other work on the machine skews every figure: print the load so a reader can tell.
+    println!("load average before: {}", load_average());
     println!("{:<6} {:>6} {:>10} {:>10}", "model", "batch", "emb/s", "tokens/s");
     for precision in [Precision::Int8, Precision::Fp32] {
         let embedder = match Embedder::load_precision(&cfg, precision) {
@@ -132,6 +141,49 @@ fn main() {
         }
         drop(embedder);
     }
+    println!("load average after: {}", load_average());
+}
+
+/// Writes `n` vectors to a fresh store in batches of 1,000, then reopens it.
+fn bench_store(n: usize) {
+    let dir = std::env::temp_dir().join(format!("locus-embed-bench-store-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let items: Vec<([u8; 32], Vec<f32>)> = (0..n)
+        .map(|i| {
+            let mut key = [0u8; 32];
+            key[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            (key, (0..locus_embed::DIM).map(|j| ((i + j) % 97) as f32 / 97.0).collect())
+        })
+        .collect();
+    let store = locus_embed::VectorStore::open(&dir, "bench").expect("open");
+    let start = Instant::now();
+    for chunk in items.chunks(1000) {
+        store.put_many(chunk).expect("put_many");
+    }
+    let write = start.elapsed();
+    drop(store);
+    let bytes = std::fs::metadata(dir.join("vectors.bin")).map_or(0, |m| m.len());
+    let start = Instant::now();
+    let store = locus_embed::VectorStore::open(&dir, "bench").expect("reopen");
+    let open = start.elapsed();
+    assert_eq!(store.len(), n);
+    println!("load average: {}", load_average());
+    println!(
+        "{n} vectors, {:.1} MB: put_many {:.0} ms, reopen {:.0} ms",
+        bytes as f64 / 1e6,
+        write.as_secs_f64() * 1e3,
+        open.as_secs_f64() * 1e3
+    );
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The 1-minute load average (Linux), or "n/a".
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "n/a".to_owned())
 }
 
 fn clone_with_batch(cfg: &EmbedConfig, precision: Precision, batch: usize) -> Embedder {

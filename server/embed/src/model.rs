@@ -62,7 +62,9 @@ impl Checksums {
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(EmbedError::ModelNotFound { dir: dir.to_path_buf(), missing: path });
+                // Name the folder itself when it is absent: nothing was installed yet.
+                let missing = if dir.is_dir() { path } else { dir.to_path_buf() };
+                return Err(EmbedError::ModelNotFound { dir: dir.to_path_buf(), missing });
             }
             Err(e) => return Err(EmbedError::io(path, e)),
         };
