@@ -23,6 +23,8 @@ pub use state::{Settings, State};
 
 pub const LOCATE_METHOD: &str = "locus/locateIssue";
 pub const LOCATE_COMMAND: &str = "locus.locateIssue";
+/// Pause after a search's progress `end` before its response is released (see `run_locate`).
+const PROGRESS_END_GRACE_MS: u64 = 5;
 /// Largest issue text accepted over the protocol.
 const MAX_TEXT_BYTES: usize = 10 * 1024 * 1024 + 1024;
 
@@ -160,6 +162,9 @@ impl Backend {
             self.state.searches.remove(&token_key(t));
             self.progress(t, WorkDoneProgress::End(WorkDoneProgressEnd { message: Some("done".into()) }))
                 .await;
+            // Notifications and responses reach stdout by different queues; a token is valid
+            // only until the response, so let the `end` notification go out first.
+            tokio::time::sleep(std::time::Duration::from_millis(PROGRESS_END_GRACE_MS)).await;
         }
         let loc: Localization = match outcome {
             Ok(Ok(loc)) => loc,
@@ -186,7 +191,7 @@ impl Backend {
             items.push(json!({
                 "uri": l.uri, "range": l.range,
                 "score": (r.score as f64 * 1000.0).round() / 1000.0,
-                "name": name, "kind": r.kind.as_str(), "reason": r.reason,
+                "name": name, "qualifiedName": r.name, "kind": r.kind.as_str(), "reason": r.reason,
             }));
             locs.push((l, format!("[{:.2}] {} — {}", r.score, name, r.reason)));
         }
