@@ -1,0 +1,389 @@
+"""Trains the localization model (gradient-boosted trees over the engine's 16 candidate features) and exports it to ONNX.
+
+    python train_ranker.py [--lite FILE] [--tokio FILE] [--gold-lite FILE] [--gold-tokio FILE]
+                           [--out DIR] [--no-write]
+
+Inputs are the feature dumps of the search engine (one JSON line per instance:
+`instance_id`, `repo`, `candidates` = the fusion's top 100 in the fusion's order, each
+`{"name", "f": [16 floats]}`) and the gold files of /work/shared/data. A candidate is
+labelled 1 iff its name is one of the instance's edited `functions`; only instances with
+`function_gold_reliable` and non-empty `functions` are used.
+
+Protocol (never train on what is reported as test):
+  DEV      = sympy/sympy + sphinx-doc/sphinx. Hyper-parameters are chosen on DEV only
+             (5-fold GroupKFold by instance); DEV figures are out-of-fold.
+  HELD-OUT = every other Lite repository with a mirror, and tokio (Rust). Scored once,
+             by the model trained on all of DEV: the model that ships.
+
+Writes (unless --no-write) into --out (default: the checkout's models/):
+  ranker.onnx          input `features` float32 [N, 16]; outputs `label` int64 [N] and
+                       `probabilities` float32 [N, 2] (no ZipMap); column 1 = P(edited)
+  ranker.json          feature names, protocol, training data, figures, versions, sha256 of ranker.onnx
+  ranker_fixture.json  20 feature rows and their expected P(edited), shared by
+                       test_ranker.py and server/embed/tests/ranker.rs
+
+Deterministic: fixed random_state, no subsampling, sorted inputs; running it twice on
+the same data writes the same bytes. Needs scikit-learn and skl2onnx in the venv
+(pinned in PINNED below; install with `$VENV/bin/python -m pip install ...`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import itertools
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# The order of FEATURE_NAMES in server/search/src/engine.rs; the ONNX input columns.
+FEATURE_NAMES = [
+    "lexical", "semantic", "symbol", "frame", "path", "grep", "graph", "n_tools",
+    "is_test", "kind", "log_lines", "heuristic", "log_rank", "log_file_rank",
+    "file_path", "file_lexical",
+]
+N_FEATURES = len(FEATURE_NAMES)
+
+DEV_REPOS = ["sphinx-doc/sphinx", "sympy/sympy"]
+
+# The versions the shipped model was made with (ranker.json records what actually ran).
+PINNED = {"scikit-learn": "1.9.1", "skl2onnx": "1.20.0"}
+
+SEED = 0
+CV_FOLDS = 5
+# Shallow trees, as the design asks: few enough parameters for ~90 training instances.
+GRID = {
+    "max_depth": [2, 3],
+    "n_estimators": [100, 200],
+    "learning_rate": [0.05, 0.1],
+}
+# The model selection criterion (DEV out-of-fold): the mean of Acc@5, Acc@10 and MRR.
+SELECT_ON = ("acc5", "acc10", "mrr")
+
+# ai.onnx opset of the exported graph; ONNX Runtime 1.31 runs it with its ML operators.
+TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
+FIXTURE_ROWS = 20
+
+DATA = Path("/work/shared/data")
+
+
+def load_gold(path: Path) -> dict[str, list[str]]:
+    """instance_id -> edited functions, for reliable instances with non-empty gold only."""
+    gold = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            d = json.loads(line)
+            if d.get("function_gold_reliable") and d.get("functions"):
+                gold[d["instance_id"]] = list(d["functions"])
+    return gold
+
+
+class Instance:
+    """One issue: its candidates in fusion order, their features and labels, and the full gold."""
+
+    def __init__(self, iid: str, repo: str, names: list[str], x: np.ndarray, gold: list[str]):
+        self.iid, self.repo, self.names, self.x, self.gold = iid, repo, names, x, gold
+        gold_set = set(gold)
+        self.y = np.array([n in gold_set for n in names], dtype=np.int64)
+
+
+def load_instances(features: Path, gold: dict[str, list[str]]) -> tuple[list[Instance], int]:
+    """The usable instances of a feature dump (sorted by id), and how many lines it had."""
+    out, lines = {}, 0
+    with open(features, encoding="utf-8") as f:
+        for line in f:
+            lines += 1
+            d = json.loads(line)
+            iid = d["instance_id"]
+            if iid not in gold:
+                continue
+            cands = d["candidates"]
+            x = np.array([c["f"] for c in cands], dtype=np.float32).reshape(len(cands), N_FEATURES)
+            if not np.isfinite(x).all():
+                sys.exit(f"{features}: {iid} has non-finite features")
+            out[iid] = Instance(iid, d["repo"], [c["name"] for c in cands], x, gold[iid])
+    return [out[k] for k in sorted(out)], lines
+
+
+def metrics(insts: list[Instance], scores: list[np.ndarray] | None) -> dict[str, float]:
+    """Strict function Acc@5/@10, Recall@5 and MRR of the candidate lists.
+
+    scores=None ranks in the fusion's order (the file order); otherwise by descending
+    score, ties kept in fusion order. Gold functions outside the top 100 are misses for
+    both orders, so neither can reach 100.
+    """
+    acc = {5: 0, 10: 0}
+    rec5 = mrr = 0.0
+    for i, inst in enumerate(insts):
+        if scores is None:
+            order = np.arange(len(inst.names))
+        else:
+            order = np.argsort(-scores[i], kind="stable")
+        ranked = [inst.names[j] for j in order]
+        gold = set(inst.gold)
+        for k in acc:
+            hits = len(gold.intersection(ranked[:k]))
+            acc[k] += hits == min(len(gold), k)
+        rec5 += len(gold.intersection(ranked[:5])) / len(gold)
+        first = next((r for r, n in enumerate(ranked) if n in gold), None)
+        mrr += 0.0 if first is None else 1.0 / (first + 1)
+    n = max(len(insts), 1)
+    return {
+        "n": len(insts),
+        "acc5": 100.0 * acc[5] / n,
+        "acc10": 100.0 * acc[10] / n,
+        "recall5": 100.0 * rec5 / n,
+        "mrr": mrr / n,
+    }
+
+
+def stack(insts: list[Instance]) -> tuple[np.ndarray, np.ndarray]:
+    return np.concatenate([i.x for i in insts]), np.concatenate([i.y for i in insts])
+
+
+def make_model(params: dict):
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    return GradientBoostingClassifier(random_state=SEED, subsample=1.0, **params)
+
+
+def fit(insts: list[Instance], params: dict):
+    x, y = stack(insts)
+    return make_model(params).fit(x, y)
+
+
+def predict(model, insts: list[Instance]) -> list[np.ndarray]:
+    return [model.predict_proba(i.x)[:, 1] for i in insts]
+
+
+def out_of_fold(insts: list[Instance], params: dict, folds: list[list[int]]) -> list[np.ndarray]:
+    """Scores of every instance by a model that did not see it; folds = lists of test indices."""
+    scores: list[np.ndarray | None] = [None] * len(insts)
+    for test in folds:
+        held = set(test)
+        model = fit([inst for j, inst in enumerate(insts) if j not in held], params)
+        for j in test:
+            scores[j] = model.predict_proba(insts[j].x)[:, 1]
+    return scores  # type: ignore[return-value]
+
+
+def instance_folds(n: int) -> list[list[int]]:
+    """GroupKFold by instance (every instance is its own group): the same split every run."""
+    from sklearn.model_selection import GroupKFold
+
+    idx = np.arange(n)
+    return [list(test) for _, test in GroupKFold(n_splits=CV_FOLDS).split(idx, groups=idx)]
+
+
+def repo_folds(insts: list[Instance]) -> list[list[int]]:
+    repos = sorted({i.repo for i in insts})
+    return [[j for j, i in enumerate(insts) if i.repo == r] for r in repos]
+
+
+def selection_score(m: dict) -> float:
+    # MRR is on 0..1, the accuracies on 0..100.
+    return (m["acc5"] + m["acc10"] + 100.0 * m["mrr"]) / 3.0
+
+
+def fmt_row(subset: str, order: str, m: dict) -> str:
+    return f"| {subset} | {m['n']} | {order} | {m['acc5']:.1f} | {m['acc10']:.1f} | {m['recall5']:.1f} | {m['mrr']:.3f} |"
+
+
+def export_onnx(model, path: Path) -> bytes:
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+
+    onx = convert_sklearn(
+        model,
+        name="locus_ranker",
+        initial_types=[("features", FloatTensorType([None, N_FEATURES]))],
+        options={id(model): {"zipmap": False}},
+        target_opset=TARGET_OPSET,
+    )
+    onx.doc_string = "Locus localization model: P(candidate is edited by the fix) from 16 engine features"
+    data = onx.SerializeToString(deterministic=True)
+    path.write_bytes(data)
+    return data
+
+
+def onnx_scores(data: bytes, x: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    (probs,) = sess.run(["probabilities"], {"features": x.astype(np.float32)})
+    return probs[:, 1]
+
+
+def fixture_rows(insts: list[Instance]) -> np.ndarray:
+    """A deterministic spread of real rows: an all-zero row, the gold rows of the first
+    held-out instances, and rows at evenly spaced positions of the rest."""
+    x, y = stack(insts)
+    pos = list(np.flatnonzero(y)[:5])
+    spread = np.linspace(0, len(x) - 1, FIXTURE_ROWS - 1 - len(pos)).round().astype(int)
+    rows = [np.zeros(N_FEATURES, dtype=np.float32)] + [x[j] for j in pos] + [x[j] for j in spread]
+    return np.stack(rows).astype(np.float32)
+
+
+def versions() -> dict[str, str]:
+    import onnx
+    import onnxruntime
+    import skl2onnx
+    import sklearn
+
+    return {
+        "python": ".".join(map(str, sys.version_info[:3])),
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "skl2onnx": skl2onnx.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--lite", type=Path, default=Path("/tmp/runs/features-lite.jsonl"))
+    ap.add_argument("--tokio", type=Path, default=Path("/tmp/runs/features-tokio.jsonl"))
+    ap.add_argument("--gold-lite", type=Path, default=DATA / "swebench_lite.gold.jsonl")
+    ap.add_argument("--gold-tokio", type=Path, default=DATA / "rust_tokio.gold.jsonl")
+    ap.add_argument("--out", type=Path, default=ROOT / "models")
+    ap.add_argument("--no-write", action="store_true", help="report only; write nothing")
+    args = ap.parse_args()
+
+    ver = versions()
+    for pkg, want in PINNED.items():
+        if ver[pkg] != want:
+            print(f"warning: {pkg} {ver[pkg]} is not the pinned {want}; the model may differ", file=sys.stderr)
+
+    lite, lite_lines = load_instances(args.lite, load_gold(args.gold_lite))
+    tokio, tokio_lines = load_instances(args.tokio, load_gold(args.gold_tokio))
+    dev = [i for i in lite if i.repo in DEV_REPOS]
+    held_lite = [i for i in lite if i.repo not in DEV_REPOS]
+    print(f"{args.lite}: {lite_lines} lines, {len(lite)} usable; {args.tokio}: {tokio_lines} lines, {len(tokio)} usable")
+    print(f"DEV {len(dev)} instances ({', '.join(DEV_REPOS)}); HELD-OUT lite {len(held_lite)}, tokio {len(tokio)}")
+
+    # 1. Choose hyper-parameters on DEV, out of fold.
+    folds = instance_folds(len(dev))
+    keys = sorted(GRID)
+    best, best_score, best_oof = None, -1.0, None
+    print("\nDEV grid (5-fold GroupKFold by instance):")
+    for values in itertools.product(*(GRID[k] for k in keys)):
+        params = dict(zip(keys, values))
+        oof = out_of_fold(dev, params, folds)
+        m = metrics(dev, oof)
+        s = selection_score(m)
+        print(f"  {params}: Acc@5 {m['acc5']:.1f} Acc@10 {m['acc10']:.1f} MRR {m['mrr']:.3f} -> {s:.2f}")
+        if s > best_score:  # strict: the first of equals wins, so the choice is stable
+            best, best_score, best_oof = params, s, oof
+    print(f"chosen: {best}")
+
+    # 2. DEV figures: out of fold by instance, and across the two DEV repositories.
+    rows = []
+    dev_fusion = metrics(dev, None)
+    dev_cv = metrics(dev, best_oof)
+    rows.append(fmt_row("DEV, 5-fold by instance", "fusion", dev_fusion))
+    rows.append(fmt_row("DEV, 5-fold by instance", "reranked", dev_cv))
+    lo = out_of_fold(dev, best, repo_folds(dev))
+    dev_loro = {}
+    for repo, fold in zip(sorted({i.repo for i in dev}), repo_folds(dev)):
+        sub = [dev[j] for j in fold]
+        sub_scores = [lo[j] for j in fold]
+        other = [r for r in DEV_REPOS if r != repo][0]
+        label = f"DEV {repo} (trained on {other})"
+        rows.append(fmt_row(label, "fusion", metrics(sub, None)))
+        m = metrics(sub, sub_scores)
+        rows.append(fmt_row(label, "reranked", m))
+        dev_loro[repo] = {"fusion": metrics(sub, None), "reranked": m}
+
+    # 3. The shipped model: all of DEV. HELD-OUT is scored once, here.
+    model = fit(dev, best)
+    held = {}
+    for label, insts in [("HELD-OUT Lite (7 repos)", held_lite), ("HELD-OUT tokio (Rust)", tokio)]:
+        f, r = metrics(insts, None), metrics(insts, predict(model, insts))
+        rows.append(fmt_row(label, "fusion", f))
+        rows.append(fmt_row(label, "reranked", r))
+        held[label] = {"fusion": f, "reranked": r}
+    per_repo = {}
+    for repo in sorted({i.repo for i in held_lite}):
+        sub = [i for i in held_lite if i.repo == repo]
+        per_repo[repo] = {"fusion": metrics(sub, None), "reranked": metrics(sub, predict(model, sub))}
+
+    print("\n| subset | n | order | Acc@5 | Acc@10 | Recall@5 | MRR |")
+    print("|---|---:|---|---:|---:|---:|---:|")
+    print("\n".join(rows))
+    print("\nHELD-OUT Lite by repository (fusion -> reranked):")
+    print("| repo | n | Acc@5 | Acc@10 | MRR |")
+    print("|---|---:|---|---|---|")
+    for repo, d in per_repo.items():
+        f, r = d["fusion"], d["reranked"]
+        print(
+            f"| {repo} | {f['n']} | {f['acc5']:.1f} → {r['acc5']:.1f} | {f['acc10']:.1f} → {r['acc10']:.1f} "
+            f"| {f['mrr']:.3f} → {r['mrr']:.3f} |"
+        )
+    imp = sorted(zip(FEATURE_NAMES, model.feature_importances_), key=lambda t: -t[1])
+    print("\nfeature importances: " + ", ".join(f"{n} {v:.3f}" for n, v in imp))
+
+    if args.no_write:
+        return
+
+    # 4. Export, and check ONNX Runtime against scikit-learn on every row it will ever have seen.
+    args.out.mkdir(parents=True, exist_ok=True)
+    onnx_path = args.out / "ranker.onnx"
+    data = export_onnx(model, onnx_path)
+    x_all = stack(dev + held_lite + tokio)[0]
+    diff = np.abs(onnx_scores(data, x_all) - model.predict_proba(x_all)[:, 1])
+    print(f"\nONNX vs sklearn on {len(x_all)} rows: max abs diff {diff.max():.2e}, mean {diff.mean():.2e}")
+    if diff.max() > 1e-4:
+        sys.exit("ONNX Runtime disagrees with scikit-learn by more than 1e-4; not writing ranker.json")
+    sha = hashlib.sha256(data).hexdigest()
+
+    fx = fixture_rows(held_lite + tokio)
+    fixture = {
+        "comment": "written by scripts/model/train_ranker.py; expected = sklearn predict_proba[:, 1] of the shipped model",
+        "onnx_sha256": sha,
+        "feature_names": FEATURE_NAMES,
+        "rows": [[float(v) for v in r] for r in fx],
+        "expected": [round(float(p), 7) for p in model.predict_proba(fx)[:, 1]],
+    }
+    (args.out / "ranker_fixture.json").write_text(json.dumps(fixture, indent=1) + "\n", encoding="utf-8")
+
+    def rounded(m: dict) -> dict:
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in m.items()}
+
+    meta = {
+        "model": "locus-ranker",
+        "onnx": "ranker.onnx",
+        "onnx_sha256": sha,
+        "onnx_bytes": len(data),
+        "input": {"name": "features", "type": "float32", "shape": ["N", N_FEATURES]},
+        "output": {"name": "probabilities", "type": "float32", "shape": ["N", 2], "score_column": 1},
+        "feature_names": FEATURE_NAMES,
+        "estimator": "sklearn.ensemble.GradientBoostingClassifier",
+        "params": {**best, "random_state": SEED, "subsample": 1.0},
+        "label": "1 iff the candidate's name is in the instance's gold `functions`",
+        "training_repos": DEV_REPOS,
+        "training_instances": len(dev),
+        "training_rows": int(sum(len(i.names) for i in dev)),
+        "training_positives": int(sum(int(i.y.sum()) for i in dev)),
+        "data": {
+            "lite": {"file": args.lite.name, "lines": lite_lines, "usable": len(lite)},
+            "tokio": {"file": args.tokio.name, "lines": tokio_lines, "usable": len(tokio)},
+        },
+        "protocol": "hyper-parameters by 5-fold GroupKFold (by instance) on DEV; HELD-OUT scored once by the model trained on all DEV",
+        "dev_cv": {"fusion": rounded(dev_fusion), "reranked": rounded(dev_cv)},
+        "dev_cross_repo": {r: {k: rounded(v) for k, v in d.items()} for r, d in dev_loro.items()},
+        "held_out": {lab: {k: rounded(v) for k, v in d.items()} for lab, d in held.items()},
+        "held_out_by_repo": {r: {k: rounded(v) for k, v in d.items()} for r, d in per_repo.items()},
+        "feature_importances": {n: round(float(v), 4) for n, v in zip(FEATURE_NAMES, model.feature_importances_)},
+        "versions": ver,
+    }
+    (args.out / "ranker.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {onnx_path} ({len(data)} bytes, sha256 {sha}), ranker.json, ranker_fixture.json")
+
+
+if __name__ == "__main__":
+    main()
