@@ -228,6 +228,18 @@ def fixture_rows(insts: list[Instance]) -> np.ndarray:
     return np.stack(rows).astype(np.float32)
 
 
+def fixture_json(fixture: dict) -> str:
+    """JSON with one feature row per line, so a diff of the fixture reads row by row."""
+    head = {k: v for k, v in fixture.items() if k not in ("rows", "expected")}
+    lines = [json.dumps(head, indent=1)[:-2] + ","]
+    lines.append(' "rows": [')
+    lines.append(",\n".join("  " + json.dumps(r) for r in fixture["rows"]))
+    lines.append(" ],")
+    lines.append(' "expected": ' + json.dumps(fixture["expected"]))
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
 def versions() -> dict[str, str]:
     import onnx
     import onnxruntime
@@ -349,7 +361,7 @@ def main() -> None:
         "rows": [[float(v) for v in r] for r in fx],
         "expected": [round(float(p), 7) for p in model.predict_proba(fx)[:, 1]],
     }
-    (args.out / "ranker_fixture.json").write_text(json.dumps(fixture, indent=1) + "\n", encoding="utf-8")
+    (args.out / "ranker_fixture.json").write_text(fixture_json(fixture), encoding="utf-8")
 
     def rounded(m: dict) -> dict:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in m.items()}

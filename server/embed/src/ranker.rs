@@ -1,0 +1,270 @@
+//! The localization model: gradient-boosted trees (scripts/model/train_ranker.py) that turn a candidate's 16 engine features into P(the fix edits it).
+//!
+//! The model is small (tens of KB) and lives in the repository (`models/ranker.onnx`),
+//! next to `models/ranker.json`, which records its sha256, its feature names and the
+//! figures it was shipped with. It runs in the same process-wide ONNX Runtime as the
+//! encoder (`runtime.rs`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use ndarray::Array2;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::session::Session;
+use ort::value::{Tensor, TensorElementType};
+use sha2::{Digest, Sha256};
+
+use crate::error::EmbedError;
+use crate::runtime;
+
+/// Features per candidate row, in the order of `FEATURE_NAMES` in locus-search's engine.
+pub const RANKER_FEATURES: usize = 16;
+/// Overrides [`Ranker::default_path`].
+pub const RANKER_ENV: &str = "LOCUS_RANKER";
+
+const INPUT: &str = "features";
+const OUTPUT: &str = "probabilities";
+/// `probabilities` is `[N, 2]`: P(label 0), P(label 1); a candidate's score is column 1.
+const CLASSES: usize = 2;
+/// A few hundred shallow trees over at most a few hundred rows: one thread is plenty,
+/// and the encoder keeps the other cores.
+const THREADS: usize = 1;
+
+/// The loaded localization model. `Send + Sync`: calls from several threads take turns
+/// on the one session (a call over 100 rows takes well under a millisecond).
+pub struct Ranker {
+    session: Mutex<Session>,
+    model_path: PathBuf,
+    sha256: String,
+    feature_names: Vec<String>,
+    runtime_path: PathBuf,
+}
+
+impl std::fmt::Debug for Ranker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ranker")
+            .field("model_path", &self.model_path)
+            .field("sha256", &self.sha256)
+            .field("runtime_path", &self.runtime_path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ranker {
+    /// The model of this checkout: `$LOCUS_RANKER` when set, else `models/ranker.onnx`
+    /// at the root of the repository this crate was built from.
+    pub fn default_path() -> PathBuf {
+        if let Some(p) = std::env::var_os(RANKER_ENV).filter(|v| !v.is_empty()) {
+            return PathBuf::from(p);
+        }
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("..").join("models").join("ranker.onnx")
+    }
+
+    /// Loads `model`, checking its sha256 against the `.json` file of the same name
+    /// beside it when there is one (`models/ranker.json`), and the ONNX Runtime library
+    /// (`runtime_path`, else the search of [`crate::Embedder`]: `ORT_DYLIB_PATH`, the cache,
+    /// python3's onnxruntime). Fails, never panics; a missing runtime or model says to
+    /// run `bash scripts/setup.sh`.
+    pub fn load(model: &Path, runtime_path: Option<&Path>) -> Result<Ranker, EmbedError> {
+        // The model before the runtime, as in Embedder::load: a wrong path is reported
+        // without loading a native library.
+        let bytes = match std::fs::read(model) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let dir = model.parent().map(Path::to_path_buf).unwrap_or_default();
+                return Err(EmbedError::ModelNotFound { dir, missing: model.to_path_buf() });
+            }
+            Err(e) => return Err(EmbedError::io(model, e)),
+        };
+        let sha256 = hex(&Sha256::digest(&bytes));
+        let meta = Metadata::beside(model)?;
+        if let Some(meta) = &meta {
+            if meta.sha256 != sha256 {
+                return Err(EmbedError::ModelCorrupt {
+                    path: model.to_path_buf(),
+                    expected: meta.sha256.clone(),
+                    actual: sha256,
+                });
+            }
+        }
+
+        let rt = runtime::runtime(runtime_path, &crate::cache_dir())?;
+        let session = Session::builder(&rt.env)
+            .map_err(EmbedError::onnx)?
+            .with_optimization_level(GraphOptimizationLevel::Level3)
+            .map_err(EmbedError::onnx)?
+            .with_intra_threads(THREADS)
+            .map_err(EmbedError::onnx)?
+            .with_inter_threads(1)
+            .map_err(EmbedError::onnx)?
+            .commit_from_memory(&bytes)
+            .map_err(EmbedError::onnx)?;
+        check_signature(&session)?;
+
+        Ok(Ranker {
+            session: Mutex::new(session),
+            model_path: model.to_path_buf(),
+            sha256,
+            feature_names: meta.map(|m| m.feature_names).unwrap_or_default(),
+            runtime_path: rt.path.clone(),
+        })
+    }
+
+    /// P(the fix edits this candidate) for each row, in row order. Each score depends
+    /// on its own row only; an empty slice gives an empty vector without a call.
+    pub fn score(&self, rows: &[[f32; RANKER_FEATURES]]) -> Result<Vec<f32>, EmbedError> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let flat: Vec<f32> = rows.iter().flatten().copied().collect();
+        let input = Array2::from_shape_vec((rows.len(), RANKER_FEATURES), flat).map_err(EmbedError::onnx)?;
+        let inputs = ort::inputs![INPUT => Tensor::from_array(input).map_err(EmbedError::onnx)?];
+        let mut session = self.session.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let outputs = session.run(inputs).map_err(EmbedError::onnx)?;
+        let (shape, probs) = outputs[OUTPUT].try_extract_tensor::<f32>().map_err(EmbedError::onnx)?;
+        let expected = [rows.len() as i64, CLASSES as i64];
+        if **shape != expected {
+            return Err(EmbedError::Onnx(format!("{OUTPUT} has shape {shape:?}, expected {expected:?}")));
+        }
+        Ok(probs.chunks_exact(CLASSES).map(|p| p[1]).collect())
+    }
+
+    /// The ONNX file this ranker runs.
+    pub fn model_path(&self) -> &Path {
+        &self.model_path
+    }
+
+    /// The sha256 of the model file (hex), which names the scores it makes.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// The feature names the model was trained on, from its `.json` file; empty without one.
+    /// A caller should check them against the engine's own order before trusting scores.
+    pub fn feature_names(&self) -> &[String] {
+        &self.feature_names
+    }
+
+    /// The ONNX Runtime library of this process.
+    pub fn runtime_path(&self) -> &Path {
+        &self.runtime_path
+    }
+}
+
+/// What `ranker.json` (written by train_ranker.py) says about the model beside it.
+struct Metadata {
+    sha256: String,
+    feature_names: Vec<String>,
+}
+
+impl Metadata {
+    /// `None` when there is no `.json` beside the model (a model handed over on its own
+    /// is trusted as it is); an error when there is one that cannot be read.
+    fn beside(model: &Path) -> Result<Option<Metadata>, EmbedError> {
+        let path = model.with_extension("json");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(EmbedError::io(&path, e)),
+        };
+        let invalid = |what: &str| {
+            let message = format!(
+                "{what}; it is not the metadata scripts/model/train_ranker.py writes \
+                 (restore it with `git checkout models/`, or retrain)"
+            );
+            EmbedError::io(&path, std::io::Error::new(std::io::ErrorKind::InvalidData, message))
+        };
+        let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| invalid(&e.to_string()))?;
+        let sha256 = json["onnx_sha256"].as_str().ok_or_else(|| invalid("no string `onnx_sha256`"))?;
+        let feature_names = json["feature_names"]
+            .as_array()
+            .and_then(|a| a.iter().map(|v| v.as_str().map(str::to_owned)).collect::<Option<Vec<_>>>())
+            .ok_or_else(|| invalid("no string list `feature_names`"))?;
+        if feature_names.len() != RANKER_FEATURES {
+            return Err(invalid(&format!(
+                "{} feature names, expected {RANKER_FEATURES}",
+                feature_names.len()
+            )));
+        }
+        Ok(Some(Metadata { sha256: sha256.to_ascii_lowercase(), feature_names }))
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The graph contract of train_ranker.py: one input `features` float32 `[N, 16]` and
+/// an output `probabilities`; a different file fails here, not mid-query.
+fn check_signature(session: &Session) -> Result<(), EmbedError> {
+    let inputs: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
+    let outputs: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
+    let width =
+        session.inputs().first().and_then(|i| i.dtype().tensor_shape()).and_then(|s| s.last().copied());
+    let is_float =
+        session.inputs().first().and_then(|i| i.dtype().tensor_type()) == Some(TensorElementType::Float32);
+    if inputs != [INPUT] || width != Some(RANKER_FEATURES as i64) || !is_float || !outputs.contains(&OUTPUT) {
+        return Err(EmbedError::Onnx(format!(
+            "the ranker model has inputs {inputs:?} (width {width:?}) and outputs {outputs:?}; expected one float32 \
+             input {INPUT:?} of width {RANKER_FEATURES} and an output {OUTPUT:?}"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_path_is_the_checkout_models_folder() {
+        // Only meaningful without the override; the variable is not set by the test runner.
+        if std::env::var_os(RANKER_ENV).is_none() {
+            let p = Ranker::default_path();
+            assert!(p.ends_with("models/ranker.onnx"), "{}", p.display());
+            assert!(p.starts_with(env!("CARGO_MANIFEST_DIR")), "{}", p.display());
+        }
+    }
+
+    #[test]
+    fn missing_model_names_the_setup_script() {
+        let err = Ranker::load(Path::new("/nonexistent/ranker.onnx"), None).unwrap_err();
+        assert!(matches!(err, EmbedError::ModelNotFound { .. }), "{err:?}");
+        assert!(err.needs_setup());
+        assert!(err.to_string().contains("bash scripts/setup.sh"), "{err}");
+        assert!(err.to_string().contains("/nonexistent/ranker.onnx"), "{err}");
+    }
+
+    #[test]
+    fn checksum_mismatch_is_refused_before_the_runtime() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = dir.path().join("ranker.onnx");
+        std::fs::write(&model, b"not the trained model").unwrap();
+        let meta = serde_json::json!({
+            "onnx_sha256": "0".repeat(64),
+            "feature_names": (0..RANKER_FEATURES).map(|i| format!("f{i}")).collect::<Vec<_>>(),
+        });
+        std::fs::write(dir.path().join("ranker.json"), meta.to_string()).unwrap();
+        let err = Ranker::load(&model, Some(Path::new("/nonexistent/libonnxruntime.so"))).unwrap_err();
+        assert!(matches!(err, EmbedError::ModelCorrupt { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn unreadable_metadata_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = dir.path().join("ranker.onnx");
+        std::fs::write(&model, b"x").unwrap();
+        for bad in ["{not json", r#"{"onnx_sha256": 3}"#, r#"{"onnx_sha256": "ab", "feature_names": ["a"]}"#]
+        {
+            std::fs::write(dir.path().join("ranker.json"), bad).unwrap();
+            let err = Ranker::load(&model, None).unwrap_err();
+            assert!(matches!(err, EmbedError::Io { .. }), "{bad}: {err:?}");
+            assert!(err.to_string().contains("ranker.json"), "{err}");
+        }
+    }
+
+    #[test]
+    fn sha256_hex() {
+        assert_eq!(hex(&Sha256::digest(b"abc"))[..16], *"ba7816bf8f01cfea");
+    }
+}
