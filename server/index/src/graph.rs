@@ -3,6 +3,7 @@
 //! method on a variable, a function from outside the workspace) is kept as unresolved, never
 //! guessed.
 
+use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 
@@ -77,53 +78,69 @@ pub(crate) fn build(files: &[FileEntry], n_entities: usize, _symbols: &Symbols) 
         Graph { out: vec![Vec::new(); n_entities], inc: vec![Vec::new(); n_entities], ..Graph::default() };
     let mut seen = FxHashSet::default();
     let r = Resolver::new(files);
+    // Resolution is read-only: files are resolved in parallel, edges merged in file order.
+    let per_file: Vec<(Vec<(u32, u32, EdgeKind)>, Vec<(u32, String)>)> =
+        files.par_iter().enumerate().map(|(fi, f)| file_edges(&r, fi as u32, f)).collect();
+    for (edges, unresolved) in per_file {
+        for (from, to, kind) in edges {
+            g.add(from, to, kind, &mut seen);
+        }
+        g.unresolved.extend(unresolved);
+    }
+    g
+}
 
-    for (fi, f) in files.iter().enumerate() {
-        let u = &f.unit;
-        // Contains: file → top level, parent → child.
-        for (li, e) in u.entities.iter().enumerate().skip(1) {
-            let parent = e.parent.unwrap_or(0);
-            g.add(f.first + parent, f.first + li as u32, EdgeKind::Contains, &mut seen);
+/// The edges leaving one file's entities, and its unresolved calls.
+fn file_edges(r: &Resolver, fi: u32, f: &FileEntry) -> (Vec<(u32, u32, EdgeKind)>, Vec<(u32, String)>) {
+    let u = &f.unit;
+    let mut edges = Vec::new();
+    let mut unresolved = Vec::new();
+    // Contains: file → top level, parent → child.
+    for (li, e) in u.entities.iter().enumerate().skip(1) {
+        let parent = e.parent.unwrap_or(0);
+        edges.push((f.first + parent, f.first + li as u32, EdgeKind::Contains));
+    }
+    for imp in &u.imports {
+        for target in r.import_targets(fi, u.lang, imp) {
+            edges.push((f.first, target, EdgeKind::Imports));
         }
-        // Imports.
-        for imp in &u.imports {
-            for target in r.import_targets(fi as u32, u.lang, imp) {
-                g.add(f.first, target, EdgeKind::Imports, &mut seen);
-            }
-        }
-        // Inherits.
-        for (li, e) in u.entities.iter().enumerate().skip(1) {
-            let id = f.first + li as u32;
-            for base in &e.bases {
-                let name = match u.lang {
-                    Lang::Python => base.rsplit('.').next().unwrap_or(base).split('[').next().unwrap_or(base),
-                    Lang::Rust => base.as_str(),
-                };
-                for t in r.resolve_name(fi as u32, u.lang, name, &[Kind::Class, Kind::Trait]) {
-                    g.add(id, t, EdgeKind::Inherits, &mut seen);
-                }
-            }
-            // A Rust type contains its impl blocks, wherever they are.
-            if e.kind == Kind::Impl {
-                for t in r.resolve_name(fi as u32, u.lang, &e.name, &[Kind::Struct, Kind::Enum, Kind::Union])
-                {
-                    g.add(t, id, EdgeKind::Contains, &mut seen);
-                }
+    }
+    for (li, e) in u.entities.iter().enumerate().skip(1) {
+        let id = f.first + li as u32;
+        for base in &e.bases {
+            let name = match u.lang {
+                Lang::Python => base.rsplit('.').next().unwrap_or(base).split('[').next().unwrap_or(base),
+                Lang::Rust => base.as_str(),
+            };
+            for t in r.resolve_name(fi, u.lang, name, &[Kind::Class, Kind::Trait]) {
+                edges.push((id, t, EdgeKind::Inherits));
             }
         }
-        // Calls.
-        for c in &u.calls {
-            let from = f.first + c.from.unwrap_or(0);
-            let targets = r.call_targets(fi as u32, c.from.unwrap_or(0), &c.callee, c.receiver.as_deref());
-            if targets.is_empty() {
-                g.unresolved.push((from, c.callee.clone()));
-            }
-            for t in targets {
-                g.add(from, t, EdgeKind::Calls, &mut seen);
+        // A Rust type contains its impl blocks, wherever they are.
+        if e.kind == Kind::Impl {
+            for t in r.resolve_name(fi, u.lang, &e.name, &[Kind::Struct, Kind::Enum, Kind::Union]) {
+                edges.push((t, id, EdgeKind::Contains));
             }
         }
     }
-    g
+    // The same callee is called many times in a file: resolve each (callee, receiver, scope) once.
+    let mut memo: FxHashMap<(&str, Option<&str>, u32), Vec<u32>> = FxHashMap::default();
+    for c in &u.calls {
+        let local = c.from.unwrap_or(0);
+        let from = f.first + local;
+        let recv = c.receiver.as_deref();
+        let scope = if matches!(recv, Some("self" | "cls" | "Self" | "super()")) { local } else { 0 };
+        let targets = memo
+            .entry((c.callee.as_str(), recv, scope))
+            .or_insert_with(|| r.call_targets(fi, local, &c.callee, recv));
+        if targets.is_empty() {
+            unresolved.push((from, c.callee.clone()));
+        }
+        for &t in targets.iter() {
+            edges.push((from, t, EdgeKind::Calls));
+        }
+    }
+    (edges, unresolved)
 }
 
 impl<'a> Resolver<'a> {

@@ -81,8 +81,11 @@ impl Index {
         for (k, v) in read_skipped.0 {
             *skipped.0.entry(k).or_insert(0) += v;
         }
+        let t_read = t.elapsed();
         let units = build_units(files);
+        let t_parse = t.elapsed();
         let mut ix = Index::from_units(root, units, skipped);
+        tracing::debug!(?t_read, ?t_parse, total = ?t.elapsed(), "index built");
         ix.build_ms = t.elapsed().as_secs_f64() * 1000.0;
         Ok(ix)
     }
@@ -117,7 +120,9 @@ impl Index {
                     })
                 }),
             );
+        let t_lex = t.elapsed();
         let graph = graph::build(&files, locs.len(), &symbols);
+        tracing::debug!(?t_lex, graph = ?(t.elapsed() - t_lex), "indexes assembled");
         Index {
             root,
             files,
@@ -238,9 +243,22 @@ fn by_path_get(files: &[FileEntry], path: &str) -> Option<Arc<FileUnit>> {
     files.binary_search_by(|f| f.unit.path.as_str().cmp(path)).ok().map(|i| files[i].unit.clone())
 }
 
+/// A file taking longer than this to parse and tokenise is logged (debug).
+const SLOW_FILE_MS: u128 = 100;
+
 /// Parses and tokenises files in parallel.
 pub fn build_units(files: Vec<SourceFile>) -> Vec<Arc<FileUnit>> {
-    files.into_par_iter().map(|f| Arc::new(FileUnit::build(f.path, f.lang, Arc::from(f.text)))).collect()
+    files
+        .into_par_iter()
+        .map(|f| {
+            let t = Instant::now();
+            let u = Arc::new(FileUnit::build(f.path, f.lang, Arc::from(f.text)));
+            if t.elapsed().as_millis() > SLOW_FILE_MS {
+                tracing::debug!(path = %u.path, ms = t.elapsed().as_millis() as u64, "slow file");
+            }
+            u
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -52,33 +52,61 @@ pub fn split_identifier(ident: &str) -> Vec<String> {
 /// Longest token indexed; longer runs (base64, hashes) say nothing a person would search for.
 const MAX_TOKEN: usize = 64;
 
+/// Distinct words remembered per thread before the memo is cleared.
+const MEMO_LIMIT: usize = 200_000;
+
+thread_local! {
+    /// Word → its terms. Code repeats its words; splitting and stemming each once per thread
+    /// makes tokenising several times faster.
+    static MEMO: std::cell::RefCell<rustc_hash::FxHashMap<Box<str>, Box<[Box<str>]>>> =
+        std::cell::RefCell::new(rustc_hash::FxHashMap::default());
+}
+
+fn word_terms(word: &str) -> Box<[Box<str>]> {
+    let st = stemmer();
+    let mut out: Vec<Box<str>> = Vec::new();
+    let parts = split_identifier(word);
+    if parts.len() > 1 {
+        // The whole identifier is a strong term of its own.
+        out.push(word.to_lowercase().into());
+    }
+    for p in &parts {
+        if p.len() < 2 || is_stop(p) {
+            continue;
+        }
+        out.push(st.stem(p).into());
+    }
+    out.into()
+}
+
 /// Calls `emit` with every index term of `text`, in order.
 pub fn for_each_term(text: &str, mut emit: impl FnMut(&str)) {
-    let st = stemmer();
-    let mut lower = String::new();
-    for word in text.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
-        let word = word.trim_matches('_');
-        if word.len() < 2 || word.len() > MAX_TOKEN {
-            continue;
-        }
-        if word.bytes().all(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        lower.clear();
-        lower.push_str(&word.to_lowercase());
-        let parts = split_identifier(word);
-        if parts.len() > 1 {
-            // The whole identifier is a strong term of its own.
-            emit(&lower);
-        }
-        for p in &parts {
-            if p.len() < 2 || is_stop(p) {
+    MEMO.with(|memo| {
+        let mut memo = memo.borrow_mut();
+        for word in text.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
+            let word = word.trim_matches('_');
+            if word.len() < 2 || word.len() > MAX_TOKEN {
                 continue;
             }
-            let stemmed = st.stem(p);
-            emit(&stemmed);
+            if word.bytes().all(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            if let Some(terms) = memo.get(word) {
+                for t in terms.iter() {
+                    emit(t);
+                }
+                continue;
+            }
+            if memo.len() >= MEMO_LIMIT {
+                memo.clear();
+            }
+            let terms = word_terms(word);
+            for t in terms.iter() {
+                emit(t);
+            }
+            memo.insert(word.into(), terms);
         }
-    }
+    });
 }
 
 /// All terms of `text`, in order.

@@ -141,7 +141,12 @@ fn documents(lang: Lang, path: &str, text: &str, entities: &[Entity]) -> (Vec<Te
         let mut len = 0u32;
         let mut add = |t: &str| {
             len += 1;
-            *counts.entry(t.to_string()).or_insert(0) += 1;
+            match counts.get_mut(t) {
+                Some(c) => *c += 1,
+                None => {
+                    counts.insert(t.to_string(), 1);
+                }
+            }
         };
         for t in &path_terms {
             add(t);
