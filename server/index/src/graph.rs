@@ -79,7 +79,7 @@ pub(crate) fn build(files: &[FileEntry], n_entities: usize, _symbols: &Symbols) 
     let mut seen = FxHashSet::default();
     let r = Resolver::new(files);
     // Resolution is read-only: files are resolved in parallel, edges merged in file order.
-    let per_file: Vec<(Vec<(u32, u32, EdgeKind)>, Vec<(u32, String)>)> =
+    let per_file: Vec<FileEdges> =
         files.par_iter().enumerate().map(|(fi, f)| file_edges(&r, fi as u32, f)).collect();
     for (edges, unresolved) in per_file {
         for (from, to, kind) in edges {
@@ -90,8 +90,11 @@ pub(crate) fn build(files: &[FileEntry], n_entities: usize, _symbols: &Symbols) 
     g
 }
 
+/// One file's edges `(from, to, kind)` and unresolved calls `(caller, callee name)`.
+type FileEdges = (Vec<(u32, u32, EdgeKind)>, Vec<(u32, String)>);
+
 /// The edges leaving one file's entities, and its unresolved calls.
-fn file_edges(r: &Resolver, fi: u32, f: &FileEntry) -> (Vec<(u32, u32, EdgeKind)>, Vec<(u32, String)>) {
+fn file_edges(r: &Resolver, fi: u32, f: &FileEntry) -> FileEdges {
     let u = &f.unit;
     let mut edges = Vec::new();
     let mut unresolved = Vec::new();
