@@ -55,11 +55,13 @@ const MAX_TOKEN: usize = 64;
 /// Distinct words remembered per thread before the memo is cleared.
 const MEMO_LIMIT: usize = 200_000;
 
+/// Word → its index terms.
+type WordMemo = rustc_hash::FxHashMap<Box<str>, Box<[Box<str>]>>;
+
 thread_local! {
     /// Word → its terms. Code repeats its words; splitting and stemming each once per thread
     /// makes tokenising several times faster.
-    static MEMO: std::cell::RefCell<rustc_hash::FxHashMap<Box<str>, Box<[Box<str>]>>> =
-        std::cell::RefCell::new(rustc_hash::FxHashMap::default());
+    static MEMO: std::cell::RefCell<WordMemo> = std::cell::RefCell::new(WordMemo::default());
 }
 
 fn word_terms(word: &str) -> Box<[Box<str>]> {
