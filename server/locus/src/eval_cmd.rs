@@ -43,6 +43,9 @@ pub struct EvalArgs {
     /// model's training data. Use with a fresh --out so no instance is reused.
     #[arg(long)]
     pub features: Option<PathBuf>,
+    /// Use the encoder (semantic tool); vectors are embedded per tree, cached by content hash.
+    #[arg(long)]
+    pub semantic: bool,
 }
 
 pub fn run(a: EvalArgs) -> anyhow::Result<()> {
@@ -57,6 +60,20 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     opts.jobs = a.jobs.max(1);
     opts.progress = true;
     opts.forbid_under = project_root();
+    let semantic = a.semantic || mode == Mode::Dense;
+    let encoder = if semantic {
+        locus_lsp::dense::Encoder::load(&locus_embed::EmbedConfig::default())
+            .map(Arc::new)
+            .map_err(|e| e.to_string())
+    } else {
+        Err("not asked for".to_string())
+    };
+    if semantic {
+        if let Err(e) = &encoder {
+            bail!("the encoder is needed for --semantic: {e}");
+        }
+    }
+    let vector_ms: Mutex<Vec<f64>> = Mutex::new(Vec::new());
     // The index of the last tree, reused when consecutive instances share a commit.
     let last: Mutex<Option<(PathBuf, Arc<Index>, f64)>> = Mutex::new(None);
     let features_out = match &a.features {
@@ -80,8 +97,18 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
             }
         };
         let cancel = AtomicBool::new(false);
+        let dense = if semantic {
+            let enc = encoder.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let t = Instant::now();
+            let d = locus_lsp::dense::DenseIndex::build(&ix, enc.clone(), true, &cancel, |_, _| {})?;
+            vector_ms.lock().unwrap().push(t.elapsed().as_secs_f64() * 1000.0);
+            Some(d)
+        } else {
+            None
+        };
+        let d = dense.as_ref().map(|d| d as &dyn locus_search::tools::Semantic);
         let t = Instant::now();
-        let loc = locus_search::locate(&ix, None, &inst.problem_statement, &search, &cancel)?;
+        let loc = locus_search::locate(&ix, d, &inst.problem_statement, &search, &cancel)?;
         let ms = t.elapsed().as_secs_f64() * 1000.0;
         if let Some(out) = &features_out {
             use std::io::Write;
@@ -109,6 +136,10 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     };
     let summary = locus_eval::run(&opts, &locate)?;
     let _ = summary;
+    let v = vector_ms.lock().unwrap();
+    if !v.is_empty() {
+        eprintln!("vectors: {} trees, {:.1} s in all", v.len(), v.iter().sum::<f64>() / 1000.0);
+    }
     Ok(())
 }
 

@@ -29,6 +29,8 @@ pub enum Mode {
     Adaptive,
     /// Multi-turn ablation: every tool on the top candidates every turn, nothing skipped.
     Fixed,
+    /// The encoder alone: nearest entities to the issue's embedding.
+    Dense,
 }
 
 impl Mode {
@@ -38,6 +40,7 @@ impl Mode {
             "single" | "single-pass" => Some(Mode::SinglePass),
             "adaptive" | "locus" => Some(Mode::Adaptive),
             "fixed" => Some(Mode::Fixed),
+            "dense" => Some(Mode::Dense),
             _ => None,
         }
     }
@@ -290,7 +293,8 @@ pub fn locate(
     cancel: &AtomicBool,
 ) -> Result<Localization, Cancelled> {
     let t0 = Instant::now();
-    let sigs = if opts.mode == Mode::Bm25 { Vec::new() } else { signals::extract(issue) };
+    let sigs =
+        if matches!(opts.mode, Mode::Bm25 | Mode::Dense) { Vec::new() } else { signals::extract(issue) };
     let mut s = Search {
         ix,
         dense: if opts.mode == Mode::Bm25 { None } else { dense.filter(|d| d.ready() > 0) },
@@ -372,6 +376,14 @@ impl Search<'_> {
 
     /// Turn 1: every strong signal becomes a call, plus lexical (and semantic) on the issue.
     fn first_turn(&self, issue: &str, sigs: &[Signal]) -> Vec<Planned> {
+        if self.opts.mode == Mode::Dense {
+            return vec![Planned {
+                call: Call::Semantic { query: issue.chars().take(2000).collect() },
+                weight: 1.0,
+                reason: String::new(),
+                frame: false,
+            }];
+        }
         let mut plan = vec![Planned {
             call: Call::Lexical { query: issue.chars().take(200).collect() },
             weight: 1.0,
