@@ -113,7 +113,7 @@ fn main() {
     );
     // Other work on the machine skews every figure: print the load so a reader can tell.
     println!("load average before: {}", load_average());
-    println!("{:<6} {:>6} {:>10} {:>10}", "model", "batch", "emb/s", "tokens/s");
+    println!("{:<6} {:>6} {:>10} {:>10} {:>12}", "model", "batch", "emb/s", "tokens/s", "emb/cpu-s");
     for precision in [Precision::Int8, Precision::Fp32] {
         let embedder = match Embedder::load_precision(&cfg, precision) {
             Ok(e) => e,
@@ -126,17 +126,21 @@ fn main() {
         for &batch in &args.batches {
             let embedder = clone_with_batch(&cfg, precision, batch);
             embedder.embed(&refs[..refs.len().min(batch)]).expect("warm-up"); // first run allocates
-            let start = Instant::now();
+            let (start, cpu_start) = (Instant::now(), cpu_seconds());
             for _ in 0..args.rounds {
                 embedder.embed(&refs).expect("embed");
             }
             let secs = start.elapsed().as_secs_f64() / args.rounds as f64;
+            let cpu = (cpu_seconds() - cpu_start) / args.rounds as f64;
+            let per_cpu =
+                if cpu > 0.0 { format!("{:.1}", args.texts as f64 / cpu) } else { "n/a".to_owned() };
             println!(
-                "{:<6} {:>6} {:>10.1} {:>10.0}",
+                "{:<6} {:>6} {:>10.1} {:>10.0} {:>12}",
                 precision.label(),
                 batch,
                 args.texts as f64 / secs,
-                tokens as f64 / secs
+                tokens as f64 / secs,
+                per_cpu
             );
         }
         drop(embedder);
@@ -176,6 +180,23 @@ fn bench_store(n: usize) {
     );
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// CPU time (user + system) of this process so far, from /proc (Linux; 0 elsewhere).
+/// Unlike wall time it hardly moves when other processes compete for the cores; with
+/// one intra-op thread, embeddings per CPU-second is the per-core throughput.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    // USER_HZ is 100 on every Linux architecture Locus builds for.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// The 1-minute load average (Linux), or "n/a".

@@ -18,7 +18,7 @@ use crate::{runtime, DIM};
 /// vector moves with its neighbours (cosine down to 0.985 measured), which a cache
 /// keyed by content hash cannot allow. One text per call makes the vector a function
 /// of the text alone, and on this 2-core machine it was also the fastest
-/// (docs/embed-notes.md: 60 vs 48 embeddings/s at 256 tokens). Larger batches, sorted
+/// (docs/embed-notes.md: 40 vs 27 embeddings/s per core at 256 tokens). Larger batches, sorted
 /// by length, remain available through [`Embedder::with_batch_size`].
 pub const BATCH_SIZE: usize = 1;
 /// all-MiniLM-L6-v2 was trained on 256-token inputs; longer ones are cut.
