@@ -22,9 +22,13 @@ Writes (unless --no-write) into --out (default: the checkout's models/):
   ranker_fixture.json  20 feature rows and their expected P(edited), shared by
                        test_ranker.py and server/embed/tests/ranker.rs
 
-Deterministic: fixed random_state, no subsampling, sorted inputs; running it twice on
-the same data writes the same bytes. Needs scikit-learn and skl2onnx in the venv
-(pinned in PINNED below; install with `$VENV/bin/python -m pip install ...`).
+The model: HistGradientBoostingClassifier (log-loss, shallow trees, optionally monotone
+in the tool scores), chosen from GRID on DEV only.
+
+Deterministic: fixed random_state, no early stopping or subsampling, one OpenMP thread,
+sorted inputs; running it twice on the same data writes the same bytes. Needs, besides
+the venv of scripts/setup.sh (numpy, onnx, onnxruntime):
+    ${LOCUS_CACHE:-$HOME/.cache/locus}/venv/bin/python -m pip install scikit-learn==1.9.1 skl2onnx==1.20.0
 """
 
 from __future__ import annotations
@@ -33,10 +37,16 @@ import argparse
 import hashlib
 import itertools
 import json
+import os
 import sys
 from pathlib import Path
 
-import numpy as np
+# One OpenMP thread: HistGradientBoosting sums gradients in parallel, and a sum's
+# rounding depends on how it is split; one thread makes the model the same bytes on
+# every machine. (Set before numpy and scikit-learn load their thread pools.)
+os.environ["OMP_NUM_THREADS"] = "1"
+
+import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,10 +65,20 @@ PINNED = {"scikit-learn": "1.9.1", "skl2onnx": "1.20.0"}
 
 SEED = 0
 CV_FOLDS = 5
-# Shallow trees, as the design asks: few enough parameters for ~90 training instances.
+# The direction each feature may move the score when monotone constraints are on (1 up,
+# -1 down, 0 free): more evidence from a tool never makes a candidate less likely, a
+# worse fusion rank never makes it more likely. A prior, not a fit: with ~80 training
+# issues it keeps the trees from learning accidents of two repositories.
+MONOTONE = {
+    "lexical": 1, "semantic": 1, "symbol": 1, "frame": 1, "path": 1, "grep": 1, "graph": 1,
+    "n_tools": 1, "is_test": 0, "kind": 0, "log_lines": 0, "heuristic": 1, "log_rank": -1,
+    "log_file_rank": -1, "file_path": 1, "file_lexical": 1,
+}
+# Shallow trees, as the design asks: few enough parameters for ~80 training instances.
 GRID = {
+    "monotone": [True, False],
     "max_depth": [2, 3],
-    "n_estimators": [100, 200],
+    "max_iter": [100, 200],
     "learning_rate": [0.05, 0.1],
 }
 # The model selection criterion (DEV out-of-fold): the mean of Acc@5, Acc@10 and MRR.
@@ -141,14 +161,37 @@ def metrics(insts: list[Instance], scores: list[np.ndarray] | None) -> dict[str,
     }
 
 
+def first_gold_rank(inst: Instance, scores: np.ndarray | None) -> int | None:
+    order = np.arange(len(inst.names)) if scores is None else np.argsort(-scores, kind="stable")
+    return next((r for r, j in enumerate(order) if inst.y[j]), None)
+
+
+def paired(insts: list[Instance], scores: list[np.ndarray]) -> str:
+    """Instances whose first gold function moved up / down / stayed: with tens of
+    instances, a one-instance change is 2 points, so the counts say more than the means."""
+    up = down = 0
+    for inst, s in zip(insts, scores):
+        before, after = first_gold_rank(inst, None), first_gold_rank(inst, s)
+        if before is None:
+            continue
+        up += after < before
+        down += after > before
+    found = sum(first_gold_rank(i, None) is not None for i in insts)
+    return f"{up} up / {down} down / {found - up - down} same"
+
+
 def stack(insts: list[Instance]) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([i.x for i in insts]), np.concatenate([i.y for i in insts])
 
 
 def make_model(params: dict):
-    from sklearn.ensemble import GradientBoostingClassifier
+    """HistGradientBoostingClassifier (log-loss) without early stopping, so every
+    row of DEV is used and nothing is drawn at random."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
 
-    return GradientBoostingClassifier(random_state=SEED, subsample=1.0, **params)
+    p = dict(params)
+    mono = [MONOTONE[n] for n in FEATURE_NAMES] if p.pop("monotone") else None
+    return HistGradientBoostingClassifier(random_state=SEED, early_stopping=False, monotonic_cst=mono, **p)
 
 
 def fit(insts: list[Instance], params: dict):
@@ -189,13 +232,37 @@ def selection_score(m: dict) -> float:
     return (m["acc5"] + m["acc10"] + 100.0 * m["mrr"]) / 3.0
 
 
-def fmt_row(subset: str, order: str, m: dict) -> str:
-    return f"| {subset} | {m['n']} | {order} | {m['acc5']:.1f} | {m['acc10']:.1f} | {m['recall5']:.1f} | {m['mrr']:.3f} |"
+def fmt_row(subset: str, order: str, m: dict, moves: str = "") -> str:
+    return (
+        f"| {subset} | {m['n']} | {order} | {m['acc5']:.1f} | {m['acc10']:.1f} | {m['recall5']:.1f} "
+        f"| {m['mrr']:.3f} | {moves} |"
+    )
 
 
-def export_onnx(model, path: Path) -> bytes:
+def _patch_skl2onnx_leaf_flag() -> None:
+    """skl2onnx 1.20.0 writes a Python `False` as a leaf's `nodes_missing_value_tracks_true`
+    for HistGradientBoosting trees, which onnx with protobuf 7 refuses in an int list
+    ("Expected an int, got a boolean"). The flag means nothing on a leaf; pass it as 0/1."""
+    import skl2onnx.common.tree_ensemble as te
+
+    if getattr(te.add_node, "_locus_patched", False):
+        return
+    original = te.add_node
+
+    def add_node(*args, **kwargs):
+        if "nodes_missing_value_tracks_true" in kwargs:
+            kwargs["nodes_missing_value_tracks_true"] = int(kwargs["nodes_missing_value_tracks_true"])
+        return original(*args, **kwargs)
+
+    add_node._locus_patched = True  # type: ignore[attr-defined]
+    te.add_node = add_node
+
+
+def export_onnx(model) -> bytes:
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
+
+    _patch_skl2onnx_leaf_flag()
 
     onx = convert_sklearn(
         model,
@@ -205,9 +272,7 @@ def export_onnx(model, path: Path) -> bytes:
         target_opset=TARGET_OPSET,
     )
     onx.doc_string = "Locus localization model: P(candidate is edited by the fix) from 16 engine features"
-    data = onx.SerializeToString(deterministic=True)
-    path.write_bytes(data)
-    return data
+    return onx.SerializeToString(deterministic=True)
 
 
 def onnx_scores(data: bytes, x: np.ndarray) -> np.ndarray:
@@ -226,6 +291,10 @@ def fixture_rows(insts: list[Instance]) -> np.ndarray:
     spread = np.linspace(0, len(x) - 1, FIXTURE_ROWS - 1 - len(pos)).round().astype(int)
     rows = [np.zeros(N_FEATURES, dtype=np.float32)] + [x[j] for j in pos] + [x[j] for j in spread]
     return np.stack(rows).astype(np.float32)
+
+
+def file_sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def fixture_json(fixture: dict) -> str:
@@ -298,7 +367,7 @@ def main() -> None:
     dev_fusion = metrics(dev, None)
     dev_cv = metrics(dev, best_oof)
     rows.append(fmt_row("DEV, 5-fold by instance", "fusion", dev_fusion))
-    rows.append(fmt_row("DEV, 5-fold by instance", "reranked", dev_cv))
+    rows.append(fmt_row("DEV, 5-fold by instance", "reranked", dev_cv, paired(dev, best_oof)))
     lo = out_of_fold(dev, best, repo_folds(dev))
     dev_loro = {}
     for repo, fold in zip(sorted({i.repo for i in dev}), repo_folds(dev)):
@@ -308,24 +377,25 @@ def main() -> None:
         label = f"DEV {repo} (trained on {other})"
         rows.append(fmt_row(label, "fusion", metrics(sub, None)))
         m = metrics(sub, sub_scores)
-        rows.append(fmt_row(label, "reranked", m))
+        rows.append(fmt_row(label, "reranked", m, paired(sub, sub_scores)))
         dev_loro[repo] = {"fusion": metrics(sub, None), "reranked": m}
 
     # 3. The shipped model: all of DEV. HELD-OUT is scored once, here.
     model = fit(dev, best)
     held = {}
     for label, insts in [("HELD-OUT Lite (7 repos)", held_lite), ("HELD-OUT tokio (Rust)", tokio)]:
-        f, r = metrics(insts, None), metrics(insts, predict(model, insts))
+        scores = predict(model, insts)
+        f, r = metrics(insts, None), metrics(insts, scores)
         rows.append(fmt_row(label, "fusion", f))
-        rows.append(fmt_row(label, "reranked", r))
-        held[label] = {"fusion": f, "reranked": r}
+        rows.append(fmt_row(label, "reranked", r, paired(insts, scores)))
+        held[label] = {"fusion": f, "reranked": r, "first_gold_moves": paired(insts, scores)}
     per_repo = {}
     for repo in sorted({i.repo for i in held_lite}):
         sub = [i for i in held_lite if i.repo == repo]
         per_repo[repo] = {"fusion": metrics(sub, None), "reranked": metrics(sub, predict(model, sub))}
 
-    print("\n| subset | n | order | Acc@5 | Acc@10 | Recall@5 | MRR |")
-    print("|---|---:|---|---:|---:|---:|---:|")
+    print("\n| subset | n | order | Acc@5 | Acc@10 | Recall@5 | MRR | first gold vs fusion |")
+    print("|---|---:|---|---:|---:|---:|---:|---|")
     print("\n".join(rows))
     print("\nHELD-OUT Lite by repository (fusion -> reranked):")
     print("| repo | n | Acc@5 | Acc@10 | MRR |")
@@ -336,8 +406,6 @@ def main() -> None:
             f"| {repo} | {f['n']} | {f['acc5']:.1f} → {r['acc5']:.1f} | {f['acc10']:.1f} → {r['acc10']:.1f} "
             f"| {f['mrr']:.3f} → {r['mrr']:.3f} |"
         )
-    imp = sorted(zip(FEATURE_NAMES, model.feature_importances_), key=lambda t: -t[1])
-    print("\nfeature importances: " + ", ".join(f"{n} {v:.3f}" for n, v in imp))
 
     if args.no_write:
         return
@@ -345,7 +413,7 @@ def main() -> None:
     # 4. Export, and check ONNX Runtime against scikit-learn on every row it will ever have seen.
     args.out.mkdir(parents=True, exist_ok=True)
     onnx_path = args.out / "ranker.onnx"
-    data = export_onnx(model, onnx_path)
+    data = export_onnx(model)
     x_all = stack(dev + held_lite + tokio)[0]
     diff = np.abs(onnx_scores(data, x_all) - model.predict_proba(x_all)[:, 1])
     print(f"\nONNX vs sklearn on {len(x_all)} rows: max abs diff {diff.max():.2e}, mean {diff.mean():.2e}")
@@ -361,9 +429,10 @@ def main() -> None:
         "rows": [[float(v) for v in r] for r in fx],
         "expected": [round(float(p), 7) for p in model.predict_proba(fx)[:, 1]],
     }
-    (args.out / "ranker_fixture.json").write_text(fixture_json(fixture), encoding="utf-8")
 
-    def rounded(m: dict) -> dict:
+    def rounded(m: dict | str) -> dict | str:
+        if isinstance(m, str):
+            return m
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in m.items()}
 
     meta = {
@@ -374,25 +443,28 @@ def main() -> None:
         "input": {"name": "features", "type": "float32", "shape": ["N", N_FEATURES]},
         "output": {"name": "probabilities", "type": "float32", "shape": ["N", 2], "score_column": 1},
         "feature_names": FEATURE_NAMES,
-        "estimator": "sklearn.ensemble.GradientBoostingClassifier",
-        "params": {**best, "random_state": SEED, "subsample": 1.0},
+        "estimator": "sklearn.ensemble.HistGradientBoostingClassifier",
+        "params": {**best, "random_state": SEED, "early_stopping": False},
+        "monotone_constraints": MONOTONE if best["monotone"] else None,
         "label": "1 iff the candidate's name is in the instance's gold `functions`",
         "training_repos": DEV_REPOS,
         "training_instances": len(dev),
         "training_rows": int(sum(len(i.names) for i in dev)),
         "training_positives": int(sum(int(i.y.sum()) for i in dev)),
         "data": {
-            "lite": {"file": args.lite.name, "lines": lite_lines, "usable": len(lite)},
-            "tokio": {"file": args.tokio.name, "lines": tokio_lines, "usable": len(tokio)},
+            "lite": {"file": args.lite.name, "sha256": file_sha(args.lite), "lines": lite_lines, "usable": len(lite)},
+            "tokio": {"file": args.tokio.name, "sha256": file_sha(args.tokio), "lines": tokio_lines, "usable": len(tokio)},
         },
         "protocol": "hyper-parameters by 5-fold GroupKFold (by instance) on DEV; HELD-OUT scored once by the model trained on all DEV",
         "dev_cv": {"fusion": rounded(dev_fusion), "reranked": rounded(dev_cv)},
         "dev_cross_repo": {r: {k: rounded(v) for k, v in d.items()} for r, d in dev_loro.items()},
         "held_out": {lab: {k: rounded(v) for k, v in d.items()} for lab, d in held.items()},
         "held_out_by_repo": {r: {k: rounded(v) for k, v in d.items()} for r, d in per_repo.items()},
-        "feature_importances": {n: round(float(v), 4) for n, v in zip(FEATURE_NAMES, model.feature_importances_)},
         "versions": ver,
     }
+    # The three files together, only after every check passed.
+    onnx_path.write_bytes(data)
+    (args.out / "ranker_fixture.json").write_text(fixture_json(fixture), encoding="utf-8")
     (args.out / "ranker.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {onnx_path} ({len(data)} bytes, sha256 {sha}), ranker.json, ranker_fixture.json")
 
