@@ -121,6 +121,8 @@ impl Backend {
     /// Runs a search and converts it: `{items, stats}`.
     async fn run_locate(&self, p: LocateParams) -> Result<(Value, Vec<(Location, String)>)> {
         self.state.flush().await;
+        // Readiness as of the snapshot this search reads, not as of its answer.
+        let index_ready = self.state.ready.load(Ordering::SeqCst);
         let ix = self.state.snapshot();
         if self.state.dense_for(&ix).is_none() {
             self.refresh_vectors();
@@ -203,7 +205,7 @@ impl Backend {
             "efficiency": (t.efficiency as f64 * 1000.0).round() / 1000.0,
             "redundantCalls": t.redundant_calls,
             "skippedCalls": t.skipped_calls,
-            "indexReady": self.state.ready.load(Ordering::SeqCst),
+            "indexReady": index_ready,
             "files": ix.files.len(),
             "entities": ix.n_entities(),
             "granularity": granularity,

@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+"""Measures Locus over LSP on a workspace: time from `initialize` to the first useful answer and
+to full readiness (index + vectors), `locus/locateIssue` latency (p50/p95), the latency of the
+first answer after an edit (re-index), and the server's peak memory.
+
+Usage: scripts/bench_lsp.py LOCUS_BIN WORKSPACE ISSUES.jsonl [N]
+ISSUES.jsonl: lines with `problem_statement` (the benchmark data format); the first N are used.
+"""
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import queue
+
+
+class Client:
+    def __init__(self, argv):
+        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.q = queue.Queue()
+        self.next_id = 0
+        self.ended = set()  # progress tokens that reported `end`
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        f = self.p.stdout
+        while True:
+            headers = {}
+            while True:
+                line = f.readline()
+                if not line:
+                    return
+                line = line.decode().strip()
+                if not line:
+                    break
+                k, v = line.split(":", 1)
+                headers[k.lower()] = v.strip()
+            body = f.read(int(headers["content-length"]))
+            self.q.put(json.loads(body))
+
+    def send(self, msg):
+        data = json.dumps(msg).encode()
+        self.p.stdin.write(b"Content-Length: %d\r\n\r\n" % len(data) + data)
+        self.p.stdin.flush()
+
+    def request(self, method, params, on_message=None):
+        self.next_id += 1
+        rid = self.next_id
+        self.send({"jsonrpc": "2.0", "id": rid, "method": method, "params": params})
+        while True:
+            m = self.q.get(timeout=600)
+            if m.get("id") == rid and "method" not in m:
+                return m
+            self.handle(m, on_message)
+
+    def notify(self, method, params):
+        self.send({"jsonrpc": "2.0", "method": method, "params": params})
+
+    def handle(self, m, on_message=None):
+        if "method" in m and "id" in m:  # a server request: accept
+            self.send({"jsonrpc": "2.0", "id": m["id"], "result": None})
+        if m.get("method") == "$/progress" and m["params"]["value"].get("kind") == "end":
+            self.ended.add(m["params"]["token"])
+        if on_message:
+            on_message(m)
+
+    def drain(self, until, timeout):
+        end = time.time() + timeout
+        while time.time() < end:
+            try:
+                m = self.q.get(timeout=max(0.01, end - time.time()))
+            except queue.Empty:
+                break
+            self.handle(m)
+            if until(m):
+                return True
+        return False
+
+
+def peak_rss_kb(pid):
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+def main():
+    binary, ws, issues_path = sys.argv[1:4]
+    n = int(sys.argv[4]) if len(sys.argv) > 4 else 20
+    ws = os.path.realpath(ws)
+    issues = [json.loads(l)["problem_statement"] for l in open(issues_path)][:n]
+    c = Client([binary, "lsp"])
+    t0 = time.time()
+    root = "file://" + ws
+    c.request("initialize", {"processId": os.getpid(), "rootUri": root,
+                             "workspaceFolders": [{"uri": root, "name": "ws"}],
+                             "capabilities": {"window": {"workDoneProgress": True}}})
+    c.notify("initialized", {})
+    # First useful answer: poll until a search returns items.
+    first = None
+    while first is None:
+        r = c.request("locus/locateIssue", {"text": issues[0]})
+        if r.get("result", {}).get("items"):
+            first = time.time() - t0
+        else:
+            time.sleep(0.05)
+    def ended(_m):
+        return {"locus/indexing", "locus/vectors"} <= c.ended
+    ready = None
+    if ended(None) or c.drain(ended, 3600):
+        ready = time.time() - t0
+    lat = []
+    for text in issues:
+        t = time.time()
+        r = c.request("locus/locateIssue", {"text": text})
+        lat.append((time.time() - t) * 1000)
+        assert "result" in r, r
+    # Edit: open a Python file and change it; time the next answer.
+    py = None
+    for dp, _, fs in os.walk(ws):
+        for f in fs:
+            if f.endswith(".py"):
+                py = os.path.join(dp, f)
+                break
+        if py:
+            break
+    edit_ms = []
+    if py:
+        uri = "file://" + py
+        text = open(py, encoding="utf-8", errors="replace").read()
+        c.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": text}})
+        for v in range(2, 7):
+            c.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": v},
+                     "contentChanges": [{"range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}},
+                                         "text": f"def locus_bench_edit_{v}(): pass\n"}]})
+            t = time.time()
+            c.request("locus/locateIssue", {"text": f"locus_bench_edit_{v} is broken"})
+            edit_ms.append((time.time() - t) * 1000)
+    rss = peak_rss_kb(c.p.pid)
+    c.request("shutdown", None)
+    c.notify("exit", None)
+    out = {
+        "workspace": ws, "n": len(lat),
+        "first_answer_s": round(first, 2), "ready_s": round(ready, 1) if ready else None,
+        "locate_p50_ms": round(pct(lat, 50), 1), "locate_p95_ms": round(pct(lat, 95), 1),
+        "edit_then_locate_p50_ms": round(pct(edit_ms, 50), 1) if edit_ms else None,
+        "peak_rss_mb": round(rss / 1024) if rss else None,
+    }
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
