@@ -58,6 +58,20 @@ pub struct LocateArgs {
     /// Leave the encoder out (no semantic tool).
     #[arg(long)]
     pub no_semantic: bool,
+    /// Rank with the hand-weighted fusion instead of the learned localization model.
+    #[arg(long)]
+    pub no_model: bool,
+}
+
+/// The learned localization model, or `None` with a note (the fusion ranks instead).
+pub fn scorer() -> Option<std::sync::Arc<dyn locus_search::Scorer>> {
+    match locus_lsp::dense::LearnedScorer::load(None) {
+        Ok(s) => Some(std::sync::Arc::new(s)),
+        Err(e) => {
+            eprintln!("locus: the learned ranking is off (the fusion ranks instead): {e}");
+            None
+        }
+    }
 }
 
 /// Loads the encoder and brings the workspace's vectors up to date (cached by content hash),
@@ -167,7 +181,13 @@ pub fn locate(a: LocateArgs) -> anyhow::Result<()> {
         bail!("unknown engine `{}`; use adaptive, single, fixed or bm25", a.engine);
     };
     let ix = build_index(&a.path, &a.exclude)?;
-    let opts = Options { mode, max_results: a.top.max(1), ..Options::default() };
+    let use_model = !a.no_model && matches!(mode, Mode::Adaptive | Mode::SinglePass | Mode::Fixed);
+    let opts = Options {
+        mode,
+        max_results: a.top.max(1),
+        scorer: if use_model { scorer() } else { None },
+        ..Options::default()
+    };
     let cancel = AtomicBool::new(false);
     let dense = if a.no_semantic || mode == Mode::Bm25 { None } else { vectors(&ix) };
     let d = dense.as_ref().map(|d| d as &dyn locus_search::tools::Semantic);

@@ -46,6 +46,9 @@ pub struct EvalArgs {
     /// Use the encoder (semantic tool); vectors are embedded per tree, cached by content hash.
     #[arg(long)]
     pub semantic: bool,
+    /// Rank functions with the learned localization model (models/ranker.onnx).
+    #[arg(long)]
+    pub model: bool,
 }
 
 pub fn run(a: EvalArgs) -> anyhow::Result<()> {

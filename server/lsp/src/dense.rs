@@ -160,3 +160,20 @@ impl Semantic for DenseIndex {
         self.ids.len()
     }
 }
+
+/// The learned localization model (`models/ranker.onnx`) as the engine's scorer.
+pub struct LearnedScorer(pub locus_embed::Ranker);
+
+impl LearnedScorer {
+    /// Loads the model shipped with Locus (or `$LOCUS_RANKER`); the error says what to do.
+    pub fn load(runtime_path: Option<&std::path::Path>) -> Result<LearnedScorer, EmbedError> {
+        locus_embed::Ranker::load(&locus_embed::Ranker::default_path(), runtime_path).map(LearnedScorer)
+    }
+}
+
+impl locus_search::Scorer for LearnedScorer {
+    fn score(&self, rows: &[[f32; locus_search::N_FEATURES]]) -> Vec<f32> {
+        // A failed run leaves the fusion's order (the engine checks the length).
+        self.0.score(rows).unwrap_or_default()
+    }
+}

@@ -145,8 +145,11 @@ impl Backend {
             )
             .await;
         }
+        let scorer = self.state.scorer().ok().map(|s| s as Arc<dyn locus_search::Scorer>);
+        let learned = scorer.is_some();
         let opts = Options {
             mode: Mode::Adaptive,
+            scorer,
             max_results: max,
             budget_ms: settings.budget_ms,
             ..Options::default()
@@ -206,6 +209,7 @@ impl Backend {
             "redundantCalls": t.redundant_calls,
             "skippedCalls": t.skipped_calls,
             "indexReady": index_ready,
+            "learnedRanking": learned,
             "files": ix.files.len(),
             "entities": ix.n_entities(),
             "granularity": granularity,

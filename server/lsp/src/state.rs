@@ -106,6 +106,8 @@ pub struct State {
     pub progress_supported: AtomicBool,
     /// The encoder, once loaded (`Err`: why semantic search is off).
     pub encoder: Mutex<Option<Result<Arc<crate::dense::Encoder>, String>>>,
+    /// The learned localization model, once loaded (`Err`: why the fusion ranks instead).
+    pub scorer: Mutex<Option<Result<Arc<crate::dense::LearnedScorer>, String>>>,
     /// Vectors for a snapshot (used only with that very snapshot).
     pub dense: RwLock<Option<(Arc<Index>, Arc<crate::dense::DenseIndex>)>>,
     /// A vector refresh is running / another one was asked for meanwhile.
@@ -127,6 +129,7 @@ impl State {
             diagnosed: Mutex::new(Vec::new()),
             progress_supported: AtomicBool::new(false),
             encoder: Mutex::new(None),
+            scorer: Mutex::new(None),
             dense: RwLock::new(None),
             embedding: AtomicBool::new(false),
             embed_again: AtomicBool::new(false),
@@ -153,6 +156,18 @@ impl State {
             *e = Some(crate::dense::Encoder::load(&cfg).map(Arc::new).map_err(|err| err.to_string()));
         }
         e.clone().unwrap_or_else(|| Err("encoder not loaded".into()))
+    }
+
+    /// Loads the localization model on first use.
+    pub fn scorer(&self) -> Result<Arc<crate::dense::LearnedScorer>, String> {
+        let mut s = self.scorer.lock().unwrap_or_else(|e| e.into_inner());
+        if s.is_none() {
+            let rt = self.settings().runtime_path.map(PathBuf::from);
+            *s = Some(
+                crate::dense::LearnedScorer::load(rt.as_deref()).map(Arc::new).map_err(|e| e.to_string()),
+            );
+        }
+        s.clone().unwrap_or_else(|| Err("model not loaded".into()))
     }
 
     /// Brings the vectors up to date with the current snapshot, embedding what the cache lacks,
