@@ -83,8 +83,20 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
         Some(p) => Some(Mutex::new(std::io::BufWriter::new(std::fs::File::create(p)?))),
         None => None,
     };
-    let search =
-        Options { mode, max_results: 50, collect_features: features_out.is_some(), ..Options::default() };
+    let scorer = if a.model {
+        let s = locus_lsp::dense::LearnedScorer::load(None)
+            .map_err(|e| anyhow::anyhow!("the localization model is needed for --model: {e}"))?;
+        Some(Arc::new(s) as Arc<dyn locus_search::Scorer>)
+    } else {
+        None
+    };
+    let search = Options {
+        mode,
+        max_results: 50,
+        collect_features: features_out.is_some(),
+        scorer,
+        ..Options::default()
+    };
     let locate = |root: &Path, inst: &Instance| -> anyhow::Result<Prediction> {
         let (ix, index_ms) = {
             let cached = last.lock().unwrap().clone();
