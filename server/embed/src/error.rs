@@ -29,13 +29,13 @@ pub enum EmbedError {
     RuntimeConflict { loaded: PathBuf, requested: PathBuf },
 
     /// A file of the model folder is missing.
-    #[error("encoder model file {} is missing (model folder {}). To build the model, {SETUP_HINT}", missing.display(), dir.display())]
+    #[error("model file {} is missing (folder {}). The encoder is built by setup and the ranker ships in the checkout's models/ (`git checkout models/`); {SETUP_HINT}", missing.display(), dir.display())]
     ModelNotFound { dir: PathBuf, missing: PathBuf },
 
     /// A model file does not match the checksum setup.sh recorded: it is not trusted.
     #[error(
-        "encoder model file {} is damaged or was changed (sha256 {actual}, checksums.sha256 says {expected}); \
-         it is not used. To rebuild it, {SETUP_HINT}",
+        "model file {} is damaged or was changed (sha256 {actual}, its recorded checksum is {expected}); \
+         it is not used. The encoder is rebuilt by setup and the ranker restored by `git checkout models/`; {SETUP_HINT}",
         path.display()
     )]
     ModelCorrupt { path: PathBuf, expected: String, actual: String },
