@@ -86,22 +86,28 @@ impl Walker<'_> {
         }
     }
 
-    fn function(&mut self, outer: Node, def: Node, scope: Scope, decorators: Vec<String>, depth: usize) {
+    /// The parent and name of a definition that is an entity of its own. Definitions inside a
+    /// function (nested functions and classes) and nameless ones are not: their contents are
+    /// visited as part of the enclosing scope, and `None` is returned.
+    fn head(&mut self, def: Node, scope: Scope, depth: usize) -> Option<(Option<u32>, String)> {
         let parent = match scope {
-            Scope::Function(_) => {
-                // Nested function: part of its enclosing function.
-                self.visit_children(def, scope, depth);
-                return;
-            }
-            Scope::Class(p) => Some(p),
-            Scope::Module => None,
+            Scope::Function(_) => None,
+            Scope::Class(p) => Some(Some(p)),
+            Scope::Module => Some(None),
         };
         let name =
             def.child_by_field_name("name").map(|n| text_of(self.src, n).to_string()).unwrap_or_default();
-        if name.is_empty() {
-            self.visit_children(def, scope, depth);
-            return;
+        match parent {
+            Some(parent) if !name.is_empty() => Some((parent, name)),
+            _ => {
+                self.visit_children(def, scope, depth);
+                None
+            }
         }
+    }
+
+    fn function(&mut self, outer: Node, def: Node, scope: Scope, decorators: Vec<String>, depth: usize) {
+        let Some((parent, name)) = self.head(def, scope, depth) else { return };
         let body = def.child_by_field_name("body");
         let qual = self.qualify(parent, &name);
         let header_end = body.map(|b| b.start_byte()).unwrap_or(def.end_byte());
@@ -127,20 +133,7 @@ impl Walker<'_> {
     }
 
     fn class(&mut self, outer: Node, def: Node, scope: Scope, decorators: Vec<String>, depth: usize) {
-        let parent = match scope {
-            Scope::Function(_) => {
-                self.visit_children(def, scope, depth);
-                return;
-            }
-            Scope::Class(p) => Some(p),
-            Scope::Module => None,
-        };
-        let name =
-            def.child_by_field_name("name").map(|n| text_of(self.src, n).to_string()).unwrap_or_default();
-        if name.is_empty() {
-            self.visit_children(def, scope, depth);
-            return;
-        }
+        let Some((parent, name)) = self.head(def, scope, depth) else { return };
         let body = def.child_by_field_name("body");
         let mut bases = Vec::new();
         if let Some(sup) = def.child_by_field_name("superclasses") {
