@@ -450,7 +450,11 @@ impl LanguageServer for Backend {
             register_options: serde_json::to_value(DidChangeWatchedFilesRegistrationOptions { watchers })
                 .ok(),
         };
-        let _ = self.client.register_capability(vec![reg]).await;
+        // Indexing must not wait for the client's answer to the registration.
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            let _ = client.register_capability(vec![reg]).await;
+        });
         self.index_in_background().await;
     }
 
@@ -518,6 +522,11 @@ impl LanguageServer for Backend {
         let old = self.state.settings();
         let new = old.merged(&params.settings);
         let exclude_changed = new.exclude != old.exclude;
+        if new.model_dir != old.model_dir || new.runtime_path != old.runtime_path {
+            // Load the models again with the new paths at the next search.
+            *self.state.encoder.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            *self.state.scorer.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        }
         *self.state.settings.write().unwrap_or_else(|e| e.into_inner()) = new;
         if exclude_changed && self.state.ready.load(Ordering::SeqCst) {
             self.index_in_background().await;
@@ -596,6 +605,13 @@ mod tests {
         assert!(parse_params(&json!({"text": "x", "maxResults": "ten"})).is_err());
         assert!(parse_params(&json!({"text": "x", "granularity": "line"})).is_err());
         assert!(parse_params(&json!({})).is_err());
+    }
+
+    #[test]
+    fn empty_path_settings_mean_unset() {
+        let s = Settings::default().merged(&json!({"locus": {"modelDir": "", "runtimePath": "  "}}));
+        assert_eq!(s.model_dir, None);
+        assert_eq!(s.runtime_path, None);
     }
 
     #[test]

@@ -54,7 +54,11 @@ impl Settings {
                 }
             }
         }
-        serde_json::from_value(base).unwrap_or_else(|_| self.clone())
+        let mut merged: Settings = serde_json::from_value(base).unwrap_or_else(|_| self.clone());
+        // Editors send unset path settings as "": that means "not set", not "the empty path".
+        merged.model_dir = merged.model_dir.filter(|p| !p.trim().is_empty());
+        merged.runtime_path = merged.runtime_path.filter(|p| !p.trim().is_empty());
+        merged
     }
 }
 
