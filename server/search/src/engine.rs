@@ -312,8 +312,13 @@ pub fn locate(
         },
         g_sum: 0.0,
     };
-    let first = s.first_turn(issue, &sigs);
+    let mut skipped_first = 0;
+    let first = s.first_turn(issue, &sigs, &mut skipped_first);
     s.run_turn(first)?;
+    if let Some(t) = s.trace.turns.last_mut() {
+        t.skipped = skipped_first;
+    }
+    s.trace.skipped_calls += skipped_first;
     let mut prev_top = s.top_functions(5);
     let mut stop = "single turn".to_string();
     if matches!(opts.mode, Mode::Adaptive | Mode::Fixed) {
@@ -375,7 +380,7 @@ impl Search<'_> {
     }
 
     /// Turn 1: every strong signal becomes a call, plus lexical (and semantic) on the issue.
-    fn first_turn(&self, issue: &str, sigs: &[Signal]) -> Vec<Planned> {
+    fn first_turn(&self, issue: &str, sigs: &[Signal], skipped: &mut u32) -> Vec<Planned> {
         if self.opts.mode == Mode::Dense {
             return vec![Planned {
                 call: Call::Semantic { query: issue.chars().take(2000).collect() },
@@ -464,7 +469,19 @@ impl Search<'_> {
         // Most specific names first; a cap keeps turn 1 bounded on long issues.
         let mut names: Vec<(String, (f32, String))> = names.into_iter().collect();
         names.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0).then(b.0.len().cmp(&a.0.len())).then(a.0.cmp(&b.0)));
+        // Symbol lookups are exact and cheap to predict: a name that resolves to nothing, or to
+        // exactly the entities of a call already planned at no lower weight, would add nothing
+        // (evidence keeps the best value per entity), so it is not issued.
+        let mut planned_hits: Vec<(Vec<u32>, f32)> = Vec::new();
         for (name, (w, reason)) in names.into_iter().take(MAX_SYMBOL_CALLS) {
+            if self.opts.mode == Mode::Adaptive {
+                let probe: Vec<u32> = tools::symbol(self.ix, &name).iter().map(|h| h.entity).collect();
+                if probe.is_empty() || planned_hits.iter().any(|(ids, pw)| *ids == probe && *pw >= w) {
+                    *skipped += 1;
+                    continue;
+                }
+                planned_hits.push((probe, w));
+            }
             plan.push(Planned { call: Call::Symbol { name }, weight: w, reason, frame: false });
         }
         files.sort_by_key(|f| (f.0, f.1));
