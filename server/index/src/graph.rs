@@ -239,7 +239,7 @@ impl<'a> Resolver<'a> {
             Lang::Rust => {
                 let name = path.rsplit("::").next().unwrap_or(path);
                 let name = name.split(" as ").next().unwrap_or(name).trim();
-                out.extend(self.rust_path_item(from, path, name));
+                out.extend(self.rust_path_item(path, name));
             }
         }
         out.sort_unstable();
@@ -272,7 +272,7 @@ impl<'a> Resolver<'a> {
 
     /// Top-level Rust items named `name` in files whose path mentions the use path's module
     /// segments (`crate::runtime::Builder` → a `Builder` under a `runtime` directory or file).
-    fn rust_path_item(&self, from: u32, path: &str, name: &str) -> Vec<u32> {
+    fn rust_path_item(&self, path: &str, name: &str) -> Vec<u32> {
         let segs: Vec<&str> = path
             .split("::")
             .filter(|s| !matches!(*s, "crate" | "self" | "super" | "std" | "core" | "alloc"))
@@ -296,7 +296,6 @@ impl<'a> Resolver<'a> {
                 out.push(id);
             }
         }
-        let _ = from;
         out.sort_unstable();
         out.dedup();
         out
@@ -345,9 +344,7 @@ impl<'a> Resolver<'a> {
                     if imp.names.iter().any(|n| n == name) {
                         let item = imp.path.rsplit("::").next().unwrap_or(name);
                         let item = item.split(" as ").next().unwrap_or(item).trim();
-                        out.extend(
-                            self.rust_path_item(from, &imp.path, item).into_iter().filter(|&id| fits(id)),
-                        );
+                        out.extend(self.rust_path_item(&imp.path, item).into_iter().filter(|&id| fits(id)));
                     }
                 }
             }
@@ -467,7 +464,7 @@ impl<'a> Resolver<'a> {
                         let mut out = self.members_of(&ty, callee, lang);
                         if out.is_empty() && ty.chars().next().is_some_and(|c| c.is_lowercase()) {
                             // `task::spawn(...)`: a module path.
-                            out = self.rust_path_item(file, &format!("crate::{recv}::{callee}"), callee);
+                            out = self.rust_path_item(&format!("crate::{recv}::{callee}"), callee);
                         }
                         out
                     }

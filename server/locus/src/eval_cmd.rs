@@ -149,8 +149,8 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
             peak_rss_kb: crate::cli::peak_rss_kb(),
         })
     };
-    let summary = locus_eval::run(&opts, &locate)?;
-    let _ = summary;
+    // The runner prints the table and writes summary.json itself.
+    locus_eval::run(&opts, &locate)?;
     let v = vector_ms.lock().unwrap();
     if !v.is_empty() {
         eprintln!("vectors: {} trees, {:.1} s in all", v.len(), v.iter().sum::<f64>() / 1000.0);

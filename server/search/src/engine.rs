@@ -545,7 +545,6 @@ impl Search<'_> {
                 continue;
             }
             let strength = (score / s1).clamp(0.0, 1.0);
-            let name = self.ix.full_name(leader);
             let short_name = self.ix.entity(leader).qual.clone();
             let mut rels = vec![
                 (Relation::CalledBy, format!("called by `{short_name}`, a leading candidate")),
@@ -561,7 +560,6 @@ impl Search<'_> {
                     format!("subclass of `{short_name}`, a leading candidate"),
                 ));
             }
-            let _ = name;
             for (rel, reason) in rels {
                 let call = Call::Graph { entity: leader, relation: rel };
                 if self.opts.mode == Mode::Adaptive {

@@ -87,14 +87,11 @@ impl Walker<'_> {
         }
     }
 
-    fn qualify(&self, ctx: &Ctx, parent: Option<u32>, name: &str) -> String {
+    fn qualify(&self, ctx: &Ctx, name: &str) -> String {
         match ctx {
             Ctx::Impl(ty) | Ctx::Trait(ty) => format!("{ty}::{name}"),
             // Items of inline modules keep bare names (the evaluation's convention).
-            Ctx::Items => {
-                let _ = parent;
-                name.to_string()
-            }
+            Ctx::Items => name.to_string(),
         }
     }
 
@@ -115,7 +112,7 @@ impl Walker<'_> {
         let idx = self.out.entities.len() as u32;
         self.out.entities.push(Entity {
             kind,
-            qual: self.qualify(ctx, parent, &name),
+            qual: self.qualify(ctx, &name),
             name,
             parent,
             span: Span::of(node),
