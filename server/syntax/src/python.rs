@@ -106,15 +106,21 @@ impl Walker<'_> {
         }
     }
 
-    fn function(&mut self, outer: Node, def: Node, scope: Scope, decorators: Vec<String>, depth: usize) {
-        let Some((parent, name)) = self.head(def, scope, depth) else { return };
-        let body = def.child_by_field_name("body");
-        let qual = self.qualify(parent, &name);
+    /// A definition's header up to its body, without the trailing colon.
+    fn header(&self, def: Node, body: Option<Node>) -> String {
         let header_end = body.map(|b| b.start_byte()).unwrap_or(def.end_byte());
         let mut sig = signature(self.src, def.start_byte(), header_end);
         if sig.ends_with(':') {
             sig.pop();
         }
+        sig
+    }
+
+    fn function(&mut self, outer: Node, def: Node, scope: Scope, decorators: Vec<String>, depth: usize) {
+        let Some((parent, name)) = self.head(def, scope, depth) else { return };
+        let body = def.child_by_field_name("body");
+        let qual = self.qualify(parent, &name);
+        let sig = self.header(def, body);
         let idx = self.out.entities.len() as u32;
         self.out.entities.push(Entity {
             kind: if parent.is_some() { Kind::Method } else { Kind::Function },
@@ -144,11 +150,7 @@ impl Walker<'_> {
                 }
             }
         }
-        let header_end = body.map(|b| b.start_byte()).unwrap_or(def.end_byte());
-        let mut sig = signature(self.src, def.start_byte(), header_end);
-        if sig.ends_with(':') {
-            sig.pop();
-        }
+        let sig = self.header(def, body);
         let idx = self.out.entities.len() as u32;
         self.out.entities.push(Entity {
             kind: Kind::Class,
