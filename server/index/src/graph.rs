@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use locus_syntax::{base_type_name, Kind, Lang};
 
-use crate::{FileEntry, Symbols};
+use crate::FileEntry;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
@@ -73,7 +73,7 @@ struct Resolver<'a> {
     types: FxHashMap<&'a str, Vec<u32>>,
 }
 
-pub(crate) fn build(files: &[FileEntry], n_entities: usize, _symbols: &Symbols) -> Graph {
+pub(crate) fn build(files: &[FileEntry], n_entities: usize) -> Graph {
     let mut g =
         Graph { out: vec![Vec::new(); n_entities], inc: vec![Vec::new(); n_entities], ..Graph::default() };
     let mut seen = FxHashSet::default();

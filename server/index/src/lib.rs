@@ -121,7 +121,7 @@ impl Index {
                 }),
             );
         let t_lex = t.elapsed();
-        let graph = graph::build(&files, locs.len(), &symbols);
+        let graph = graph::build(&files, locs.len());
         tracing::debug!(?t_lex, graph = ?(t.elapsed() - t_lex), "indexes assembled");
         Index {
             root,
@@ -146,9 +146,9 @@ impl Index {
                 let unit = text.and_then(|text| {
                     let lang = locus_syntax::Lang::of_path(&path)?;
                     let hash = *blake3::hash(text.as_bytes()).as_bytes();
-                    if let Some(old) = by_path_get(&self.files, &path) {
+                    if let Some(old) = self.file_index(&path).map(|i| &self.files[i].unit) {
                         if old.hash == hash {
-                            return Some(old);
+                            return Some(old.clone());
                         }
                     }
                     Some(Arc::new(FileUnit::build(path.clone(), lang, Arc::from(text))))
@@ -237,10 +237,6 @@ impl Index {
             seconds: self.build_ms / 1000.0,
         }
     }
-}
-
-fn by_path_get(files: &[FileEntry], path: &str) -> Option<Arc<FileUnit>> {
-    files.binary_search_by(|f| f.unit.path.as_str().cmp(path)).ok().map(|i| files[i].unit.clone())
 }
 
 /// A file taking longer than this to parse and tokenise is logged (debug).

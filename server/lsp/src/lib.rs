@@ -124,7 +124,7 @@ impl Backend {
         // Readiness as of the snapshot this search reads, not as of its answer.
         let index_ready = self.state.ready.load(Ordering::SeqCst);
         let ix = self.state.snapshot();
-        if self.state.dense_for(&ix).is_none() {
+        if self.state.dense_for(&ix).is_none() && !self.state.encoder_failed() {
             self.refresh_vectors();
         }
         let settings = self.state.settings();
@@ -417,8 +417,8 @@ impl LanguageServer for Backend {
             capabilities: ServerCapabilities {
                 text_document_sync: Some(TextDocumentSyncCapability::Options(TextDocumentSyncOptions {
                     open_close: Some(true),
+                    // No `save`: the buffer's text is already tracked change by change.
                     change: Some(TextDocumentSyncKind::INCREMENTAL),
-                    save: Some(TextDocumentSyncSaveOptions::Supported(true)),
                     ..TextDocumentSyncOptions::default()
                 })),
                 references_provider: Some(OneOf::Left(true)),
@@ -495,8 +495,6 @@ impl LanguageServer for Backend {
             self.state.queue(rel, Some(text));
         }
     }
-
-    async fn did_save(&self, _: DidSaveTextDocumentParams) {}
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
         self.state.docs.remove(&params.text_document.uri.to_string());

@@ -12,10 +12,10 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use dashmap::DashMap;
 use locus_index::{walk, Index, Skipped, WalkOptions};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Settings a client may send (initializationOptions or didChangeConfiguration, under `locus`).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Settings {
     pub max_results: usize,
@@ -44,7 +44,7 @@ impl Settings {
     /// their current values.
     pub fn merged(&self, v: &serde_json::Value) -> Settings {
         let v = v.get("locus").unwrap_or(v);
-        let mut base = serde_json::to_value(SettingsOut::from(self)).unwrap_or_default();
+        let mut base = serde_json::to_value(self).unwrap_or_default();
         if let (Some(b), Some(o)) = (base.as_object_mut(), v.as_object()) {
             for (k, val) in o {
                 let mut trial = b.clone();
@@ -59,30 +59,6 @@ impl Settings {
         merged.model_dir = merged.model_dir.filter(|p| !p.trim().is_empty());
         merged.runtime_path = merged.runtime_path.filter(|p| !p.trim().is_empty());
         merged
-    }
-}
-
-#[derive(serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-struct SettingsOut {
-    max_results: usize,
-    granularity: String,
-    budget_ms: u64,
-    exclude: Vec<String>,
-    model_dir: Option<String>,
-    runtime_path: Option<String>,
-}
-
-impl From<&Settings> for SettingsOut {
-    fn from(s: &Settings) -> Self {
-        SettingsOut {
-            max_results: s.max_results,
-            granularity: s.granularity.clone(),
-            budget_ms: s.budget_ms,
-            exclude: s.exclude.clone(),
-            model_dir: s.model_dir.clone(),
-            runtime_path: s.runtime_path.clone(),
-        }
     }
 }
 
@@ -144,6 +120,12 @@ impl State {
     pub fn dense_for(&self, ix: &Arc<Index>) -> Option<Arc<crate::dense::DenseIndex>> {
         let d = self.dense.read().unwrap_or_else(|e| e.into_inner());
         d.as_ref().filter(|(i, _)| Arc::ptr_eq(i, ix)).map(|(_, d)| d.clone())
+    }
+
+    /// Whether loading the encoder was tried and failed (semantic search is off this session,
+    /// until the model or runtime settings change).
+    pub fn encoder_failed(&self) -> bool {
+        matches!(*self.encoder.lock().unwrap_or_else(|e| e.into_inner()), Some(Err(_)))
     }
 
     /// Loads the encoder on first use; remembers a failure (and its message) for the session.

@@ -275,6 +275,7 @@ struct Search<'a> {
     dense: Option<&'a dyn Semantic>,
     opts: &'a Options,
     cancel: &'a AtomicBool,
+    issue: &'a str,
     query_terms: Vec<(String, f32)>,
     ev: FxHashMap<u32, Evidence>,
     seen: FxHashSet<u32>,
@@ -300,6 +301,7 @@ pub fn locate(
         dense: if opts.mode == Mode::Bm25 { None } else { dense.filter(|d| d.ready() > 0) },
         opts,
         cancel,
+        issue,
         query_terms: query_terms(issue),
         ev: FxHashMap::default(),
         seen: FxHashSet::default(),
@@ -357,6 +359,11 @@ pub fn locate(
     Ok(s.finish())
 }
 
+/// The start of the issue, as shown in traces.
+fn issue_head(issue: &str) -> String {
+    issue.chars().take(200).collect()
+}
+
 /// The issue's terms with weights: repeated words count, with diminishing returns.
 fn query_terms(issue: &str) -> Vec<(String, f32)> {
     let mut end = issue.len().min(signals::MAX_ISSUE_BYTES);
@@ -390,7 +397,7 @@ impl Search<'_> {
             }];
         }
         let mut plan = vec![Planned {
-            call: Call::Lexical { query: issue.chars().take(200).collect() },
+            call: Call::Lexical { query: issue_head(issue), extra: String::new() },
             weight: 1.0,
             reason: String::new(),
             frame: false,
@@ -590,14 +597,14 @@ impl Search<'_> {
                 ranked.iter().take(5).map(|r| self.ix.entity(r.0).name.clone()).collect();
             let q = names.join(" ");
             plan.push(Planned {
-                call: Call::Lexical { query: format!("{q} #{turn}") },
+                call: Call::Lexical { query: issue_head(self.issue), extra: q.clone() },
                 weight: 0.5,
                 reason: String::new(),
                 frame: false,
             });
             if self.dense.is_some() {
                 plan.push(Planned {
-                    call: Call::Semantic { query: format!("{q} #{turn}") },
+                    call: Call::Semantic { query: q },
                     weight: 0.5,
                     reason: String::new(),
                     frame: false,
@@ -625,15 +632,13 @@ impl Search<'_> {
                 let t = Instant::now();
                 let hits = match &p.call {
                     Call::Symbol { name } => tools::symbol(ix, name),
-                    Call::Lexical { query } => {
-                        if query.ends_with(|c: char| c.is_ascii_digit()) && query.contains(" #") {
-                            // Fixed-mode re-query: leader names plus the issue's terms.
-                            let mut q = query_terms.clone();
-                            q.extend(text::terms(query).into_iter().map(|t| (t, 0.5)));
-                            tools::lexical(ix, &q, |_| true)
-                        } else {
-                            tools::lexical(ix, query_terms, |_| true)
-                        }
+                    Call::Lexical { extra, .. } if extra.is_empty() => {
+                        tools::lexical(ix, query_terms, |_| true)
+                    }
+                    Call::Lexical { extra, .. } => {
+                        let mut q = query_terms.clone();
+                        q.extend(text::terms(extra).into_iter().map(|t| (t, 0.5)));
+                        tools::lexical(ix, &q, |_| true)
                     }
                     Call::Semantic { query } => dense.map(|d| tools::semantic(d, query)).unwrap_or_default(),
                     Call::Grep { pattern } => tools::grep(ix, pattern),
@@ -779,8 +784,7 @@ impl Search<'_> {
         matched.iter().take(4).map(|m| m.1).collect::<Vec<_>>().join(", ")
     }
 
-    fn features(&self, ranked: &[(u32, f32)]) -> Vec<[f32; N_FEATURES]> {
-        let files = self.ranked_files();
+    fn features(&self, ranked: &[(u32, f32)], files: &[(u32, f32, u32)]) -> Vec<[f32; N_FEATURES]> {
         let file_rank: FxHashMap<u32, usize> = files.iter().enumerate().map(|(i, f)| (f.0, i)).collect();
         ranked
             .iter()
@@ -822,14 +826,14 @@ impl Search<'_> {
     }
 
     /// The final function ranking: the fusion's, re-scored by the learned model if present.
-    fn final_functions(&self) -> (Vec<(u32, f32)>, Vec<[f32; N_FEATURES]>) {
+    fn final_functions(&self, files: &[(u32, f32, u32)]) -> (Vec<(u32, f32)>, Vec<[f32; N_FEATURES]>) {
         let mut funcs = self.ranked_functions();
         let want_features = self.opts.collect_features || self.opts.scorer.is_some();
         if !want_features {
             return (funcs, Vec::new());
         }
         let depth = funcs.len().min(RERANK_DEPTH);
-        let rows = self.features(&funcs[..depth]);
+        let rows = self.features(&funcs[..depth], files);
         if let Some(scorer) = &self.opts.scorer {
             let learned = scorer.score(&rows);
             if learned.len() == depth {
@@ -857,7 +861,8 @@ impl Search<'_> {
 
     fn finish(self) -> Localization {
         let n = self.opts.max_results.max(1);
-        let (funcs, rows) = self.final_functions();
+        let files_r = self.ranked_files();
+        let (funcs, rows) = self.final_functions(&files_r);
         let top_f = funcs.first().map(|f| f.1).unwrap_or(1.0).max(1e-6);
         let functions: Vec<Ranked> = funcs
             .iter()
@@ -875,7 +880,6 @@ impl Search<'_> {
                 }
             })
             .collect();
-        let files_r = self.ranked_files();
         let top_file = files_r.first().map(|f| f.1).unwrap_or(1.0).max(1e-6);
         let files: Vec<Ranked> = files_r
             .iter()

@@ -43,8 +43,9 @@ impl Relation {
 pub enum Call {
     /// Entities named `name` (or qualified `A.b` / `A::b`).
     Symbol { name: String },
-    /// BM25 over entity documents.
-    Lexical { query: String },
+    /// BM25 over entity documents for the terms (`query` is the head, shown in
+    /// traces) plus, at half weight, the terms of `extra` (empty on the first call).
+    Lexical { query: String, extra: String },
     /// Nearest entities by the encoder's embedding.
     Semantic { query: String },
     /// Literal text in file contents; hits are attributed to the innermost entity.
@@ -79,7 +80,8 @@ impl Call {
         };
         match self {
             Call::Symbol { name } => format!("symbol({name})"),
-            Call::Lexical { query } => format!("lexical({})", cut(query)),
+            Call::Lexical { query, extra } if extra.is_empty() => format!("lexical({})", cut(query)),
+            Call::Lexical { query, extra } => format!("lexical({} + {})", cut(query), cut(extra)),
             Call::Semantic { query } => format!("semantic({})", cut(query)),
             Call::Grep { pattern } => format!("grep({})", cut(pattern)),
             Call::Graph { entity, relation } => {
