@@ -3,9 +3,9 @@
 #   1. the model and ONNX Runtime (scripts/setup.sh, into $LOCUS_CACHE or ~/.cache/locus);
 #   2. format and lint checks, the release build, all Rust tests (unit, data-driven, end-to-end,
 #      real model parity);
-#   3. the protocol test (Node client over stdio) and the editor tests that fit CI (VS Code
-#      extension logic, Neovim 0.11.4 headless). LOCUS_SLOW_EDITOR_TESTS=1 adds Helix and
-#      VS Code (code-server + Chromium).
+#   3. the no-network proof (tests/safety); the protocol test (Node client over stdio) and the
+#      editor tests that fit CI (VS Code extension logic, Neovim 0.11.4 headless).
+#      LOCUS_SLOW_EDITOR_TESTS=1 adds Helix and VS Code (code-server + Chromium).
 # Needs: Rust (cargo), python3 with venv, Node 20 + npm, network access to the package registries.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,6 +24,9 @@ cargo build --release -p locus
 
 step "Rust tests"
 cargo test --workspace --release
+
+step "safety: no network system call (strace), same answer in a network namespace"
+bash tests/safety/no_network.sh
 
 step "protocol and editor tests"
 bash tests/editors/all.sh
