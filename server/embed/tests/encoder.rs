@@ -144,3 +144,43 @@ fn embedder_is_shareable_between_threads() {
     send_sync::<locus_embed::Embedder>();
     send_sync::<locus_embed::VectorStore>();
 }
+
+/// A copy of the installed model folder with `name` damaged by `damage`; loading it must fail
+/// with `ModelCorrupt` naming the file and the set-up command, before anything is run.
+fn load_damaged(name: &str, damage: impl Fn(&mut Vec<u8>)) -> Option<locus_embed::EmbedError> {
+    let e = common::embedder(Precision::Int8)?;
+    let src = e.model_path().parent().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(src).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_file() {
+            std::fs::copy(&p, dir.path().join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let target = dir.path().join(name);
+    let mut bytes = std::fs::read(&target).unwrap();
+    damage(&mut bytes);
+    std::fs::write(&target, bytes).unwrap();
+    let config = locus_embed::EmbedConfig { model_dir: Some(dir.path().to_path_buf()), ..Default::default() };
+    let err = locus_embed::Embedder::load(&config).expect_err("a damaged model folder must not load");
+    Some(err)
+}
+
+#[test]
+fn a_truncated_or_altered_model_file_is_refused() {
+    let damages: [(&str, &dyn Fn(&mut Vec<u8>)); 3] = [
+        ("model.onnx", &|b: &mut Vec<u8>| b.truncate(b.len() / 2)),
+        ("model.onnx", &|b: &mut Vec<u8>| {
+            let mid = b.len() / 2;
+            b[mid] ^= 0x55;
+        }),
+        ("tokenizer.json", &|b: &mut Vec<u8>| b.truncate(100)),
+    ];
+    for (name, damage) in damages {
+        let Some(err) = load_damaged(name, damage) else { return };
+        assert!(matches!(err, locus_embed::EmbedError::ModelCorrupt { .. }), "{name}: {err:?}");
+        let text = err.to_string();
+        assert!(text.contains(name) && text.contains("bash scripts/setup.sh"), "{text}");
+        assert!(err.needs_setup());
+    }
+}
