@@ -144,8 +144,9 @@ pub struct Localization {
     pub predicted_files: Vec<String>,
     pub predicted_functions: Vec<String>,
     pub trace: Trace,
-    /// Features of the function-level candidates (best first by the final ranking), when
-    /// `Options::collect_features` is set: the learned model's training data.
+    /// Features of the candidates the learned model scores (the fusion's top 100 and the
+    /// leading files' other functions; in the final order when a model ranked them), when
+    /// `Options::collect_features` is set: the model's training data.
     pub features: Vec<(String, [f32; N_FEATURES])>,
 }
 
@@ -180,6 +181,12 @@ pub trait Scorer: Sync + Send {
 
 /// Candidates re-scored by a learned scorer; the rest keep their order below them.
 const RERANK_DEPTH: usize = 100;
+/// The learned scorer also sees every function of the leading files: the fusion ranks files
+/// better than the functions inside them (a fix's file is often first while its function,
+/// with no evidence of its own, is below the top 100).
+const POOL_FILES: usize = 3;
+/// At most this many candidates in all, the fusion's top [`RERANK_DEPTH`] included.
+const POOL_MAX: usize = 400;
 
 /// Per-entity evidence accumulated over the search. Each field is the best value any call
 /// gave, in 0..=1 before weighting.
@@ -784,13 +791,25 @@ impl Search<'_> {
         matched.iter().take(4).map(|m| m.1).collect::<Vec<_>>().join(", ")
     }
 
+    /// One feature row per candidate. `lexical` is the whole issue's BM25 score of the entity
+    /// relative to the best entity's, also for candidates the lexical tool did not return (its
+    /// top [`tools::MAX_HITS`] only), so every row measures the same thing.
     fn features(&self, ranked: &[(u32, f32)], files: &[(u32, f32, u32)]) -> Vec<[f32; N_FEATURES]> {
         let file_rank: FxHashMap<u32, usize> = files.iter().enumerate().map(|(i, f)| (f.0, i)).collect();
+        let pool: FxHashSet<u32> = ranked.iter().map(|r| r.0).collect();
+        let top = self.ix.lexical.search(&self.query_terms, 1, |_| true).first().map_or(0.0, |h| h.1);
+        let lexical: FxHashMap<u32, f32> = if top > 0.0 {
+            let found = self.ix.lexical.search(&self.query_terms, pool.len(), |d| pool.contains(&d));
+            found.into_iter().map(|(id, s)| (id, s / top)).collect()
+        } else {
+            FxHashMap::default()
+        };
+        let none = Evidence::default();
         ranked
             .iter()
             .enumerate()
             .map(|(rank, &(id, score))| {
-                let ev = &self.ev[&id];
+                let ev = self.ev.get(&id).unwrap_or(&none);
                 let e = self.ix.entity(id);
                 let fid = self.ix.file_id(id);
                 let fev = self.ev.get(&fid);
@@ -804,7 +823,7 @@ impl Search<'_> {
                 let lines = (e.span.end.line - e.span.start.line + 1) as f32;
                 let fr = file_rank.get(&fid).copied().unwrap_or(files.len()) as f32;
                 [
-                    ev.lexical,
+                    ev.lexical.max(lexical.get(&id).copied().unwrap_or(0.0)),
                     ev.semantic,
                     ev.symbol,
                     ev.frame,
@@ -825,38 +844,62 @@ impl Search<'_> {
             .collect()
     }
 
-    /// The final function ranking: the fusion's, re-scored by the learned model if present.
-    fn final_functions(&self, files: &[(u32, f32, u32)]) -> (Vec<(u32, f32)>, Vec<[f32; N_FEATURES]>) {
-        let mut funcs = self.ranked_functions();
+    /// The final function ranking: the fusion's, re-scored by the learned model if present;
+    /// and the candidates' feature rows (in the final order) when features are wanted.
+    #[allow(clippy::type_complexity)]
+    fn final_functions(&self, files: &[(u32, f32, u32)]) -> (Vec<(u32, f32)>, Vec<(u32, [f32; N_FEATURES])>) {
+        let funcs = self.ranked_functions();
         let want_features = self.opts.collect_features || self.opts.scorer.is_some();
         if !want_features {
             return (funcs, Vec::new());
         }
+        let (pool, tail) = self.candidate_pool(&funcs, files);
+        let rows = self.features(&pool, files);
+        let learned = self.opts.scorer.as_ref().map(|s| s.score(&rows)).filter(|l| l.len() == pool.len());
+        let Some(learned) = learned else {
+            let rows = pool.iter().map(|p| p.0).zip(rows).collect();
+            return (funcs, rows);
+        };
+        let mut head: Vec<(u32, f32, [f32; N_FEATURES])> =
+            pool.iter().zip(learned).zip(rows).map(|((p, s), r)| (p.0, s, r)).collect();
+        head.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        // Learned scores may be negative (log-odds): shift so the list stays positive, and keep
+        // the rest of the fusion's ranking below the pool.
+        let min = head.iter().map(|h| h.1).fold(f32::INFINITY, f32::min);
+        let shift = if min <= 0.0 { -min + 1e-3 } else { 0.0 };
+        let tail_scale = head.last().map(|h| h.1 + shift).unwrap_or(1.0);
+        let ranked = head
+            .iter()
+            .map(|h| (h.0, h.1 + shift))
+            .chain(tail.into_iter().map(|(id, s)| (id, s.min(tail_scale * 0.99))))
+            .collect();
+        (ranked, head.into_iter().map(|h| (h.0, h.2)).collect())
+    }
+
+    /// The candidates the learned scorer sees: the fusion's top [`RERANK_DEPTH`], then the
+    /// other functions of the [`POOL_FILES`] leading files (fused score 0, file by file in
+    /// source order), at most [`POOL_MAX`] in all; and the rest of the fusion's ranking.
+    fn candidate_pool(
+        &self,
+        funcs: &[(u32, f32)],
+        files: &[(u32, f32, u32)],
+    ) -> (Vec<(u32, f32)>, Vec<(u32, f32)>) {
         let depth = funcs.len().min(RERANK_DEPTH);
-        let rows = self.features(&funcs[..depth], files);
-        if let Some(scorer) = &self.opts.scorer {
-            let learned = scorer.score(&rows);
-            if learned.len() == depth {
-                let mut head: Vec<((u32, f32), [f32; N_FEATURES])> = funcs[..depth]
-                    .iter()
-                    .copied()
-                    .zip(learned)
-                    .map(|((id, _), s)| (id, s))
-                    .zip(rows)
-                    .collect();
-                head.sort_by(|a, b| b.0 .1.total_cmp(&a.0 .1).then(a.0 .0.cmp(&b.0 .0)));
-                // Learned scores may be negative (log-odds): shift so the list stays positive.
-                let min = head.iter().map(|h| h.0 .1).fold(f32::INFINITY, f32::min);
-                let shift = if min <= 0.0 { -min + 1e-3 } else { 0.0 };
-                let tail_scale = head.last().map(|h| h.0 .1 + shift).unwrap_or(1.0);
-                let tail: Vec<(u32, f32)> =
-                    funcs[depth..].iter().map(|&(id, s)| (id, s.min(tail_scale * 0.99))).collect();
-                let rows = head.iter().map(|h| h.1).collect();
-                funcs = head.into_iter().map(|h| (h.0 .0, h.0 .1 + shift)).chain(tail).collect();
-                return (funcs, rows);
+        let mut pool: Vec<(u32, f32)> = funcs[..depth].to_vec();
+        let mut in_pool: FxHashSet<u32> = pool.iter().map(|f| f.0).collect();
+        'files: for &(fid, _, _) in files.iter().take(POOL_FILES) {
+            let fi = self.ix.loc(fid).file as usize;
+            for id in self.ix.entities_of_file(fi) {
+                if pool.len() >= POOL_MAX {
+                    break 'files;
+                }
+                if self.ix.entity(id).kind.is_function_level() && in_pool.insert(id) {
+                    pool.push((id, 0.0));
+                }
             }
         }
-        (funcs, rows)
+        let tail = funcs[depth..].iter().copied().filter(|f| !in_pool.contains(&f.0)).collect();
+        (pool, tail)
     }
 
     fn finish(self) -> Localization {
@@ -876,7 +919,17 @@ impl Search<'_> {
                     kind: e.kind,
                     span: e.span,
                     score: s / top_f,
-                    reason: self.ev[&id].reason(&self.lexical_terms(id)),
+                    reason: match self.ev.get(&id) {
+                        Some(ev) => ev.reason(&self.lexical_terms(id)),
+                        // Only the learned model puts a candidate no tool returned this high.
+                        None => match self.lexical_terms(id) {
+                            t if t.is_empty() => format!("in the leading file `{}`", self.ix.path_of(id)),
+                            t => format!(
+                                "in the leading file `{}`; matches the issue's words: {t}",
+                                self.ix.path_of(id)
+                            ),
+                        },
+                    },
                 }
             })
             .collect();
@@ -906,7 +959,7 @@ impl Search<'_> {
         let predicted_functions = cut(&functions, PRED_FUNCTION_RATIO, PRED_FUNCTION_MAX);
         let predicted_files = cut(&files, PRED_FILE_RATIO, PRED_FILE_MAX);
         let features = if self.opts.collect_features {
-            funcs.iter().zip(rows).map(|(f, r)| (self.ix.full_name(f.0), r)).collect()
+            rows.into_iter().map(|(id, r)| (self.ix.full_name(id), r)).collect()
         } else {
             Vec::new()
         };

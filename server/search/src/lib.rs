@@ -12,3 +12,6 @@ pub use engine::{
     locate, Cancelled, Localization, Mode, Options, Ranked, Scorer, Trace, FEATURE_NAMES, N_FEATURES,
 };
 pub use signals::{Signal, SignalKind};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,115 @@
+//! Engine tests on small in-memory workspaces: the trace's accounting, cancellation, and the
+//! candidates a learned scorer sees.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use locus_index::{FileUnit, Index, Skipped};
+
+use crate::engine::{locate, Localization, Mode, Options, Scorer, FEATURE_NAMES, N_FEATURES};
+
+fn index_of(files: &[(&str, String)]) -> Index {
+    let units = files
+        .iter()
+        .map(|(p, t)| {
+            let lang = locus_syntax::Lang::of_path(p).unwrap();
+            Arc::new(FileUnit::build(p.to_string(), lang, Arc::from(t.as_str())))
+        })
+        .collect();
+    Index::from_units(PathBuf::from("/ws"), units, Skipped::default())
+}
+
+/// `billing.py` holds the named function and 30 others with nothing in common with the issue;
+/// `other.py` shares the issue's words.
+fn workspace() -> Index {
+    let mut billing = String::from("def apply_refund(order, amount):\n    return order.total - amount\n\n");
+    for i in 0..30 {
+        billing.push_str(&format!("def helper_{i}(x):\n    return x + {i}\n\n"));
+    }
+    let other =
+        "def refund_amount(order):\n    \"\"\"The refund amount of an order.\"\"\"\n    return order.total\n";
+    index_of(&[("billing.py", billing), ("other.py", other.to_string())])
+}
+
+const ISSUE: &str = "`apply_refund` gives back the wrong amount when an order is refunded twice.";
+
+fn run(ix: &Index, opts: &Options) -> Localization {
+    locate(ix, None, ISSUE, opts, &AtomicBool::new(false)).expect("not cancelled")
+}
+
+fn names(loc: &Localization) -> Vec<&str> {
+    loc.functions.iter().map(|r| r.name.as_str()).collect()
+}
+
+#[test]
+fn trace_accounts_for_every_call() {
+    let ix = workspace();
+    let loc = run(&ix, &Options::default());
+    assert_eq!(names(&loc)[0], "billing.py:apply_refund");
+    let t = &loc.trace;
+    let calls: Vec<_> = t.turns.iter().flat_map(|turn| &turn.calls).collect();
+    assert_eq!(t.calls as usize, calls.len());
+    assert_eq!(t.redundant_calls as usize, calls.iter().filter(|c| c.efficiency == 0.0).count());
+    for c in &calls {
+        assert!(c.new <= c.returned, "{c:?}");
+        let g = if c.returned == 0 { 0.0 } else { c.new as f32 / c.returned as f32 };
+        assert_eq!(c.efficiency, g, "{c:?}");
+    }
+    let mean = calls.iter().map(|c| c.efficiency).sum::<f32>() / calls.len() as f32;
+    assert!((t.efficiency - mean).abs() < 1e-6);
+}
+
+#[test]
+fn a_cancelled_search_stops() {
+    let ix = workspace();
+    let cancel = AtomicBool::new(true);
+    assert!(locate(&ix, None, ISSUE, &Options::default(), &cancel).is_err());
+}
+
+#[test]
+fn features_cover_the_leading_files_without_changing_the_fusion_ranking() {
+    let ix = workspace();
+    let plain = run(&ix, &Options { max_results: 100, ..Options::default() });
+    let with = run(&ix, &Options { max_results: 100, collect_features: true, ..Options::default() });
+    assert_eq!(names(&plain), names(&with));
+    assert!(plain.features.is_empty());
+    // Every function of the leading file is a candidate, found by a tool or not.
+    let feats: Vec<&str> = with.features.iter().map(|f| f.0.as_str()).collect();
+    for i in 0..30 {
+        let name = format!("billing.py:helper_{i}");
+        assert!(feats.contains(&name.as_str()), "{name} missing from {feats:?}");
+    }
+    // `lexical` is the whole issue's BM25 relative to the best, for every candidate.
+    let lex = FEATURE_NAMES.iter().position(|n| *n == "lexical").unwrap();
+    let of = |n: &str| with.features.iter().find(|f| f.0 == n).unwrap().1[lex];
+    assert!(of("billing.py:apply_refund") > 0.0 && of("other.py:refund_amount") > 0.0);
+    assert_eq!(of("billing.py:helper_7"), 0.0);
+}
+
+/// Scores candidates by one feature, to see the scorer's order take over.
+struct ByFeature(usize, f32);
+
+impl Scorer for ByFeature {
+    fn score(&self, rows: &[[f32; N_FEATURES]]) -> Vec<f32> {
+        rows.iter().map(|r| self.1 * r[self.0]).collect()
+    }
+}
+
+#[test]
+fn a_scorer_ranks_the_whole_pool() {
+    let ix = workspace();
+    // Longest first: the scorer's order, not the fusion's, and candidates no tool returned
+    // (the helpers) can rise above those that were.
+    let lines = FEATURE_NAMES.iter().position(|n| *n == "log_lines").unwrap();
+    let opts =
+        Options { max_results: 100, scorer: Some(Arc::new(ByFeature(lines, 1.0))), ..Options::default() };
+    let loc = run(&ix, &opts);
+    let scores: Vec<f32> = loc.functions.iter().map(|r| r.score).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+    assert!(scores.iter().all(|&s| s > 0.0), "{scores:?}");
+    assert_eq!(loc.functions.len(), 32);
+    assert_eq!(names(&loc)[0], "other.py:refund_amount");
+    let mode = Options { mode: Mode::Bm25, ..opts };
+    assert!(!run(&ix, &mode).functions.is_empty());
+}
