@@ -135,9 +135,17 @@ fn library_version(name: &str) -> Option<Vec<u32>> {
 }
 
 /// The folder of the `onnxruntime` package of the `python3` on PATH, if it has one.
+///
+/// Finds the package without importing it (no package code runs) in isolated mode (`-I`: the
+/// current folder is not on `sys.path`, `PYTHON*` variables are ignored) from `/`, so nothing
+/// of the workspace can be picked up and run.
 fn python_onnxruntime_dir() -> Option<PathBuf> {
+    const FIND: &str = "import importlib.util as u\n\
+                        s = u.find_spec('onnxruntime')\n\
+                        print(s.submodule_search_locations[0] if s and s.submodule_search_locations else '')";
     let out = Command::new("python3")
-        .args(["-c", "import onnxruntime,os;print(os.path.dirname(onnxruntime.__file__))"])
+        .args(["-I", "-c", FIND])
+        .current_dir("/")
         .stdin(Stdio::null())
         .stderr(Stdio::null())
         .output()
