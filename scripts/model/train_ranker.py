@@ -1,19 +1,22 @@
 """Trains the localization model (gradient-boosted trees over the engine's 16 candidate features) and exports it to ONNX.
 
     python train_ranker.py [--lite FILE] [--tokio FILE] [--gold-lite FILE] [--gold-tokio FILE]
-                           [--out DIR] [--no-write]
+                           [--out DIR] [--folds-out DIR] [--no-write]
 
-Inputs are the feature dumps of the search engine (one JSON line per instance:
-`instance_id`, `repo`, `candidates` = the fusion's top 100 in the fusion's order, each
-`{"name", "f": [16 floats]}`) and the gold files of /work/shared/data. A candidate is
+Inputs are the feature dumps of the search engine (`locus eval --features FILE`; one JSON
+line per instance: `instance_id`, `repo`, `candidates` = the candidates the model scores,
+each `{"name", "f": [16 floats]}`) and the gold files of /work/shared/data. A candidate is
 labelled 1 iff its name is one of the instance's edited `functions`; only instances with
 `function_gold_reliable` and non-empty `functions` are used.
 
-Protocol (never train on what is reported as test):
-  DEV      = sympy/sympy + sphinx-doc/sphinx. Hyper-parameters are chosen on DEV only
-             (5-fold GroupKFold by instance); DEV figures are out-of-fold.
-  HELD-OUT = every other Lite repository with a mirror, and tokio (Rust). Scored once,
-             by the model trained on all of DEV: the model that ships.
+Protocol (never train on what is reported as test): folds by repository, one per
+repository (the nine Lite repositories with a mirror, and tokio). Every reported figure is
+out of fold: each instance is scored by a model that saw no instance of its repository.
+The hyper-parameters (PARAMS) are fixed in advance, chosen by the first version of this
+script on sympy + sphinx only, so nothing is selected on the reported figures. The shipped
+model is trained on all folds. --folds-out writes the fold models
+(`<owner>+<name>.onnx` = trained without that repository) for `locus eval --model-folds`,
+the end-to-end run of the same protocol.
 
 Writes (unless --no-write) into --out (default: the checkout's models/):
   ranker.onnx          input `features` float32 [N, 16]; outputs `label` int64 [N] and
@@ -21,9 +24,6 @@ Writes (unless --no-write) into --out (default: the checkout's models/):
   ranker.json          feature names, protocol, training data, figures, versions, sha256 of ranker.onnx
   ranker_fixture.json  20 feature rows and their expected P(edited), shared by
                        test_ranker.py and server/embed/tests/ranker.rs
-
-The model: HistGradientBoostingClassifier (log-loss, shallow trees, optionally monotone
-in the tool scores), chosen from GRID on DEV only.
 
 Deterministic: fixed random_state, no early stopping or subsampling, one OpenMP thread,
 sorted inputs; running it twice on the same data writes the same bytes. Needs, besides
@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import itertools
 import json
 import os
 import sys
@@ -58,31 +57,22 @@ FEATURE_NAMES = [
 ]
 N_FEATURES = len(FEATURE_NAMES)
 
-DEV_REPOS = ["sphinx-doc/sphinx", "sympy/sympy"]
-
 # The versions the shipped model was made with (ranker.json records what actually ran).
 PINNED = {"scikit-learn": "1.9.1", "skl2onnx": "1.20.0"}
 
 SEED = 0
-CV_FOLDS = 5
 # The direction each feature may move the score when monotone constraints are on (1 up,
 # -1 down, 0 free): more evidence from a tool never makes a candidate less likely, a
-# worse fusion rank never makes it more likely. A prior, not a fit: with ~80 training
-# issues it keeps the trees from learning accidents of two repositories.
+# worse fusion rank never makes it more likely. A prior, not a fit: with ~150 training
+# issues it keeps the trees from learning accidents of a few repositories.
 MONOTONE = {
     "lexical": 1, "semantic": 1, "symbol": 1, "frame": 1, "path": 1, "grep": 1, "graph": 1,
     "n_tools": 1, "is_test": 0, "kind": 0, "log_lines": 0, "heuristic": 1, "log_rank": -1,
     "log_file_rank": -1, "file_path": 1, "file_lexical": 1,
 }
-# Shallow trees, as the design asks: few enough parameters for ~80 training instances.
-GRID = {
-    "monotone": [True, False],
-    "max_depth": [2, 3],
-    "max_iter": [100, 200],
-    "learning_rate": [0.05, 0.1],
-}
-# The model selection criterion (DEV out-of-fold): the mean of Acc@5, Acc@10 and MRR.
-SELECT_ON = ("acc5", "acc10", "mrr")
+# Shallow trees, as the design asks; fixed in advance (the first version of this script chose
+# them by 5-fold cross-validation on sympy + sphinx only, from a 16-point grid).
+PARAMS = {"monotone": True, "max_depth": 2, "max_iter": 100, "learning_rate": 0.05}
 
 # ai.onnx opset of the exported graph; ONNX Runtime 1.31 runs it with its ML operators.
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
@@ -186,7 +176,7 @@ def stack(insts: list[Instance]) -> tuple[np.ndarray, np.ndarray]:
 
 def make_model(params: dict):
     """HistGradientBoostingClassifier (log-loss) without early stopping, so every
-    row of DEV is used and nothing is drawn at random."""
+    training row is used and nothing is drawn at random."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     p = dict(params)
@@ -214,22 +204,9 @@ def out_of_fold(insts: list[Instance], params: dict, folds: list[list[int]]) -> 
     return scores  # type: ignore[return-value]
 
 
-def instance_folds(n: int) -> list[list[int]]:
-    """GroupKFold by instance (every instance is its own group): the same split every run."""
-    from sklearn.model_selection import GroupKFold
-
-    idx = np.arange(n)
-    return [list(test) for _, test in GroupKFold(n_splits=CV_FOLDS).split(idx, groups=idx)]
-
-
 def repo_folds(insts: list[Instance]) -> list[list[int]]:
     repos = sorted({i.repo for i in insts})
     return [[j for j, i in enumerate(insts) if i.repo == r] for r in repos]
-
-
-def selection_score(m: dict) -> float:
-    # MRR is on 0..1, the accuracies on 0..100.
-    return (m["acc5"] + m["acc10"] + 100.0 * m["mrr"]) / 3.0
 
 
 def fmt_row(subset: str, order: str, m: dict, moves: str = "") -> str:
@@ -325,6 +302,15 @@ def versions() -> dict[str, str]:
     }
 
 
+def write_model(out: Path, stem: str, data: bytes, extra: dict) -> str:
+    """`stem.onnx` and the `stem.json` the Rust loader checks (sha256, feature names)."""
+    sha = hashlib.sha256(data).hexdigest()
+    (out / f"{stem}.onnx").write_bytes(data)
+    meta = {"model": "locus-ranker", "onnx": f"{stem}.onnx", "onnx_sha256": sha, "feature_names": FEATURE_NAMES, **extra}
+    (out / f"{stem}.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    return sha
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--lite", type=Path, default=Path("/tmp/runs/features-lite.jsonl"))
@@ -332,6 +318,7 @@ def main() -> None:
     ap.add_argument("--gold-lite", type=Path, default=DATA / "swebench_lite.gold.jsonl")
     ap.add_argument("--gold-tokio", type=Path, default=DATA / "rust_tokio.gold.jsonl")
     ap.add_argument("--out", type=Path, default=ROOT / "models")
+    ap.add_argument("--folds-out", type=Path, help="also write the leave-one-repository-out models here")
     ap.add_argument("--no-write", action="store_true", help="report only; write nothing")
     args = ap.parse_args()
 
@@ -342,62 +329,33 @@ def main() -> None:
 
     lite, lite_lines = load_instances(args.lite, load_gold(args.gold_lite))
     tokio, tokio_lines = load_instances(args.tokio, load_gold(args.gold_tokio))
-    dev = [i for i in lite if i.repo in DEV_REPOS]
-    held_lite = [i for i in lite if i.repo not in DEV_REPOS]
+    every = lite + tokio
+    repos = sorted({i.repo for i in every})
     print(f"{args.lite}: {lite_lines} lines, {len(lite)} usable; {args.tokio}: {tokio_lines} lines, {len(tokio)} usable")
-    print(f"DEV {len(dev)} instances ({', '.join(DEV_REPOS)}); HELD-OUT lite {len(held_lite)}, tokio {len(tokio)}")
+    print(f"{len(repos)} repositories, {len(every)} instances, {sum(len(i.names) for i in every)} candidates; params {PARAMS}")
 
-    # 1. Choose hyper-parameters on DEV, out of fold.
-    folds = instance_folds(len(dev))
-    keys = sorted(GRID)
-    best, best_score, best_oof = None, -1.0, None
-    print("\nDEV grid (5-fold GroupKFold by instance):")
-    for values in itertools.product(*(GRID[k] for k in keys)):
-        params = dict(zip(keys, values))
-        oof = out_of_fold(dev, params, folds)
-        m = metrics(dev, oof)
-        s = selection_score(m)
-        print(f"  {params}: Acc@5 {m['acc5']:.1f} Acc@10 {m['acc10']:.1f} MRR {m['mrr']:.3f} -> {s:.2f}")
-        if s > best_score:  # strict: the first of equals wins, so the choice is stable
-            best, best_score, best_oof = params, s, oof
-    print(f"chosen: {best}")
-
-    # 2. DEV figures: out of fold by instance, and across the two DEV repositories.
+    # 1. Out of fold, one fold per repository: the reported figures.
+    folds = repo_folds(every)
+    oof = out_of_fold(every, PARAMS, folds)
+    by_id = {i.iid: s for i, s in zip(every, oof)}
     rows = []
-    dev_fusion = metrics(dev, None)
-    dev_cv = metrics(dev, best_oof)
-    rows.append(fmt_row("DEV, 5-fold by instance", "fusion", dev_fusion))
-    rows.append(fmt_row("DEV, 5-fold by instance", "reranked", dev_cv, paired(dev, best_oof)))
-    lo = out_of_fold(dev, best, repo_folds(dev))
-    dev_loro = {}
-    for repo, fold in zip(sorted({i.repo for i in dev}), repo_folds(dev)):
-        sub = [dev[j] for j in fold]
-        sub_scores = [lo[j] for j in fold]
-        other = [r for r in DEV_REPOS if r != repo][0]
-        label = f"DEV {repo} (trained on {other})"
-        rows.append(fmt_row(label, "fusion", metrics(sub, None)))
-        m = metrics(sub, sub_scores)
-        rows.append(fmt_row(label, "reranked", m, paired(sub, sub_scores)))
-        dev_loro[repo] = {"fusion": metrics(sub, None), "reranked": m}
-
-    # 3. The shipped model: all of DEV. HELD-OUT is scored once, here.
-    model = fit(dev, best)
-    held = {}
-    for label, insts in [("HELD-OUT Lite (7 repos)", held_lite), ("HELD-OUT tokio (Rust)", tokio)]:
-        scores = predict(model, insts)
+    figures = {}
+    for label, insts in [("Lite-available (9 repos)", lite), ("tokio (Rust)", tokio)]:
+        scores = [by_id[i.iid] for i in insts]
         f, r = metrics(insts, None), metrics(insts, scores)
         rows.append(fmt_row(label, "fusion", f))
         rows.append(fmt_row(label, "reranked", r, paired(insts, scores)))
-        held[label] = {"fusion": f, "reranked": r, "first_gold_moves": paired(insts, scores)}
+        figures[label] = {"fusion": f, "reranked": r, "first_gold_moves": paired(insts, scores)}
     per_repo = {}
-    for repo in sorted({i.repo for i in held_lite}):
-        sub = [i for i in held_lite if i.repo == repo]
-        per_repo[repo] = {"fusion": metrics(sub, None), "reranked": metrics(sub, predict(model, sub))}
+    for repo in repos:
+        sub = [i for i in every if i.repo == repo]
+        per_repo[repo] = {"fusion": metrics(sub, None), "reranked": metrics(sub, [by_id[i.iid] for i in sub])}
 
-    print("\n| subset | n | order | Acc@5 | Acc@10 | Recall@5 | MRR | first gold vs fusion |")
+    print("\nOut of fold (each repository scored by the model trained on the others):")
+    print("| subset | n | order | Acc@5 | Acc@10 | Recall@5 | MRR | first gold vs fusion |")
     print("|---|---:|---|---:|---:|---:|---:|---|")
     print("\n".join(rows))
-    print("\nHELD-OUT Lite by repository (fusion -> reranked):")
+    print("\nBy repository (fusion -> reranked, out of fold):")
     print("| repo | n | Acc@5 | Acc@10 | MRR |")
     print("|---|---:|---|---|---|")
     for repo, d in per_repo.items():
@@ -410,18 +368,28 @@ def main() -> None:
     if args.no_write:
         return
 
-    # 4. Export, and check ONNX Runtime against scikit-learn on every row it will ever have seen.
+    # 2. The fold models, for the end-to-end run of the same protocol.
+    if args.folds_out:
+        args.folds_out.mkdir(parents=True, exist_ok=True)
+        for repo, test in zip(repos, folds):
+            held = set(test)
+            m = fit([inst for j, inst in enumerate(every) if j not in held], PARAMS)
+            stem = repo.replace("/", "+")
+            write_model(args.folds_out, stem, export_onnx(m), {"trained_without": repo, "params": PARAMS})
+        print(f"wrote {len(repos)} fold models to {args.folds_out}")
+
+    # 3. The shipped model: every fold. Check ONNX Runtime against scikit-learn on every row.
+    model = fit(every, PARAMS)
     args.out.mkdir(parents=True, exist_ok=True)
-    onnx_path = args.out / "ranker.onnx"
     data = export_onnx(model)
-    x_all = stack(dev + held_lite + tokio)[0]
+    x_all = stack(every)[0]
     diff = np.abs(onnx_scores(data, x_all) - model.predict_proba(x_all)[:, 1])
     print(f"\nONNX vs sklearn on {len(x_all)} rows: max abs diff {diff.max():.2e}, mean {diff.mean():.2e}")
     if diff.max() > 1e-4:
         sys.exit("ONNX Runtime disagrees with scikit-learn by more than 1e-4; not writing ranker.json")
     sha = hashlib.sha256(data).hexdigest()
 
-    fx = fixture_rows(held_lite + tokio)
+    fx = fixture_rows(every)
     fixture = {
         "comment": "written by scripts/model/train_ranker.py; expected = sklearn predict_proba[:, 1] of the shipped model",
         "onnx_sha256": sha,
@@ -436,37 +404,30 @@ def main() -> None:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in m.items()}
 
     meta = {
-        "model": "locus-ranker",
-        "onnx": "ranker.onnx",
-        "onnx_sha256": sha,
         "onnx_bytes": len(data),
         "input": {"name": "features", "type": "float32", "shape": ["N", N_FEATURES]},
         "output": {"name": "probabilities", "type": "float32", "shape": ["N", 2], "score_column": 1},
-        "feature_names": FEATURE_NAMES,
         "estimator": "sklearn.ensemble.HistGradientBoostingClassifier",
-        "params": {**best, "random_state": SEED, "early_stopping": False},
-        "monotone_constraints": MONOTONE if best["monotone"] else None,
+        "params": {**PARAMS, "random_state": SEED, "early_stopping": False},
+        "monotone_constraints": MONOTONE if PARAMS["monotone"] else None,
         "label": "1 iff the candidate's name is in the instance's gold `functions`",
-        "training_repos": DEV_REPOS,
-        "training_instances": len(dev),
-        "training_rows": int(sum(len(i.names) for i in dev)),
-        "training_positives": int(sum(int(i.y.sum()) for i in dev)),
+        "training_repos": repos,
+        "training_instances": len(every),
+        "training_rows": int(sum(len(i.names) for i in every)),
+        "training_positives": int(sum(int(i.y.sum()) for i in every)),
         "data": {
             "lite": {"file": args.lite.name, "sha256": file_sha(args.lite), "lines": lite_lines, "usable": len(lite)},
             "tokio": {"file": args.tokio.name, "sha256": file_sha(args.tokio), "lines": tokio_lines, "usable": len(tokio)},
         },
-        "protocol": "hyper-parameters by 5-fold GroupKFold (by instance) on DEV; HELD-OUT scored once by the model trained on all DEV",
-        "dev_cv": {"fusion": rounded(dev_fusion), "reranked": rounded(dev_cv)},
-        "dev_cross_repo": {r: {k: rounded(v) for k, v in d.items()} for r, d in dev_loro.items()},
-        "held_out": {lab: {k: rounded(v) for k, v in d.items()} for lab, d in held.items()},
-        "held_out_by_repo": {r: {k: rounded(v) for k, v in d.items()} for r, d in per_repo.items()},
+        "protocol": "folds by repository; fixed hyper-parameters; figures out of fold (leave one repository out); shipped model trained on all folds",
+        "out_of_fold": {lab: {k: rounded(v) for k, v in d.items()} for lab, d in figures.items()},
+        "out_of_fold_by_repo": {r: {k: rounded(v) for k, v in d.items()} for r, d in per_repo.items()},
         "versions": ver,
     }
     # The three files together, only after every check passed.
-    onnx_path.write_bytes(data)
+    write_model(args.out, "ranker", data, meta)
     (args.out / "ranker_fixture.json").write_text(fixture_json(fixture), encoding="utf-8")
-    (args.out / "ranker.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {onnx_path} ({len(data)} bytes, sha256 {sha}), ranker.json, ranker_fixture.json")
+    print(f"wrote {args.out / 'ranker.onnx'} ({len(data)} bytes, sha256 {sha}), ranker.json, ranker_fixture.json")
 
 
 if __name__ == "__main__":

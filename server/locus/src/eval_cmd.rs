@@ -49,6 +49,32 @@ pub struct EvalArgs {
     /// Rank functions with the learned localization model (models/ranker.onnx).
     #[arg(long)]
     pub model: bool,
+    /// Rank each instance's functions with the model trained without its repository:
+    /// `DIR/<owner>+<name>.onnx` (+ `.json`), as `scripts/model/train_ranker.py --folds-out DIR`
+    /// writes them. An honest end-to-end figure for every repository the model was trained on.
+    #[arg(long, conflicts_with = "model")]
+    pub model_folds: Option<PathBuf>,
+}
+
+/// The leave-one-repository-out models of `--model-folds`, loaded once each.
+struct FoldModels {
+    dir: PathBuf,
+    loaded: Mutex<std::collections::HashMap<String, Arc<dyn locus_search::Scorer>>>,
+}
+
+impl FoldModels {
+    fn for_repo(&self, repo: &str) -> anyhow::Result<Arc<dyn locus_search::Scorer>> {
+        let mut loaded = self.loaded.lock().unwrap();
+        if let Some(s) = loaded.get(repo) {
+            return Ok(s.clone());
+        }
+        let path = self.dir.join(format!("{}.onnx", repo.replace('/', "+")));
+        let ranker = locus_embed::Ranker::load(&path, None)
+            .map_err(|e| anyhow::anyhow!("the fold model for {repo}: {e}"))?;
+        let s: Arc<dyn locus_search::Scorer> = Arc::new(locus_lsp::dense::LearnedScorer(ranker));
+        loaded.insert(repo.to_string(), s.clone());
+        Ok(s)
+    }
 }
 
 pub fn run(a: EvalArgs) -> anyhow::Result<()> {
@@ -90,6 +116,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     } else {
         None
     };
+    let folds = a.model_folds.map(|dir| FoldModels { dir, loaded: Mutex::default() });
     let search = Options {
         mode,
         max_results: 50,
@@ -123,7 +150,15 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
         };
         let d = dense.as_ref().map(|d| d as &dyn locus_search::tools::Semantic);
         let t = Instant::now();
-        let loc = locus_search::locate(&ix, d, &inst.problem_statement, &search, &cancel)?;
+        let fold_opts;
+        let opts = match &folds {
+            Some(f) => {
+                fold_opts = Options { scorer: Some(f.for_repo(&inst.repo)?), ..search.clone() };
+                &fold_opts
+            }
+            None => &search,
+        };
+        let loc = locus_search::locate(&ix, d, &inst.problem_statement, opts, &cancel)?;
         let ms = t.elapsed().as_secs_f64() * 1000.0;
         if let Some(out) = &features_out {
             use std::io::Write;
