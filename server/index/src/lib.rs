@@ -76,6 +76,13 @@ impl Index {
                 "workspace root is not a directory",
             ));
         }
+        if let Some(f) = walk::special_ignore_file(&root) {
+            return Err(std::io::Error::other(format!(
+                "{} is not a regular file (a FIFO or a device?): reading it could block forever; \
+                 replace it with a file or remove it",
+                f.display()
+            )));
+        }
         let (listed, mut skipped) = walk::list(&root, opts);
         let (files, read_skipped) = walk::read_all(listed, opts);
         for (k, v) in read_skipped.0 {

@@ -169,3 +169,105 @@ fn resolve_inside_refuses_escapes() {
     assert!(crate::walk::resolve_inside(root, "../a.py").is_none());
     assert!(crate::walk::resolve_inside(root, "/etc/passwd").is_none());
 }
+
+/// Runs `f` on a thread and fails the test if it takes longer than `secs` (a hang would
+/// otherwise hang the test run).
+#[cfg(unix)]
+fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(secs)).expect("did not finish: blocked")
+}
+
+#[cfg(unix)]
+fn mkfifo(p: &std::path::Path) {
+    assert!(std::process::Command::new("mkfifo").arg(p).status().unwrap().success());
+}
+
+#[cfg(unix)]
+#[test]
+fn special_files_are_counted_and_never_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    std::fs::write(root.join("ok.py"), "def ok(): pass\n").unwrap();
+    mkfifo(&root.join("pipe.py"));
+    drop(std::os::unix::net::UnixListener::bind(root.join("sock.rs")).unwrap());
+    let r = root.clone();
+    let ix = within(20, move || Index::build(&r, &WalkOptions::default()).unwrap());
+    let paths: Vec<&str> = ix.files.iter().map(|f| f.unit.path.as_str()).collect();
+    assert_eq!(paths, ["ok.py"]);
+    assert_eq!(ix.skipped.0.get("special_file"), Some(&2), "{:?}", ix.skipped);
+    // A FIFO where a listed file was: the read does not wait for a writer.
+    let p = root.join("pipe.py");
+    let read = within(20, move || crate::walk::read_source(&p, 1 << 20));
+    assert_eq!(read, Err(crate::SkipReason::Special));
+}
+
+/// Regression: a FIFO named `.gitignore` blocked the walk forever (the `ignore` crate opens it).
+#[cfg(unix)]
+#[test]
+fn a_fifo_ignore_file_skips_its_directory_and_a_root_one_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    std::fs::write(root.join("ok.py"), "def ok(): pass\n").unwrap();
+    std::fs::create_dir(root.join("trap")).unwrap();
+    std::fs::write(root.join("trap/inside.py"), "def inside(): pass\n").unwrap();
+    mkfifo(&root.join("trap/.gitignore"));
+    let r = root.clone();
+    let ix = within(20, move || Index::build(&r, &WalkOptions::default()).unwrap());
+    let paths: Vec<&str> = ix.files.iter().map(|f| f.unit.path.as_str()).collect();
+    assert_eq!(paths, ["ok.py"]);
+    assert_eq!(ix.skipped.0.get("special_ignore_file"), Some(&1));
+    mkfifo(&root.join(".ignore"));
+    let r = root.clone();
+    let err = within(20, move || Index::build(&r, &WalkOptions::default()).err().unwrap());
+    assert!(err.to_string().contains(".ignore is not a regular file"), "{err}");
+}
+
+#[cfg(unix)]
+#[test]
+fn admitted_follows_the_walks_rules() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    for d in ["src", "build", ".venv", "vendor"] {
+        std::fs::create_dir(root.join(d)).unwrap();
+    }
+    std::fs::write(root.join(".gitignore"), "build/\n*_pb2.py\n").unwrap();
+    for f in ["src/a.py", "build/gen.py", ".venv/lib.py", "vendor/v.py", "src/x_pb2.py"] {
+        std::fs::write(root.join(f), "def f(): pass\n").unwrap();
+    }
+    std::fs::write(outside.path().join("o.py"), "").unwrap();
+    symlink(outside.path(), root.join("escape")).unwrap();
+    symlink(outside.path().join("o.py"), root.join("src/link.py")).unwrap();
+    mkfifo(&root.join("src/pipe.py"));
+    let opts = WalkOptions { exclude: vec!["vendor/**".into()], ..WalkOptions::default() };
+    let rels = [
+        "src/a.py",
+        "src/new.py",
+        "newdir/new.py",
+        "build/gen.py",
+        "build/new.py",
+        ".venv/lib.py",
+        "vendor/v.py",
+        "vendor/new.py",
+        "src/x_pb2.py",
+        "escape/o.py",
+        "src/link.py",
+        "src/pipe.py",
+        "../x.py",
+        "src/notes.txt",
+        "src/.hidden.py",
+    ];
+    let got = crate::walk::admitted(&root, &rels, &opts);
+    let yes: Vec<&str> = rels.iter().zip(&got).filter(|(_, ok)| **ok).map(|(r, _)| *r).collect();
+    // `newdir/new.py`: its directory does not exist yet, so the walk cannot reach it either.
+    assert_eq!(yes, ["src/a.py", "src/new.py"]);
+    // The same answer as the full walk for every file that exists.
+    let (listed, _) = crate::walk::list(&root, &opts);
+    let listed: Vec<&str> = listed.iter().map(|l| l.0.as_str()).collect();
+    assert_eq!(listed, ["src/a.py"]);
+}

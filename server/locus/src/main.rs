@@ -55,8 +55,13 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// How long the language server waits, after `exit`, for blocking work still running: a read of
+/// stdin (the client need not close it) never ends by itself.
+const EXIT_GRACE_MS: u64 = 200;
+
 fn lsp() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(locus_lsp::serve_stdio());
+    rt.shutdown_timeout(std::time::Duration::from_millis(EXIT_GRACE_MS));
     Ok(())
 }

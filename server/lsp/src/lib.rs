@@ -6,6 +6,7 @@
 
 mod convert;
 pub mod dense;
+pub mod framing;
 mod state;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,9 +20,10 @@ use tower_lsp_server::ls_types::request::WorkDoneProgressCreate;
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer, LspService, Server};
 
-pub use state::{Settings, State};
+pub use state::{apply_change, Settings, State};
 
 pub const LOCATE_METHOD: &str = "locus/locateIssue";
+pub const STATUS_METHOD: &str = "locus/status";
 pub const LOCATE_COMMAND: &str = "locus.locateIssue";
 /// Pause after a search's progress `end` before its response is released (see `run_locate`).
 const PROGRESS_END_GRACE_MS: u64 = 5;
@@ -33,13 +35,26 @@ pub struct Backend {
     state: Arc<State>,
 }
 
-/// Serves LSP on stdin/stdout until the client exits.
+/// Bytes buffered between the framing pumps and tower-lsp.
+const PIPE_BYTES: usize = 1024 * 1024;
+
+/// Serves LSP on stdin/stdout until the client exits. Frames pass through `framing`, which
+/// answers malformed ones itself (tower-lsp would stop reading at the first).
 pub async fn serve_stdio() {
     let (service, socket) = LspService::build(|client| Backend { client, state: Arc::new(State::new()) })
         .custom_method(LOCATE_METHOD, Backend::locate_request)
+        .custom_method(STATUS_METHOD, Backend::status_request)
         .custom_method("window/workDoneProgress/cancel", Backend::cancel_progress)
         .finish();
-    Server::new(tokio::io::stdin(), tokio::io::stdout(), socket).serve(service).await;
+    let (server_in, feed) = tokio::io::duplex(PIPE_BYTES);
+    let (drain, server_out) = tokio::io::duplex(PIPE_BYTES);
+    let (replies, replies_rx) = tokio::sync::mpsc::unbounded_channel();
+    let input = tokio::spawn(framing::pump_in(tokio::io::stdin(), feed, replies));
+    let output = tokio::spawn(framing::pump_out(drain, replies_rx, tokio::io::stdout()));
+    Server::new(server_in, server_out, socket).serve(service).await;
+    input.abort();
+    // tower-lsp's output ended with `serve`: write out what it left.
+    let _ = output.await;
 }
 
 /// Sets a search's cancellation flag when the request's future is dropped (`$/cancelRequest`).
@@ -52,18 +67,20 @@ impl Drop for CancelOnDrop {
 }
 
 /// Parsed `locus/locateIssue` params.
-struct LocateParams {
-    text: String,
-    max_results: Option<usize>,
-    granularity: Option<String>,
-    token: Option<NumberOrString>,
+pub struct LocateParams {
+    pub text: String,
+    pub max_results: Option<usize>,
+    pub granularity: Option<String>,
+    pub token: Option<NumberOrString>,
 }
 
 fn invalid(msg: impl Into<String>) -> Error {
     Error { code: ErrorCode::InvalidParams, message: msg.into().into(), data: None }
 }
 
-fn parse_params(v: &Value) -> Result<LocateParams> {
+/// Decodes and checks `locus/locateIssue` params (also the `locus.locateIssue` argument): an
+/// error names what is wrong and what is expected.
+pub fn parse_params(v: &Value) -> Result<LocateParams> {
     let (obj, text) = match v {
         Value::String(s) => (None, s.clone()),
         Value::Array(a) if a.len() == 1 => return parse_params(&a[0]),
@@ -273,11 +290,55 @@ impl Backend {
         self.state.docs.get(&uri.to_string()).map(|d| d.text.clone())
     }
 
+    /// The workspace-relative path of a source file's URI (whether the index takes it is
+    /// `State::admitted`).
     fn rel(&self, uri: &Uri) -> Option<String> {
         let root = self.state.root()?;
         let rel = convert::rel_path(&root, uri)?;
         locus_syntax::Lang::of_path(&rel)?;
         Some(rel)
+    }
+
+    /// `locus/status`: the snapshot as of every message sent before it (pending edits folded
+    /// in). With `{ "files": true }`, each file's content hash and entities.
+    async fn status_request(&self, params: Value) -> Result<Value> {
+        let files = match params.get("files") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(invalid("`files` must be true or false")),
+        };
+        if !params.is_object() {
+            return Err(invalid("expected { files?: boolean }"));
+        }
+        self.state.flush().await;
+        let ix = self.state.snapshot();
+        let notices = self.state.notices.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut v = json!({
+            "root": self.state.root(),
+            "indexReady": self.state.ready.load(Ordering::SeqCst),
+            "indexing": self.state.indexing.load(Ordering::SeqCst) > 0,
+            "files": ix.files.len(),
+            "entities": ix.n_entities(),
+            "skipped": ix.skipped.0,
+            "openDocuments": self.state.docs.len(),
+            "notices": notices,
+        });
+        if files {
+            let list: Vec<Value> = (0..ix.files.len())
+                .map(|fi| {
+                    let f = &ix.files[fi];
+                    let names: Vec<String> =
+                        ix.entities_of_file(fi).skip(1).map(|id| ix.full_name(id)).collect();
+                    json!({
+                        "path": f.unit.path,
+                        "hash": blake3::Hash::from(f.unit.hash).to_hex().as_str(),
+                        "entities": names,
+                    })
+                })
+                .collect();
+            v["fileList"] = Value::Array(list);
+        }
+        Ok(v)
     }
 
     /// Starts (or re-arms) the background vector refresh. Searches never wait for it.
@@ -353,6 +414,9 @@ impl Backend {
     }
 
     async fn index_in_background(&self) {
+        // Counted before the first `.await`: a status request sent after the message that
+        // asked for this build sees `indexing: true`.
+        self.state.indexing.fetch_add(1, Ordering::SeqCst);
         let token = NumberOrString::String("locus/indexing".into());
         let progress = self.state.progress_supported.load(Ordering::SeqCst)
             && self
@@ -373,6 +437,7 @@ impl Backend {
             .await;
         }
         let result = self.state.build_full().await;
+        self.state.indexing.fetch_sub(1, Ordering::SeqCst);
         let msg = match &result {
             Ok(()) => {
                 let ix = self.state.snapshot();
@@ -468,30 +533,37 @@ impl LanguageServer for Backend {
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
         let d = params.text_document;
         let rel = self.rel(&d.uri);
-        self.state.docs.insert(d.uri.to_string(), state::Doc { version: d.version, text: d.text.clone() });
-        if let Some(rel) = rel {
-            self.state.queue(rel, Some(d.text));
+        let admitted = rel.clone().filter(|r| self.state.admitted(&[r.as_str()])[0]);
+        self.state.docs.insert(
+            d.uri.to_string(),
+            state::Doc { version: d.version, text: d.text.clone(), rel: admitted.clone() },
+        );
+        match (admitted, rel) {
+            (Some(rel), _) => self.state.queue(rel, Some(d.text)),
+            // Not the index's (a link on the way, ignored, excluded): make sure it is not in it.
+            (None, Some(rel)) => self.state.queue(rel, None),
+            (None, None) => {}
         }
     }
 
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
         let key = params.text_document.uri.to_string();
-        let text = {
-            let Some(mut doc) = self.state.docs.get_mut(&key) else { return };
+        let (text, rel) = {
+            let Some(mut doc) = self.state.docs.get_mut(&key) else {
+                self.state.notice("didChange for a document that is not open (ignored)");
+                return;
+            };
+            if params.text_document.version <= doc.version {
+                // Applied all the same: the changes are relative to the text as it is now.
+                self.state.notice("didChange with a version not above the document's (applied)");
+            }
             for change in params.content_changes {
-                match change.range {
-                    Some(r) => {
-                        let s = convert::offset_of(&doc.text, r.start);
-                        let e = convert::offset_of(&doc.text, r.end).max(s);
-                        doc.text.replace_range(s..e, &change.text);
-                    }
-                    None => doc.text = change.text,
-                }
+                apply_change(&mut doc.text, change);
             }
             doc.version = params.text_document.version;
-            doc.text.clone()
+            (doc.text.clone(), doc.rel.clone())
         };
-        if let Some(rel) = self.rel(&params.text_document.uri) {
+        if let Some(rel) = rel {
             self.state.queue(rel, Some(text));
         }
     }
@@ -500,18 +572,37 @@ impl LanguageServer for Backend {
         self.state.docs.remove(&params.text_document.uri.to_string());
         if let Some(rel) = self.rel(&params.text_document.uri) {
             // Back to what is on disk (or gone, if the buffer was never saved).
-            let disk = self.state.read_disk(&rel);
+            let disk =
+                if self.state.admitted(&[rel.as_str()])[0] { self.state.read_disk(&rel) } else { None };
             self.state.queue(rel, disk);
         }
     }
 
     async fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {
+        let mut events = Vec::new();
         for ev in params.changes {
-            if self.state.docs.contains_key(&ev.uri.to_string()) {
-                continue; // The open buffer wins.
-            }
             let Some(rel) = self.rel(&ev.uri) else { continue };
-            let text = if ev.typ == FileChangeType::DELETED { None } else { self.state.read_disk(&rel) };
+            match self.state.docs.get(&ev.uri.to_string()) {
+                // The open buffer wins; but one the index did not take (a new file in a new
+                // directory) may be taken now that the file exists.
+                Some(d) if d.rel.is_some() || ev.typ == FileChangeType::DELETED => continue,
+                Some(_) => events.push((rel, ev.typ == FileChangeType::DELETED, Some(ev.uri.to_string()))),
+                None => events.push((rel, ev.typ == FileChangeType::DELETED, None)),
+            }
+        }
+        let rels: Vec<&str> = events.iter().map(|(r, ..)| r.as_str()).collect();
+        let admitted = self.state.admitted(&rels);
+        for ((rel, deleted, open), ok) in events.into_iter().zip(admitted) {
+            if let Some(key) = open {
+                if let (true, Some(mut d)) = (ok, self.state.docs.get_mut(&key)) {
+                    d.rel = Some(rel.clone());
+                    let text = d.text.clone();
+                    drop(d);
+                    self.state.queue(rel, Some(text));
+                }
+                continue;
+            }
+            let text = if deleted || !ok { None } else { self.state.read_disk(&rel) };
             self.state.queue(rel, text);
         }
     }
@@ -526,7 +617,10 @@ impl LanguageServer for Backend {
             *self.state.scorer.lock().unwrap_or_else(|e| e.into_inner()) = None;
         }
         *self.state.settings.write().unwrap_or_else(|e| e.into_inner()) = new;
-        if exclude_changed && self.state.ready.load(Ordering::SeqCst) {
+        if exclude_changed {
+            // Before the first `.await`, so edits after this message follow the new rules; and
+            // a build even while the first one runs, as that one walks with the old rules.
+            self.state.readmit();
             self.index_in_background().await;
         }
     }

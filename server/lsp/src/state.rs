@@ -7,12 +7,13 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use dashmap::DashMap;
 use locus_index::{walk, Index, Skipped, WalkOptions};
 use serde::{Deserialize, Serialize};
+use tower_lsp_server::ls_types::TextDocumentContentChangeEvent;
 
 /// Settings a client may send (initializationOptions or didChangeConfiguration, under `locus`).
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -66,6 +67,9 @@ impl Settings {
 pub struct Doc {
     pub version: i32,
     pub text: String,
+    /// Its workspace-relative path when the index takes it (decided when it is opened and again
+    /// when the exclusions change), else `None`: outside the root, through a link, ignored...
+    pub rel: Option<String>,
 }
 
 pub struct State {
@@ -73,6 +77,10 @@ pub struct State {
     pub index: RwLock<Arc<Index>>,
     /// Whether the initial full index is built.
     pub ready: AtomicBool,
+    /// Full builds asked for and not finished yet.
+    pub indexing: AtomicUsize,
+    /// Client messages that were ignored or out of line, by what was wrong (`locus/status`).
+    pub notices: Mutex<BTreeMap<&'static str, u32>>,
     pub docs: DashMap<String, Doc>,
     pub settings: RwLock<Settings>,
     /// Edits not yet folded into the index: relative path → new text (`None`: deleted).
@@ -101,6 +109,8 @@ impl State {
             root: RwLock::new(None),
             index: RwLock::new(Arc::new(Index::from_units(PathBuf::new(), Vec::new(), Skipped::default()))),
             ready: AtomicBool::new(false),
+            indexing: AtomicUsize::new(0),
+            notices: Mutex::new(BTreeMap::new()),
             docs: DashMap::new(),
             settings: RwLock::new(Settings::default()),
             pending: Mutex::new(BTreeMap::new()),
@@ -196,6 +206,51 @@ impl State {
         self.pending.lock().unwrap_or_else(|e| e.into_inner()).insert(path, text);
     }
 
+    /// Counts a client message that was ignored or out of line.
+    pub fn notice(&self, what: &'static str) {
+        tracing::warn!("{what}");
+        *self.notices.lock().unwrap_or_else(|e| e.into_inner()).entry(what).or_insert(0) += 1;
+    }
+
+    /// Which of these relative paths the index takes (the walk's rules, with today's settings).
+    pub fn admitted(&self, rels: &[&str]) -> Vec<bool> {
+        let Some(root) = self.root() else { return vec![false; rels.len()] };
+        let opts = WalkOptions { exclude: self.settings().exclude, ..WalkOptions::default() };
+        walk::admitted(&root, rels, &opts)
+    }
+
+    /// After the exclusions changed: decides again which open documents the index takes, and
+    /// drops queued texts of paths it no longer takes.
+    pub fn readmit(&self) {
+        let mut keys = Vec::new();
+        let mut rels = Vec::new();
+        let root = self.root();
+        for d in self.docs.iter() {
+            let rel = root.as_deref().and_then(|r| uri_key_to_rel(r, d.key()));
+            if let Some(rel) = rel {
+                keys.push(d.key().clone());
+                rels.push(rel);
+            }
+        }
+        let pending: Vec<String> =
+            self.pending.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect();
+        let all: Vec<&str> = rels.iter().chain(&pending).map(|s| s.as_str()).collect();
+        let ok = self.admitted(&all);
+        for (i, key) in keys.iter().enumerate() {
+            if let Some(mut d) = self.docs.get_mut(key) {
+                d.rel = ok[i].then(|| rels[i].clone());
+            }
+        }
+        let mut q = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        for (j, path) in pending.iter().enumerate() {
+            if !ok[rels.len() + j] {
+                if let Some(t) = q.get_mut(path) {
+                    *t = None;
+                }
+            }
+        }
+    }
+
     /// Folds pending edits into a new snapshot. Cheap when nothing is pending.
     pub async fn flush(self: &Arc<Self>) {
         if self.pending.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
@@ -230,10 +285,9 @@ impl State {
         };
         let open: Vec<(String, Option<String>)> = {
             let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-            let root = ix.root.clone();
             for d in self.docs.iter() {
-                if let Some(rel) = uri_key_to_rel(&root, d.key()) {
-                    pending.insert(rel, Some(d.text.clone()));
+                if let Some(rel) = &d.rel {
+                    pending.insert(rel.clone(), Some(d.text.clone()));
                 }
             }
             std::mem::take(&mut *pending).into_iter().collect()
@@ -250,12 +304,11 @@ impl State {
     }
 
     /// Reads a workspace file from disk with the indexer's checks (inside the root, no links,
-    /// size, binary, UTF-8). `None` when it cannot be used.
+    /// a regular file — never a FIFO —, size, binary, UTF-8). `None` when it cannot be used.
     pub fn read_disk(&self, rel: &str) -> Option<String> {
         let root = self.root()?;
         let abs = walk::resolve_inside(&root, rel)?;
-        let bytes = std::fs::read(abs).ok()?;
-        walk::decode(bytes, walk::DEFAULT_MAX_FILE_BYTES).ok()
+        walk::read_source(&abs, walk::DEFAULT_MAX_FILE_BYTES).ok()
     }
 }
 
@@ -265,7 +318,21 @@ impl Default for State {
     }
 }
 
-/// The relative path for a document key (its URI string), when under the root and indexable.
+/// Applies one `didChange` content change to an open document's text: a range (UTF-16
+/// positions, clamped to the text) replaced, or the whole text when there is no range.
+pub fn apply_change(text: &mut String, change: TextDocumentContentChangeEvent) {
+    match change.range {
+        Some(r) => {
+            let s = crate::convert::offset_of(text, r.start);
+            let e = crate::convert::offset_of(text, r.end).max(s);
+            text.replace_range(s..e, &change.text);
+        }
+        None => *text = change.text,
+    }
+}
+
+/// The relative path for a document key (its URI string), when under the root and a source file
+/// (whether the index takes it is `State::admitted`).
 pub fn uri_key_to_rel(root: &std::path::Path, key: &str) -> Option<String> {
     let uri: tower_lsp_server::ls_types::Uri = key.parse().ok()?;
     let rel = crate::convert::rel_path(root, &uri)?;
