@@ -261,11 +261,13 @@ fn admitted_follows_the_walks_rules() {
         "../x.py",
         "src/notes.txt",
         "src/.hidden.py",
+        "newdir/.hid/new.py",
+        "vendor/newdir/new.py",
+        "build/newdir/new.py",
     ];
     let got = crate::walk::admitted(&root, &rels, &opts);
     let yes: Vec<&str> = rels.iter().zip(&got).filter(|(_, ok)| **ok).map(|(r, _)| *r).collect();
-    // `newdir/new.py`: its directory does not exist yet, so the walk cannot reach it either.
-    assert_eq!(yes, ["src/a.py", "src/new.py"]);
+    assert_eq!(yes, ["src/a.py", "src/new.py", "newdir/new.py"]);
     // The same answer as the full walk for every file that exists.
     let (listed, _) = crate::walk::list(&root, &opts);
     let listed: Vec<&str> = listed.iter().map(|l| l.0.as_str()).collect();

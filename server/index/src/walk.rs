@@ -230,8 +230,9 @@ pub fn list(root: &Path, opts: &WalkOptions) -> (Vec<(String, PathBuf, Lang)>, S
 /// Which of `rels` the walk would index: the same rules as `list` (inside the root, no link on
 /// the way, not hidden, ignored or excluded, a source file), checked by one walk that descends
 /// only into the directories on their way. A path that does not exist (an unsaved new buffer)
-/// is admitted when its directory is reached and the path itself is not excluded; gitignore
-/// patterns on the file's own name are not applied to it until it exists.
+/// is admitted when its deepest existing directory is reached and the rest of the path is
+/// neither hidden nor excluded; gitignore patterns are applied to its missing part only once
+/// it exists.
 pub fn admitted(root: &Path, rels: &[&str], opts: &WalkOptions) -> Vec<bool> {
     let targets: Vec<Option<PathBuf>> = rels
         .iter()
@@ -276,12 +277,27 @@ pub fn admitted(root: &Path, rels: &[&str], opts: &WalkOptions) -> Vec<bool> {
             if files.contains(t) {
                 return true;
             }
-            // Not listed: admitted only if it does not exist at all and its directory is.
-            let absent =
-                matches!(std::fs::symlink_metadata(t), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
-            let hidden = t.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
-            let is_excluded = excluded.as_ref().is_some_and(|m| m.matched(t, false).is_ignore());
-            absent && !hidden && !is_excluded && t.parent().is_some_and(|d| reached.contains(d))
+            // Not listed: admitted only if it does not exist at all, and its deepest existing
+            // directory was reached.
+            let exists = |p: &Path| {
+                !matches!(std::fs::symlink_metadata(p), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+            };
+            if exists(t) {
+                return false;
+            }
+            let mut missing = vec![t.as_path()];
+            let mut anc = t.parent();
+            while let Some(a) = anc.filter(|a| !exists(a)) {
+                missing.push(a);
+                anc = a.parent();
+            }
+            let hidden = missing
+                .iter()
+                .any(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.')));
+            let is_excluded = excluded
+                .as_ref()
+                .is_some_and(|m| missing.iter().any(|p| m.matched(p, *p != t.as_path()).is_ignore()));
+            !hidden && !is_excluded && anc.is_some_and(|d| reached.contains(d))
         })
         .collect()
 }

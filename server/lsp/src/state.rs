@@ -85,8 +85,13 @@ pub struct State {
     pub settings: RwLock<Settings>,
     /// Edits not yet folded into the index: relative path → new text (`None`: deleted).
     pub pending: Mutex<BTreeMap<String, Option<String>>>,
-    /// Serialises index rebuilds (the full build and `flush`).
-    pub rebuild: tokio::sync::Mutex<()>,
+    /// Serialises index updates (the full build and `flush`). `flush` hands its guard to the
+    /// blocking task that builds the new snapshot, so the lock is held until that snapshot is
+    /// stored even when the query that started it is cancelled (its future dropped): no other
+    /// update can start from the older snapshot and overwrite it.
+    pub rebuild: Arc<tokio::sync::Mutex<()>>,
+    /// Updates whose edits were taken from `pending` and are not in the snapshot yet.
+    pub applying: AtomicUsize,
     /// Cancellation flags of running searches by progress token.
     pub searches: DashMap<String, Arc<AtomicBool>>,
     /// URIs that carry diagnostics from the last presented result.
@@ -114,7 +119,8 @@ impl State {
             docs: DashMap::new(),
             settings: RwLock::new(Settings::default()),
             pending: Mutex::new(BTreeMap::new()),
-            rebuild: tokio::sync::Mutex::new(()),
+            rebuild: Arc::new(tokio::sync::Mutex::new(())),
+            applying: AtomicUsize::new(0),
             searches: DashMap::new(),
             diagnosed: Mutex::new(Vec::new()),
             progress_supported: AtomicBool::new(false),
@@ -251,12 +257,18 @@ impl State {
         }
     }
 
-    /// Folds pending edits into a new snapshot. Cheap when nothing is pending.
+    /// Folds pending edits into a new snapshot. Cheap when nothing is pending or being applied;
+    /// it does not wait for a full build when nothing is pending.
     pub async fn flush(self: &Arc<Self>) {
-        if self.pending.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
+        if self.pending.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
+            && self.applying.load(Ordering::SeqCst) == 0
+        {
             return;
         }
-        let _guard = self.rebuild.lock().await;
+        let guard = self.rebuild.clone().lock_owned().await;
+        // Counted before the edits leave `pending`: at every moment a flush sees either the
+        // edits or an update applying them (and then waits for its lock).
+        let applying = Applying::start(self.clone());
         let changes: Vec<(String, Option<String>)> =
             std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
                 .into_iter()
@@ -268,6 +280,8 @@ impl State {
         let _ = tokio::task::spawn_blocking(move || {
             let next = me.snapshot().with_changes(changes);
             *me.index.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+            drop(applying);
+            drop(guard);
         })
         .await;
     }
@@ -276,12 +290,28 @@ impl State {
     pub async fn build_full(self: &Arc<Self>) -> Result<(), String> {
         let Some(root) = self.root() else { return Ok(()) };
         let _guard = self.rebuild.lock().await;
+        // Edits queued before this walk are superseded by it: it reads the disk afresh, and the
+        // open buffers are applied again at the end. Replaying them could apply a disk event
+        // judged under the old exclusions (a deletion of a path the new ones take).
+        let superseded = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        // Until this build is stored, those edits are in no snapshot: queries wait for it, as
+        // they would have waited to apply them.
+        let _applying = (!superseded.is_empty()).then(|| Applying::start(self.clone()));
         let opts = WalkOptions { exclude: self.settings().exclude, ..WalkOptions::default() };
-        let built = tokio::task::spawn_blocking(move || Index::build(&root, &opts)).await;
+        let built = match tokio::task::spawn_blocking(move || Index::build(&root, &opts)).await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
         let ix = match built {
-            Ok(Ok(ix)) => ix,
-            Ok(Err(e)) => return Err(format!("indexing failed: {e}")),
-            Err(e) => return Err(format!("indexing failed: {e}")),
+            Ok(ix) => ix,
+            Err(e) => {
+                // The old snapshot stays: so do the edits it still needs (newer ones win).
+                let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+                for (k, v) in superseded {
+                    pending.entry(k).or_insert(v);
+                }
+                return Err(format!("indexing failed: {e}"));
+            }
         };
         let open: Vec<(String, Option<String>)> = {
             let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
@@ -312,6 +342,22 @@ impl State {
     }
 }
 
+/// One update in `State::applying`, for as long as it lives (a panic included).
+struct Applying(Arc<State>);
+
+impl Applying {
+    fn start(state: Arc<State>) -> Applying {
+        state.applying.fetch_add(1, Ordering::SeqCst);
+        Applying(state)
+    }
+}
+
+impl Drop for Applying {
+    fn drop(&mut self) {
+        self.0.applying.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 impl Default for State {
     fn default() -> Self {
         State::new()
@@ -338,4 +384,28 @@ pub fn uri_key_to_rel(root: &std::path::Path, key: &str) -> Option<String> {
     let rel = crate::convert::rel_path(root, &uri)?;
     locus_syntax::Lang::of_path(&rel)?;
     Some(rel)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression (found by the soak test): a query cancelled while its `flush` was building the
+    /// new snapshot released the update lock early; the next flush then started from the older
+    /// snapshot, and whichever stored last dropped the other's edits.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cancelled_flush_loses_no_edit() {
+        let state = Arc::new(State::new());
+        // A big edit, slow to parse, then a cancelled flush that started applying it.
+        let big: String = (0..20_000).map(|i| format!("def f{i}(x):\n    return x + {i}\n")).collect();
+        state.queue("big.py".into(), Some(big));
+        let cancelled = tokio::time::timeout(std::time::Duration::ZERO, state.flush()).await;
+        assert!(cancelled.is_err(), "the flush should still be running");
+        // A small edit right behind it.
+        state.queue("small.py".into(), Some("def small(): pass\n".into()));
+        state.flush().await;
+        let ix = state.snapshot();
+        let paths: Vec<&str> = ix.files.iter().map(|f| f.unit.path.as_str()).collect();
+        assert_eq!(paths, ["big.py", "small.py"]);
+    }
 }

@@ -22,7 +22,8 @@ const MAX_NOTIFICATIONS: usize = 10_000;
 
 #[derive(Default)]
 struct Inbox {
-    responses: HashMap<String, Value>,
+    /// Responses by id, with the time they arrived.
+    responses: HashMap<String, (Value, Instant)>,
     notifications: Vec<Value>,
     closed: bool,
 }
@@ -165,7 +166,7 @@ impl Client {
                                 // not read): kept with the notifications.
                                 ib.notifications.push(msg);
                             } else {
-                                ib.responses.insert(key, msg);
+                                ib.responses.insert(key, (msg, Instant::now()));
                             }
                             inbox.1.notify_all();
                         }
@@ -244,7 +245,7 @@ impl Client {
         let deadline = Instant::now() + timeout;
         let mut ib = self.inbox.0.lock().unwrap();
         loop {
-            if let Some(m) = ib.responses.remove(&key) {
+            if let Some((m, _)) = ib.responses.remove(&key) {
                 return Some(m);
             }
             let now = Instant::now();
@@ -253,6 +254,11 @@ impl Client {
             }
             ib = self.inbox.1.wait_timeout(ib, deadline - now).unwrap().0;
         }
+    }
+
+    /// The response to `id` if it has arrived, with the time it arrived; does not wait.
+    pub fn take(&self, id: i64) -> Option<(Value, Instant)> {
+        self.inbox.0.lock().unwrap().responses.remove(&id_key(&json!(id)))
     }
 
     /// Sends a request and waits for its response; a missing one fails the test.
