@@ -340,6 +340,8 @@ struct Soak {
     latencies_ms: Vec<f64>,
     exclude: Vec<String>,
     rss: Vec<u64>,
+    /// Resident memory at each checkpoint (KiB): the trend over a long run.
+    rss_at_checkpoints: Vec<u64>,
     last_rss: Instant,
     scratch: PathBuf,
 }
@@ -611,7 +613,10 @@ impl Soak {
     fn checkpoint(&mut self) {
         self.drain();
         self.c.wait_indexed(REQUEST_TIMEOUT);
-        let live = listing_of_status(&self.c.status(true));
+        let st = self.c.status(true);
+        assert_eq!(st["searches"], 0, "searches left registered after their answers: {}", st["searches"]);
+        self.rss_at_checkpoints.push(self.c.rss_kb().unwrap_or(0));
+        let live = listing_of_status(&st);
         let fresh = listing_of_index(&fresh_index(&self.c.root, &self.model, &self.exclude, &self.scratch));
         if let Err(e) = compare(&live, &fresh, &self.model) {
             panic!(
@@ -669,6 +674,7 @@ fn soak_edits_requests_cancellations_and_settings() {
         latencies_ms: Vec::new(),
         exclude: Vec::new(),
         rss: vec![start_rss],
+        rss_at_checkpoints: Vec::new(),
         last_rss: Instant::now(),
         scratch,
     };
@@ -698,7 +704,7 @@ fn soak_edits_requests_cancellations_and_settings() {
         "soak: seed {seed:#x}, {secs} s asked, stream {stream_secs:.1} s, {} files per language, semantic {semantic}\n\
          soak: {:?}\n\
          soak: latency ms p50 {:.1} p90 {:.1} p99 {:.1} max {:.1} ({} answers)\n\
-         soak: RSS KiB start {start_rss} max {max_rss} end {end_rss} ({} samples)",
+         soak: RSS KiB start {start_rss} max {max_rss} end {end_rss} ({} samples); at checkpoints {:?}",
         per_lang,
         soak.counts,
         percentile(&lat, 0.5),
@@ -707,6 +713,7 @@ fn soak_edits_requests_cancellations_and_settings() {
         lat.last().copied().unwrap_or(0.0),
         lat.len(),
         soak.rss.len(),
+        soak.rss_at_checkpoints,
     );
     assert!(!stderr.contains("panicked"), "a panic in the server's log:\n{}", soak.c.stderr_tail(4000));
     assert!(soak.counts.locate_results > 0 && soak.counts.content_changes > 0);

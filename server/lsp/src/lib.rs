@@ -57,12 +57,20 @@ pub async fn serve_stdio() {
     let _ = output.await;
 }
 
-/// Sets a search's cancellation flag when the request's future is dropped (`$/cancelRequest`).
-struct CancelOnDrop(Arc<AtomicBool>);
+/// Sets a search's cancellation flag when the request's future is dropped (`$/cancelRequest`),
+/// and forgets its progress token (a cancelled request never reaches its own clean-up).
+struct CancelOnDrop {
+    flag: Arc<AtomicBool>,
+    state: Arc<State>,
+    token: Option<String>,
+}
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.flag.store(true, Ordering::SeqCst);
+        if let Some(t) = &self.token {
+            self.state.searches.remove_if(t, |_, f| Arc::ptr_eq(f, &self.flag));
+        }
     }
 }
 
@@ -148,7 +156,11 @@ impl Backend {
         let max = p.max_results.unwrap_or(settings.max_results).clamp(1, 200);
         let granularity = p.granularity.clone().unwrap_or(settings.granularity.clone());
         let flag = Arc::new(AtomicBool::new(false));
-        let _guard = CancelOnDrop(flag.clone());
+        let _guard = CancelOnDrop {
+            flag: flag.clone(),
+            state: self.state.clone(),
+            token: p.token.as_ref().map(token_key),
+        };
         if let Some(t) = &p.token {
             self.state.searches.insert(token_key(t), flag.clone());
             self.progress(
@@ -181,7 +193,6 @@ impl Backend {
         })
         .await;
         if let Some(t) = &p.token {
-            self.state.searches.remove(&token_key(t));
             self.progress(t, WorkDoneProgress::End(WorkDoneProgressEnd { message: Some("done".into()) }))
                 .await;
             // Notifications and responses reach stdout by different queues; a token is valid
@@ -321,6 +332,7 @@ impl Backend {
             "entities": ix.n_entities(),
             "skipped": ix.skipped.0,
             "openDocuments": self.state.docs.len(),
+            "searches": self.state.searches.len(),
             "notices": notices,
         });
         if files {
