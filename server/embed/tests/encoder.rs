@@ -168,6 +168,7 @@ fn load_damaged(name: &str, damage: impl Fn(&mut Vec<u8>)) -> Option<locus_embed
 
 #[test]
 fn a_truncated_or_altered_model_file_is_refused() {
+    #[allow(clippy::type_complexity)]
     let damages: [(&str, &dyn Fn(&mut Vec<u8>)); 3] = [
         ("model.onnx", &|b: &mut Vec<u8>| b.truncate(b.len() / 2)),
         ("model.onnx", &|b: &mut Vec<u8>| {

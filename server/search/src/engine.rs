@@ -879,6 +879,7 @@ impl Search<'_> {
     /// The candidates the learned scorer sees: the fusion's top [`RERANK_DEPTH`], then the
     /// other functions of the [`POOL_FILES`] leading files (fused score 0, file by file in
     /// source order), at most [`POOL_MAX`] in all; and the rest of the fusion's ranking.
+    #[allow(clippy::type_complexity)]
     fn candidate_pool(
         &self,
         funcs: &[(u32, f32)],
