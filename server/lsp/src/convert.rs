@@ -16,17 +16,23 @@ pub fn utf16_col(line: &str, byte_col: usize) -> u32 {
     line[..end].encode_utf16().count() as u32
 }
 
+/// Line terminators as LSP counts them: `\n`, `\r\n` and a lone `\r` each end a line.
+const LINE_ENDS: [char; 2] = ['\r', '\n'];
+
 /// The byte offset in `text` of an LSP position (UTF-16 column), clamped to the text: a
 /// position past the end of a line means its end, past the last line means the text's end.
 pub fn offset_of(text: &str, pos: Position) -> usize {
     let mut line_start = 0usize;
     for _ in 0..pos.line {
-        match text[line_start..].find('\n') {
-            Some(i) => line_start += i + 1,
+        match text[line_start..].find(LINE_ENDS) {
+            Some(i) => {
+                let end = line_start + i;
+                line_start = if text[end..].starts_with("\r\n") { end + 2 } else { end + 1 };
+            }
             None => return text.len(),
         }
     }
-    let line_end = text[line_start..].find('\n').map(|i| line_start + i).unwrap_or(text.len());
+    let line_end = text[line_start..].find(LINE_ENDS).map(|i| line_start + i).unwrap_or(text.len());
     let mut units = 0u32;
     for (i, ch) in text[line_start..line_end].char_indices() {
         if units >= pos.character {
@@ -72,6 +78,8 @@ pub fn location(ix: &Index, r: &Ranked) -> Option<Location> {
 
 #[cfg(test)]
 mod tests {
+    use tower_lsp_server::ls_types::TextDocumentContentChangeEvent;
+
     use super::*;
 
     #[test]
@@ -88,5 +96,25 @@ mod tests {
         assert_eq!(offset_of(t, Position { line: 1, character: 4 }), 9);
         assert_eq!(offset_of(t, Position { line: 1, character: 99 }), 10);
         assert_eq!(offset_of(t, Position { line: 99, character: 0 }), t.len());
+    }
+
+    /// Found by the `did_change` fuzz target: a lone `\r` ends a line for the client, so an
+    /// edit from line 0's end replaced the wrong bytes.
+    #[test]
+    fn carriage_returns_end_lines() {
+        let mut t = "\re".to_string();
+        let end = Position { line: 32, character: 169 };
+        let change = |start| TextDocumentContentChangeEvent {
+            range: Some(Range { start, end }),
+            range_length: None,
+            text: "\r\nPPPMP".into(),
+        };
+        crate::apply_change(&mut t, change(Position { line: 0, character: 32 }));
+        assert_eq!(t, "\r\nPPPMP");
+        let t = "a\r\nb\rc\nd";
+        assert_eq!(offset_of(t, Position { line: 0, character: 9 }), 1);
+        assert_eq!(offset_of(t, Position { line: 1, character: 0 }), 3);
+        assert_eq!(offset_of(t, Position { line: 2, character: 9 }), 6);
+        assert_eq!(offset_of(t, Position { line: 3, character: 0 }), 7);
     }
 }

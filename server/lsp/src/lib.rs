@@ -120,8 +120,12 @@ pub fn parse_params(v: &Value) -> Result<LocateParams> {
     let token = match obj.and_then(|o| o.get("workDoneToken")) {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(NumberOrString::String(s.clone())),
-        Some(Value::Number(n)) => n.as_i64().map(|i| NumberOrString::Number(i as i32)),
-        Some(_) => return Err(invalid("`workDoneToken` must be a string or a number")),
+        // LSP tokens are 32-bit integers: a wider one cut to fit would name another request.
+        Some(Value::Number(n)) => match n.as_i64().and_then(|i| i32::try_from(i).ok()) {
+            Some(i) => Some(NumberOrString::Number(i)),
+            None => return Err(invalid("`workDoneToken` must be a string or a 32-bit integer")),
+        },
+        Some(_) => return Err(invalid("`workDoneToken` must be a string or a 32-bit integer")),
     };
     Ok(LocateParams { text, max_results, granularity, token })
 }
@@ -709,6 +713,19 @@ mod tests {
         assert!(parse_params(&json!({"text": "x", "maxResults": "ten"})).is_err());
         assert!(parse_params(&json!({"text": "x", "granularity": "line"})).is_err());
         assert!(parse_params(&json!({})).is_err());
+    }
+
+    /// Found by review and pinned by the `locate_params` fuzz target's invariant: a numeric
+    /// token wider than 32 bits was cut to fit (4294967297 became 1) and progress went out
+    /// under another token; a fractional one was dropped silently.
+    #[test]
+    fn a_token_that_is_not_a_32_bit_integer_is_refused() {
+        let token = |t: Value| parse_params(&json!({"text": "x", "workDoneToken": t}));
+        assert!(matches!(token(json!(7)).unwrap().token, Some(NumberOrString::Number(7))));
+        assert!(matches!(token(json!(-7)).unwrap().token, Some(NumberOrString::Number(-7))));
+        for bad in [json!(4294967297u64), json!(2147483648u64), json!(u64::MAX), json!(1.5)] {
+            assert_eq!(token(bad).err().unwrap().code, ErrorCode::InvalidParams);
+        }
     }
 
     #[test]

@@ -182,7 +182,17 @@ impl Walker<'_> {
         let Some(tt) = node.named_children(&mut c).find(|n| n.kind() == "token_tree") else {
             return;
         };
-        let (start, end) = (tt.start_byte() + 1, tt.end_byte().saturating_sub(1));
+        // The body between the delimiters. An unclosed one (a buffer mid-edit) runs to the end
+        // of the tree, which need not be a delimiter or even one byte long.
+        let n = tt.child_count();
+        let start = match tt.child(0) {
+            Some(open) if matches!(open.kind(), "(" | "[" | "{") => open.end_byte(),
+            _ => tt.start_byte(),
+        };
+        let end = match tt.child(n.saturating_sub(1)) {
+            Some(close) if n > 1 && matches!(close.kind(), ")" | "]" | "}") => close.start_byte(),
+            _ => tt.end_byte(),
+        };
         if start >= end || *self.reparses >= MAX_MACRO_REPARSES {
             return;
         }

@@ -210,6 +210,28 @@ fn python_deeply_nested_code_does_not_overflow() {
     assert_eq!(p.entities.len(), 1);
 }
 
+/// Found by review of the `parse_rust` fuzz target's path (then reproduced with it): an
+/// unclosed item-level macro ending in a multi-byte character made the body's end fall inside
+/// that character, and slicing panicked.
+#[test]
+fn rust_unclosed_macro_ending_in_a_wide_char_does_not_panic() {
+    for src in ["m! { fn a() \u{e9}", "m!(fn \u{e9}", "m![fn x \u{1f600}", "cfg_rt! { fn caf\u{e9}"] {
+        let p = parse(Lang::Rust, src);
+        assert!(p
+            .entities
+            .iter()
+            .all(|e| src.get(e.span.start_byte as usize..e.span.end_byte as usize).is_some()));
+    }
+    check(
+        Lang::Rust,
+        "cfg_rt! {\n    pub fn spawn() {}\n    fn caf\u{e9}",
+        expect![[r#"
+            function spawn L2-2 parent=- sig=`pub fn spawn()`
+            syntax_errors 1
+        "#]],
+    );
+}
+
 #[test]
 fn base_type_names() {
     use crate::base_type_name;

@@ -1,0 +1,3 @@
+cfg_rt! {
+    pub fn spawn() {}
+    fn café
