@@ -74,6 +74,13 @@ local function run()
   end, 'indexing progress to end')
   check(true, 'indexing reported work-done progress (LspProgress) and ended')
 
+  -- Vectors are computed in the background; a search made before and one made after they are
+  -- ready rank differently, so compare only once they are (bounded: without the encoder
+  -- `embedding` is false at once).
+  wait(INDEX_TIMEOUT, function()
+    local r = client:request_sync('locus/status', vim.empty_dict(), 5000, issue_buf)
+    return r and r.result and r.result.indexReady and not r.result.embedding
+  end, 'the index and its vectors to be ready')
   local issue_text = table.concat(vim.api.nvim_buf_get_lines(issue_buf, 0, -1, false), '\n')
   local function direct(text)
     local r = client:request_sync('locus/locateIssue', { text = text }, 30000, issue_buf)

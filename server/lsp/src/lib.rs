@@ -332,6 +332,7 @@ impl Backend {
             "root": self.state.root(),
             "indexReady": self.state.ready.load(Ordering::SeqCst),
             "indexing": self.state.indexing.load(Ordering::SeqCst) > 0,
+            "embedding": self.state.embedding.load(Ordering::SeqCst),
             "files": ix.files.len(),
             "entities": ix.n_entities(),
             "skipped": ix.skipped.0,
@@ -454,6 +455,11 @@ impl Backend {
         }
         let result = self.state.build_full().await;
         self.state.indexing.fetch_sub(1, Ordering::SeqCst);
+        // Before the progress ends, so a client that sees the end (or asks `locus/status`
+        // after it) already sees `embedding`.
+        if result.is_ok() {
+            self.refresh_vectors();
+        }
         let msg = match &result {
             Ok(()) => {
                 let ix = self.state.snapshot();
@@ -470,9 +476,8 @@ impl Backend {
             self.progress(&token, WorkDoneProgress::End(WorkDoneProgressEnd { message: Some(msg.clone()) }))
                 .await;
         }
-        match result {
-            Err(e) => self.client.show_message(MessageType::ERROR, format!("Locus: {e}")).await,
-            Ok(()) => self.refresh_vectors(),
+        if let Err(e) = result {
+            self.client.show_message(MessageType::ERROR, format!("Locus: {e}")).await;
         }
     }
 }
