@@ -84,6 +84,17 @@ impl Bm25 {
         limit: usize,
         accept: impl Fn(u32) -> bool,
     ) -> Vec<(u32, f32)> {
+        self.search_with_top(query, limit, accept).0
+    }
+
+    /// [`Bm25::search`], plus the best score of any document, accepted or not (0 when none
+    /// matches): what a filtered search's scores are relative to, from the same pass.
+    pub fn search_with_top(
+        &self,
+        query: &[(String, f32)],
+        limit: usize,
+        accept: impl Fn(u32) -> bool,
+    ) -> (Vec<(u32, f32)>, f32) {
         let mut acc = vec![0f32; self.doc_len.len()];
         let mut touched: Vec<u32> = Vec::new();
         let mut weights: FxHashMap<u32, f32> = FxHashMap::default();
@@ -107,6 +118,7 @@ impl Bm25 {
                 acc[doc as usize] += idf * norm;
             }
         }
+        let top = touched.iter().map(|&d| acc[d as usize]).fold(0.0, f32::max);
         let mut out: Vec<(u32, f32)> =
             touched.into_iter().filter(|&d| accept(d)).map(|d| (d, acc[d as usize])).collect();
         let by_score = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
@@ -115,7 +127,7 @@ impl Bm25 {
             out.truncate(limit);
         }
         out.sort_unstable_by(by_score);
-        out
+        (out, top)
     }
 }
 
@@ -145,6 +157,10 @@ mod tests {
         assert_eq!(hits.iter().map(|h| h.0).collect::<Vec<_>>(), [0, 1]);
         assert!(hits[0].1 > hits[1].1);
         assert_eq!(ix.search(&q, 10, |d| d != 0).len(), 1);
+        // The best score is of all documents, also those the filter leaves out.
+        let (filtered, top) = ix.search_with_top(&q, 10, |d| d != 0);
+        assert_eq!(filtered, [hits[1]]);
+        assert_eq!(top, hits[0].1);
     }
 
     #[test]

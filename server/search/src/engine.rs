@@ -797,13 +797,9 @@ impl Search<'_> {
     fn features(&self, ranked: &[(u32, f32)], files: &[(u32, f32, u32)]) -> Vec<[f32; N_FEATURES]> {
         let file_rank: FxHashMap<u32, usize> = files.iter().enumerate().map(|(i, f)| (f.0, i)).collect();
         let pool: FxHashSet<u32> = ranked.iter().map(|r| r.0).collect();
-        let top = self.ix.lexical.search(&self.query_terms, 1, |_| true).first().map_or(0.0, |h| h.1);
-        let lexical: FxHashMap<u32, f32> = if top > 0.0 {
-            let found = self.ix.lexical.search(&self.query_terms, pool.len(), |d| pool.contains(&d));
-            found.into_iter().map(|(id, s)| (id, s / top)).collect()
-        } else {
-            FxHashMap::default()
-        };
+        let (found, top) =
+            self.ix.lexical.search_with_top(&self.query_terms, pool.len(), |d| pool.contains(&d));
+        let lexical: FxHashMap<u32, f32> = found.into_iter().map(|(id, s)| (id, s / top.max(1e-6))).collect();
         let none = Evidence::default();
         ranked
             .iter()
