@@ -1,10 +1,12 @@
-"""Checks the committed localization model: models/ranker.onnx against its metadata and its fixture.
+"""Checks the committed localization models: models/ranker.onnx and models/ranker.files.onnx against their metadata and fixtures.
 
     python test_ranker.py [--models DIR]
 
-- ranker.onnx has the sha256 that ranker.json and ranker_fixture.json record;
-- its graph has the contract locus-embed relies on (input `features` float32 [N, 16],
-  output `probabilities` float32 [N, 2]) and ranker.json names the engine's 16 features;
+For the function model (ranker.onnx, ranker.json, ranker_fixture.json; 16 features) and the
+file model (ranker.files.onnx, ranker.files.json, ranker.files_fixture.json; 12 features):
+- the model has the sha256 that its json and its fixture record;
+- its graph has the contract locus-embed relies on (input `features` float32 [N, width],
+  output `probabilities` float32 [N, 2]) and its json names that many features;
 - ONNX Runtime's P(edited) for the fixture rows equals the scikit-learn scores the
   fixture records (written by train_ranker.py from the same model), within TOLERANCE;
 - an empty batch and a batch in another order give the same per-row scores.
@@ -24,44 +26,41 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
-N_FEATURES = 16
+# (stem, fixture, features per row)
+MODELS = [("ranker", "ranker_fixture.json", 16), ("ranker.files", "ranker.files_fixture.json", 12)]
 # The Rust test uses the same bound: the tree ensemble is float32 arithmetic in ONNX
 # Runtime and float64 in scikit-learn, which differ by ~1e-7 on these rows.
 TOLERANCE = 1e-4
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--models", type=Path, default=ROOT / "models")
-    args = ap.parse_args()
-
+def check(models: Path, stem: str, fixture_name: str, n_features: int) -> list[str]:
     import onnx
     import onnxruntime as ort
 
     failures = []
-    data = (args.models / "ranker.onnx").read_bytes()
-    meta = json.loads((args.models / "ranker.json").read_text(encoding="utf-8"))
-    fixture = json.loads((args.models / "ranker_fixture.json").read_text(encoding="utf-8"))
+    data = (models / f"{stem}.onnx").read_bytes()
+    meta = json.loads((models / f"{stem}.json").read_text(encoding="utf-8"))
+    fixture = json.loads((models / fixture_name).read_text(encoding="utf-8"))
 
     sha = hashlib.sha256(data).hexdigest()
-    for name, recorded in [("ranker.json", meta["onnx_sha256"]), ("ranker_fixture.json", fixture["onnx_sha256"])]:
+    for name, recorded in [(f"{stem}.json", meta["onnx_sha256"]), (fixture_name, fixture["onnx_sha256"])]:
         if recorded != sha:
-            failures.append(f"{name} records sha256 {recorded}, ranker.onnx has {sha}")
-    if len(meta["feature_names"]) != N_FEATURES or meta["feature_names"] != fixture["feature_names"]:
+            failures.append(f"{name} records sha256 {recorded}, {stem}.onnx has {sha}")
+    if len(meta["feature_names"]) != n_features or meta["feature_names"] != fixture["feature_names"]:
         failures.append(f"feature names differ: {meta['feature_names']} vs {fixture['feature_names']}")
 
     graph = onnx.load_from_string(data).graph
     inputs = [(i.name, [d.dim_value or d.dim_param or None for d in i.type.tensor_type.shape.dim]) for i in graph.input]
     outputs = [o.name for o in graph.output]
-    if len(inputs) != 1 or inputs[0][0] != "features" or inputs[0][1][1] != N_FEATURES:
-        failures.append(f"inputs {inputs}, expected one `features` [N, {N_FEATURES}]")
+    if len(inputs) != 1 or inputs[0][0] != "features" or inputs[0][1][1] != n_features:
+        failures.append(f"inputs {inputs}, expected one `features` [N, {n_features}]")
     if "probabilities" not in outputs:
         failures.append(f"outputs {outputs}, expected `probabilities`")
 
     sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
 
     def score(x: np.ndarray) -> np.ndarray:
-        (p,) = sess.run(["probabilities"], {"features": x.astype(np.float32).reshape(-1, N_FEATURES)})
+        (p,) = sess.run(["probabilities"], {"features": x.astype(np.float32).reshape(-1, n_features)})
         if p.shape != (len(x), 2):
             failures.append(f"probabilities has shape {p.shape} for {len(x)} rows")
         return p[:, 1]
@@ -70,7 +69,7 @@ def main() -> int:
     expected = np.array(fixture["expected"], dtype=np.float64)
     got = score(rows)
     diff = np.abs(got - expected)
-    print(f"{len(rows)} fixture rows: max abs diff {diff.max():.2e} (tolerance {TOLERANCE:g})")
+    print(f"{stem}: {len(rows)} fixture rows: max abs diff {diff.max():.2e} (tolerance {TOLERANCE:g})")
     for i in np.flatnonzero(diff >= TOLERANCE):
         failures.append(f"row {i}: onnxruntime {got[i]:.7f}, fixture {expected[i]:.7f}")
     if not ((got >= 0) & (got <= 1)).all():
@@ -79,13 +78,20 @@ def main() -> int:
     perm = np.arange(len(rows))[::-1]
     if np.abs(score(rows[perm]) - got[perm]).max() > 1e-7:
         failures.append("a row's score depends on the other rows of its batch")
-    if len(score(np.zeros((0, N_FEATURES), dtype=np.float32))) != 0:
+    if len(score(np.zeros((0, n_features), dtype=np.float32))) != 0:
         failures.append("an empty batch did not give an empty result")
+    if not failures:
+        print(f"ok: {models / (stem + '.onnx')} ({len(data)} bytes, sha256 {sha[:12]}…)")
+    return [f"{stem}: {f}" for f in failures]
 
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--models", type=Path, default=ROOT / "models")
+    args = ap.parse_args()
+    failures = [f for stem, fixture, width in MODELS for f in check(args.models, stem, fixture, width)]
     for f in failures:
         print("FAIL:", f, file=sys.stderr)
-    if not failures:
-        print(f"ok: {args.models / 'ranker.onnx'} ({len(data)} bytes, sha256 {sha[:12]}…)")
     return 1 if failures else 0
 
 

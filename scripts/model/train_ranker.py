@@ -174,13 +174,13 @@ def stack(insts: list[Instance]) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([i.x for i in insts]), np.concatenate([i.y for i in insts])
 
 
-def make_model(params: dict):
+def make_model(params: dict, names: list[str] = FEATURE_NAMES, monotone: dict = MONOTONE):
     """HistGradientBoostingClassifier (log-loss) without early stopping, so every
     training row is used and nothing is drawn at random."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     p = dict(params)
-    mono = [MONOTONE[n] for n in FEATURE_NAMES] if p.pop("monotone") else None
+    mono = [monotone[n] for n in names] if p.pop("monotone") else None
     return HistGradientBoostingClassifier(random_state=SEED, early_stopping=False, monotonic_cst=mono, **p)
 
 
@@ -235,7 +235,7 @@ def _patch_skl2onnx_leaf_flag() -> None:
     te.add_node = add_node
 
 
-def export_onnx(model) -> bytes:
+def export_onnx(model, width: int = N_FEATURES, doc: str = "") -> bytes:
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
 
@@ -244,11 +244,11 @@ def export_onnx(model) -> bytes:
     onx = convert_sklearn(
         model,
         name="locus_ranker",
-        initial_types=[("features", FloatTensorType([None, N_FEATURES]))],
+        initial_types=[("features", FloatTensorType([None, width]))],
         options={id(model): {"zipmap": False}},
         target_opset=TARGET_OPSET,
     )
-    onx.doc_string = "Locus localization model: P(candidate is edited by the fix) from 16 engine features"
+    onx.doc_string = doc or "Locus localization model: P(candidate is edited by the fix) from 16 engine features"
     return onx.SerializeToString(deterministic=True)
 
 
@@ -302,11 +302,11 @@ def versions() -> dict[str, str]:
     }
 
 
-def write_model(out: Path, stem: str, data: bytes, extra: dict) -> str:
+def write_model(out: Path, stem: str, data: bytes, extra: dict, names: list[str] = FEATURE_NAMES) -> str:
     """`stem.onnx` and the `stem.json` the Rust loader checks (sha256, feature names)."""
     sha = hashlib.sha256(data).hexdigest()
     (out / f"{stem}.onnx").write_bytes(data)
-    meta = {"model": "locus-ranker", "onnx": f"{stem}.onnx", "onnx_sha256": sha, "feature_names": FEATURE_NAMES, **extra}
+    meta = {"model": "locus-ranker", "onnx": f"{stem}.onnx", "onnx_sha256": sha, "feature_names": names, **extra}
     (out / f"{stem}.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
     return sha
 

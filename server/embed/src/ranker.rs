@@ -1,4 +1,4 @@
-//! The localization model: gradient-boosted trees (scripts/model/train_ranker.py) that turn a candidate's 16 engine features into P(the fix edits it).
+//! The localization models: gradient-boosted trees (scripts/model/train_ranker.py) that turn a candidate's engine features into P(the fix edits it) — functions (16 features) and files (12).
 //!
 //! The model is small (tens of KB) and lives in the repository (`models/ranker.onnx`),
 //! next to `models/ranker.json`, which records its sha256, its feature names and the
@@ -17,8 +17,10 @@ use sha2::{Digest, Sha256};
 use crate::error::EmbedError;
 use crate::runtime;
 
-/// Features per candidate row, in the order of `FEATURE_NAMES` in locus-search's engine.
+/// Features per function candidate row, in the order of `FEATURE_NAMES` in locus-search's engine.
 pub const RANKER_FEATURES: usize = 16;
+/// Features per file candidate row, in the order of `FILE_FEATURE_NAMES` in locus-search's engine.
+pub const FILE_RANKER_FEATURES: usize = 12;
 /// Overrides [`Ranker::default_path`].
 pub const RANKER_ENV: &str = "LOCUS_RANKER";
 
@@ -38,6 +40,8 @@ pub struct Ranker {
     sha256: String,
     feature_names: Vec<String>,
     runtime_path: PathBuf,
+    /// Features per row the model takes.
+    width: usize,
 }
 
 impl std::fmt::Debug for Ranker {
@@ -66,6 +70,21 @@ impl Ranker {
     /// python3's onnxruntime). Fails, never panics; a missing runtime or model says to
     /// run `bash scripts/setup.sh`.
     pub fn load(model: &Path, runtime_path: Option<&Path>) -> Result<Ranker, EmbedError> {
+        Ranker::load_with_width(model, runtime_path, RANKER_FEATURES)
+    }
+
+    /// The file model beside a function model: `ranker.onnx` → `ranker.files.onnx`.
+    pub fn files_path(function_model: &Path) -> PathBuf {
+        function_model.with_extension("files.onnx")
+    }
+
+    /// As [`Ranker::load`], for a model whose rows have `width` features (the file model:
+    /// [`FILE_RANKER_FEATURES`]).
+    pub fn load_with_width(
+        model: &Path,
+        runtime_path: Option<&Path>,
+        width: usize,
+    ) -> Result<Ranker, EmbedError> {
         // The model before the runtime, as in Embedder::load: a wrong path is reported
         // without loading a native library.
         let bytes = match std::fs::read(model) {
@@ -77,7 +96,7 @@ impl Ranker {
             Err(e) => return Err(EmbedError::io(model, e)),
         };
         let sha256 = hex(&Sha256::digest(&bytes));
-        let meta = Metadata::beside(model)?;
+        let meta = Metadata::beside(model, width)?;
         if let Some(meta) = &meta {
             if meta.sha256 != sha256 {
                 return Err(EmbedError::ModelCorrupt {
@@ -99,7 +118,7 @@ impl Ranker {
             .map_err(EmbedError::onnx)?
             .commit_from_memory(&bytes)
             .map_err(EmbedError::onnx)?;
-        check_signature(&session)?;
+        check_signature(&session, width)?;
 
         Ok(Ranker {
             session: Mutex::new(session),
@@ -107,17 +126,22 @@ impl Ranker {
             sha256,
             feature_names: meta.map(|m| m.feature_names).unwrap_or_default(),
             runtime_path: rt.path.clone(),
+            width,
         })
     }
 
     /// P(the fix edits this candidate) for each row, in row order. Each score depends
-    /// on its own row only; an empty slice gives an empty vector without a call.
-    pub fn score(&self, rows: &[[f32; RANKER_FEATURES]]) -> Result<Vec<f32>, EmbedError> {
+    /// on its own row only; an empty slice gives an empty vector without a call. Rows of
+    /// another width than the model's are an error.
+    pub fn score<const W: usize>(&self, rows: &[[f32; W]]) -> Result<Vec<f32>, EmbedError> {
+        if W != self.width {
+            return Err(EmbedError::Onnx(format!("rows of {W} features for a model of {}", self.width)));
+        }
         if rows.is_empty() {
             return Ok(Vec::new());
         }
         let flat: Vec<f32> = rows.iter().flatten().copied().collect();
-        let input = Array2::from_shape_vec((rows.len(), RANKER_FEATURES), flat).map_err(EmbedError::onnx)?;
+        let input = Array2::from_shape_vec((rows.len(), W), flat).map_err(EmbedError::onnx)?;
         let inputs = ort::inputs![INPUT => Tensor::from_array(input).map_err(EmbedError::onnx)?];
         let mut session = self.session.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let outputs = session.run(inputs).map_err(EmbedError::onnx)?;
@@ -160,7 +184,7 @@ struct Metadata {
 impl Metadata {
     /// `None` when there is no `.json` beside the model (a model handed over on its own
     /// is trusted as it is); an error when there is one that cannot be read.
-    fn beside(model: &Path) -> Result<Option<Metadata>, EmbedError> {
+    fn beside(model: &Path, width: usize) -> Result<Option<Metadata>, EmbedError> {
         let path = model.with_extension("json");
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
@@ -180,11 +204,8 @@ impl Metadata {
             .as_array()
             .and_then(|a| a.iter().map(|v| v.as_str().map(str::to_owned)).collect::<Option<Vec<_>>>())
             .ok_or_else(|| invalid("no string list `feature_names`"))?;
-        if feature_names.len() != RANKER_FEATURES {
-            return Err(invalid(&format!(
-                "{} feature names, expected {RANKER_FEATURES}",
-                feature_names.len()
-            )));
+        if feature_names.len() != width {
+            return Err(invalid(&format!("{} feature names, expected {width}", feature_names.len())));
         }
         Ok(Some(Metadata { sha256: sha256.to_ascii_lowercase(), feature_names }))
     }
@@ -194,19 +215,18 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The graph contract of train_ranker.py: one input `features` float32 `[N, 16]` and
+/// The graph contract of train_ranker.py: one input `features` float32 `[N, width]` and
 /// an output `probabilities`; a different file fails here, not mid-query.
-fn check_signature(session: &Session) -> Result<(), EmbedError> {
+fn check_signature(session: &Session, width: usize) -> Result<(), EmbedError> {
     let inputs: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
     let outputs: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
-    let width =
-        session.inputs().first().and_then(|i| i.dtype().tensor_shape()).and_then(|s| s.last().copied());
+    let got = session.inputs().first().and_then(|i| i.dtype().tensor_shape()).and_then(|s| s.last().copied());
     let is_float =
         session.inputs().first().and_then(|i| i.dtype().tensor_type()) == Some(TensorElementType::Float32);
-    if inputs != [INPUT] || width != Some(RANKER_FEATURES as i64) || !is_float || !outputs.contains(&OUTPUT) {
+    if inputs != [INPUT] || got != Some(width as i64) || !is_float || !outputs.contains(&OUTPUT) {
         return Err(EmbedError::Onnx(format!(
-            "the ranker model has inputs {inputs:?} (width {width:?}) and outputs {outputs:?}; expected one float32 \
-             input {INPUT:?} of width {RANKER_FEATURES} and an output {OUTPUT:?}"
+            "the ranker model has inputs {inputs:?} (width {got:?}) and outputs {outputs:?}; expected one float32 \
+             input {INPUT:?} of width {width} and an output {OUTPUT:?}"
         )));
     }
     Ok(())

@@ -1,7 +1,8 @@
-//! The shipped localization model (models/ranker.onnx) in the real ONNX Runtime gives the scores train_ranker.py recorded.
+//! The shipped localization models (models/ranker.onnx, models/ranker.files.onnx) in the real ONNX Runtime give the scores their training scripts recorded.
 //!
-//! The fixture (models/ranker_fixture.json) holds real feature rows and scikit-learn's
-//! P(edited) for them; scripts/model/test_ranker.py checks the same file from Python.
+//! The fixtures (models/ranker_fixture.json, models/ranker.files_fixture.json) hold real
+//! feature rows and scikit-learn's P(edited) for them; scripts/model/test_ranker.py checks the
+//! same files from Python.
 
 use std::path::{Path, PathBuf};
 
@@ -14,14 +15,18 @@ fn models_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models")
 }
 
-struct Fixture {
+struct Fixture<const W: usize> {
     sha256: String,
-    rows: Vec<[f32; RANKER_FEATURES]>,
+    rows: Vec<[f32; W]>,
     expected: Vec<f32>,
 }
 
-fn fixture() -> Fixture {
-    let path = models_dir().join("ranker_fixture.json");
+fn fixture() -> Fixture<RANKER_FEATURES> {
+    fixture_of("ranker_fixture.json")
+}
+
+fn fixture_of<const W: usize>(name: &str) -> Fixture<W> {
+    let path = models_dir().join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
     let rows = json["rows"]
@@ -30,7 +35,7 @@ fn fixture() -> Fixture {
         .iter()
         .map(|r| {
             let v: Vec<f32> = r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
-            <[f32; RANKER_FEATURES]>::try_from(v).expect("16 features per row")
+            <[f32; W]>::try_from(v).expect("W features per row")
         })
         .collect();
     let expected = json["expected"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
@@ -40,9 +45,13 @@ fn fixture() -> Fixture {
 /// The shipped model in the real runtime. The model is part of the checkout, so its
 /// absence always fails; a missing runtime fails under CI and is a notice locally.
 fn ranker() -> Option<Ranker> {
-    let model = models_dir().join("ranker.onnx");
+    ranker_of("ranker.onnx", RANKER_FEATURES)
+}
+
+fn ranker_of(name: &str, width: usize) -> Option<Ranker> {
+    let model = models_dir().join(name);
     assert!(model.is_file(), "{} is part of the checkout and is missing", model.display());
-    match Ranker::load(&model, None) {
+    match Ranker::load_with_width(&model, None, width) {
         Ok(r) => Some(r),
         Err(e) if e.needs_setup() && std::env::var_os("CI").is_none() => {
             eprintln!("notice: test skipped, ONNX Runtime is not installed: {e}");
@@ -79,7 +88,7 @@ fn a_score_depends_on_its_row_only() {
     for (row, s) in fx.rows.iter().zip(&batch) {
         assert_eq!(ranker.score(std::slice::from_ref(row)).unwrap(), [*s]);
     }
-    assert!(ranker.score(&[]).unwrap().is_empty());
+    assert!(ranker.score::<RANKER_FEATURES>(&[]).unwrap().is_empty());
 }
 
 #[test]
@@ -114,3 +123,4 @@ fn a_changed_model_is_refused() {
     let err = Ranker::load(&model, None).unwrap_err();
     assert!(matches!(err, EmbedError::ModelCorrupt { .. }), "{err:?}");
 }
+

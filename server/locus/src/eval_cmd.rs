@@ -50,8 +50,8 @@ pub struct EvalArgs {
     #[arg(long)]
     pub model: bool,
     /// Rank each instance's functions with the model trained without its repository:
-    /// `DIR/<owner>+<name>.onnx` (+ `.json`), as `scripts/model/train_ranker.py --folds-out DIR`
-    /// writes them. An honest end-to-end figure for every repository the model was trained on.
+    /// `DIR/<owner>+<name>.onnx` (+ `.json`; the file model `.files.onnx` beside it when
+    /// present), as `scripts/model/train_ranker.py --folds-out DIR` writes them. An honest end-to-end figure for every repository the model was trained on.
     #[arg(long, conflicts_with = "model")]
     pub model_folds: Option<PathBuf>,
 }
@@ -69,9 +69,9 @@ impl FoldModels {
             return Ok(s.clone());
         }
         let path = self.dir.join(format!("{}.onnx", repo.replace('/', "+")));
-        let ranker = locus_embed::Ranker::load(&path, None)
+        let scorer = locus_lsp::dense::LearnedScorer::load_from(&path, None)
             .map_err(|e| anyhow::anyhow!("the fold model for {repo}: {e}"))?;
-        let s: Arc<dyn locus_search::Scorer> = Arc::new(locus_lsp::dense::LearnedScorer(ranker));
+        let s: Arc<dyn locus_search::Scorer> = Arc::new(scorer);
         loaded.insert(repo.to_string(), s.clone());
         Ok(s)
     }
@@ -164,8 +164,14 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
             use std::io::Write;
             let cands: Vec<serde_json::Value> =
                 loc.features.iter().map(|(name, f)| serde_json::json!({"name": name, "f": f})).collect();
-            let line =
-                serde_json::json!({"instance_id": inst.instance_id, "repo": inst.repo, "candidates": cands});
+            let files: Vec<serde_json::Value> =
+                loc.file_features.iter().map(|(path, f)| serde_json::json!({"path": path, "f": f})).collect();
+            let line = serde_json::json!({
+                "instance_id": inst.instance_id,
+                "repo": inst.repo,
+                "candidates": cands,
+                "files": files,
+            });
             let mut w = out.lock().unwrap();
             writeln!(w, "{line}")?;
             w.flush()?;

@@ -161,19 +161,50 @@ impl Semantic for DenseIndex {
     }
 }
 
-/// The learned localization model (`models/ranker.onnx`) as the engine's scorer.
-pub struct LearnedScorer(pub locus_embed::Ranker);
+/// The learned localization models as the engine's scorer: functions (`models/ranker.onnx`)
+/// and, when its file is there, files (`models/ranker.files.onnx`, re-scoring the fusion's
+/// leading files from their own evidence and the function model's scores).
+pub struct LearnedScorer {
+    pub functions: locus_embed::Ranker,
+    pub files: Option<locus_embed::Ranker>,
+}
 
 impl LearnedScorer {
-    /// Loads the model shipped with Locus (or `$LOCUS_RANKER`); the error says what to do.
+    /// Loads the models shipped with Locus (or `$LOCUS_RANKER` and the file model beside it);
+    /// the error says what to do.
     pub fn load(runtime_path: Option<&std::path::Path>) -> Result<LearnedScorer, EmbedError> {
-        locus_embed::Ranker::load(&locus_embed::Ranker::default_path(), runtime_path).map(LearnedScorer)
+        LearnedScorer::load_from(&locus_embed::Ranker::default_path(), runtime_path)
+    }
+
+    /// The function model at `path` and the file model beside it
+    /// ([`locus_embed::Ranker::files_path`]) when that file exists. A file model that exists
+    /// but does not load is an error, not a silent fall-back.
+    pub fn load_from(
+        path: &std::path::Path,
+        runtime_path: Option<&std::path::Path>,
+    ) -> Result<LearnedScorer, EmbedError> {
+        let functions = locus_embed::Ranker::load(path, runtime_path)?;
+        let files_path = locus_embed::Ranker::files_path(path);
+        let files = if files_path.exists() {
+            Some(locus_embed::Ranker::load_with_width(
+                &files_path,
+                runtime_path,
+                locus_embed::FILE_RANKER_FEATURES,
+            )?)
+        } else {
+            None
+        };
+        Ok(LearnedScorer { functions, files })
     }
 }
 
 impl locus_search::Scorer for LearnedScorer {
     fn score(&self, rows: &[[f32; locus_search::N_FEATURES]]) -> Vec<f32> {
         // A failed run leaves the fusion's order (the engine checks the length).
-        self.0.score(rows).unwrap_or_default()
+        self.functions.score(rows).unwrap_or_default()
+    }
+
+    fn score_files(&self, rows: &[[f32; locus_search::N_FILE_FEATURES]]) -> Option<Vec<f32>> {
+        self.files.as_ref().and_then(|m| m.score(rows).ok())
     }
 }

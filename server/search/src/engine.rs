@@ -148,6 +148,10 @@ pub struct Localization {
     /// leading files' other functions; in the final order when a model ranked them), when
     /// `Options::collect_features` is set: the model's training data.
     pub features: Vec<(String, [f32; N_FEATURES])>,
+    /// Features of the file candidates the learned file model scores (the fusion's top
+    /// [`FILE_POOL`] files and the files of the model's leading functions), by path, when
+    /// `Options::collect_features` is set.
+    pub file_features: Vec<(String, [f32; N_FILE_FEATURES])>,
 }
 
 /// Number of features per function-level candidate.
@@ -173,10 +177,38 @@ pub const FEATURE_NAMES: [&str; N_FEATURES] = [
     "file_lexical",
 ];
 
+/// Number of features per file candidate (the learned file model's input).
+pub const N_FILE_FEATURES: usize = 12;
+
+/// File feature names, in order. The first six describe the file in the fusion; the
+/// `fn_*` ones summarise the file's function candidates (the rows of [`FEATURE_NAMES`]
+/// whose path is the file's), `fn_best` and `fn_second` from the function model's scores
+/// (0 without one).
+pub const FILE_FEATURE_NAMES: [&str; N_FILE_FEATURES] = [
+    "file_score",
+    "log_file_rank",
+    "file_path",
+    "file_lexical",
+    "file_semantic",
+    "is_test",
+    "fn_lexical_max",
+    "fn_semantic_max",
+    "fn_symbol_max",
+    "fn_best",
+    "fn_second",
+    "log_fn_count",
+];
+
 /// A learned scorer of candidates (the localization model), supplied by the caller.
 pub trait Scorer: Sync + Send {
     /// One score per feature row; higher is more likely to need the fix.
     fn score(&self, rows: &[[f32; N_FEATURES]]) -> Vec<f32>;
+
+    /// One score per file row, or `None` when the scorer ranks functions only (the file
+    /// ranking then stays the fusion's).
+    fn score_files(&self, _rows: &[[f32; N_FILE_FEATURES]]) -> Option<Vec<f32>> {
+        None
+    }
 }
 
 /// Candidates re-scored by a learned scorer; the rest keep their order below them.
@@ -187,6 +219,11 @@ const RERANK_DEPTH: usize = 100;
 const POOL_FILES: usize = 3;
 /// At most this many candidates in all, the fusion's top [`RERANK_DEPTH`] included.
 const POOL_MAX: usize = 400;
+/// Files the learned file model re-scores: the fusion's leading files (the rest keep their
+/// order below them), plus the files of the function model's [`FILE_POOL_FUNCTIONS`]
+/// leading functions.
+pub const FILE_POOL: usize = 20;
+const FILE_POOL_FUNCTIONS: usize = 10;
 
 /// Per-entity evidence accumulated over the search. Each field is the best value any call
 /// gave, in 0..=1 before weighting.
@@ -841,35 +878,144 @@ impl Search<'_> {
     }
 
     /// The final function ranking: the fusion's, re-scored by the learned model if present;
-    /// and the candidates' feature rows (in the final order) when features are wanted.
-    #[allow(clippy::type_complexity)]
-    fn final_functions(&self, files: &[(u32, f32, u32)]) -> (Vec<(u32, f32)>, Vec<(u32, [f32; N_FEATURES])>) {
+    /// the candidates' feature rows (in the final order) when features or a model are wanted;
+    /// and the model's own score of each candidate it saw.
+    fn final_functions(&self, files: &[(u32, f32, u32)]) -> FinalFunctions {
         let funcs = self.ranked_functions();
         let want_features = self.opts.collect_features || self.opts.scorer.is_some();
         if !want_features {
-            return (funcs, Vec::new());
+            return FinalFunctions { ranked: funcs, rows: Vec::new(), learned: FxHashMap::default() };
         }
         let (pool, tail) = self.candidate_pool(&funcs, files);
         let rows = self.features(&pool, files);
         let learned = self.opts.scorer.as_ref().map(|s| s.score(&rows)).filter(|l| l.len() == pool.len());
         let Some(learned) = learned else {
             let rows = pool.iter().map(|p| p.0).zip(rows).collect();
-            return (funcs, rows);
+            return FinalFunctions { ranked: funcs, rows, learned: FxHashMap::default() };
         };
+        let by_id = pool.iter().map(|p| p.0).zip(learned.iter().copied()).collect();
         let mut head: Vec<(u32, f32, [f32; N_FEATURES])> =
             pool.iter().zip(learned).zip(rows).map(|((p, s), r)| (p.0, s, r)).collect();
         head.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        // Learned scores may be negative (log-odds): shift so the list stays positive, and keep
-        // the rest of the fusion's ranking below the pool.
-        let min = head.iter().map(|h| h.1).fold(f32::INFINITY, f32::min);
-        let shift = if min <= 0.0 { -min + 1e-3 } else { 0.0 };
-        let tail_scale = head.last().map(|h| h.1 + shift).unwrap_or(1.0);
-        let ranked = head
-            .iter()
-            .map(|h| (h.0, h.1 + shift))
-            .chain(tail.into_iter().map(|(id, s)| (id, s.min(tail_scale * 0.99))))
+        let ranked = rescored(head.iter().map(|h| (h.0, h.1)).collect(), tail);
+        FinalFunctions { ranked, rows: head.into_iter().map(|h| (h.0, h.2)).collect(), learned: by_id }
+    }
+
+    /// The files the learned file model scores, as indices into the fusion's file ranking:
+    /// its first [`FILE_POOL`], then the files of the function model's leading functions.
+    fn file_pool(&self, files: &[(u32, f32, u32)], ranked_functions: &[(u32, f32)]) -> Vec<usize> {
+        let mut pool: Vec<usize> = (0..files.len().min(FILE_POOL)).collect();
+        let index: FxHashMap<u32, usize> = files.iter().enumerate().map(|(i, f)| (f.0, i)).collect();
+        for &(id, _) in ranked_functions.iter().take(FILE_POOL_FUNCTIONS) {
+            if let Some(&i) = index.get(&self.ix.file_id(id)) {
+                if !pool.contains(&i) {
+                    pool.push(i);
+                }
+            }
+        }
+        pool
+    }
+
+    /// One feature row per pooled file ([`FILE_FEATURE_NAMES`]). `file_lexical` is the whole
+    /// issue's BM25 score of the file's own document relative to the best entity's, as the
+    /// function rows' `lexical`; the `fn_*` values summarise `rows`, the function candidates.
+    fn file_features(
+        &self,
+        files: &[(u32, f32, u32)],
+        pool: &[usize],
+        rows: &[(u32, [f32; N_FEATURES])],
+        learned: &FxHashMap<u32, f32>,
+    ) -> Vec<[f32; N_FILE_FEATURES]> {
+        let ids: FxHashSet<u32> = pool.iter().map(|&i| files[i].0).collect();
+        let (found, top) =
+            self.ix.lexical.search_with_top(&self.query_terms, ids.len(), |d| ids.contains(&d));
+        let lexical: FxHashMap<u32, f32> = found.into_iter().map(|(id, s)| (id, s / top.max(1e-6))).collect();
+        // Per file: max lexical, semantic, symbol; best and second learned score; count.
+        let mut agg: FxHashMap<u32, [f32; 6]> = FxHashMap::default();
+        for (id, r) in rows {
+            let a = agg.entry(self.ix.file_id(*id)).or_insert([0.0; 6]);
+            a[0] = a[0].max(r[0]);
+            a[1] = a[1].max(r[1]);
+            a[2] = a[2].max(r[2]);
+            let l = learned.get(id).copied().unwrap_or(0.0);
+            if l > a[3] {
+                a[4] = a[3];
+                a[3] = l;
+            } else if l > a[4] {
+                a[4] = l;
+            }
+            a[5] += 1.0;
+        }
+        let top_file = files.first().map(|f| f.1).unwrap_or(1.0).max(1e-6);
+        let none = Evidence::default();
+        pool.iter()
+            .map(|&i| {
+                let (fid, score, _) = files[i];
+                let ev = self.ev.get(&fid).unwrap_or(&none);
+                let a = agg.get(&fid).copied().unwrap_or([0.0; 6]);
+                [
+                    score / top_file,
+                    (1.0 + i as f32).ln(),
+                    ev.path.max(ev.frame),
+                    ev.lexical.max(lexical.get(&fid).copied().unwrap_or(0.0)),
+                    ev.semantic,
+                    if self.ix.is_test(fid) { 1.0 } else { 0.0 },
+                    a[0],
+                    a[1],
+                    a[2],
+                    a[3],
+                    a[4],
+                    (1.0 + a[5]).ln(),
+                ]
+            })
+            .collect()
+    }
+
+    /// The final file ranking: the fusion's, with its pool re-scored by the learned file model
+    /// when there is one; and the pool's feature rows when features are wanted.
+    #[allow(clippy::type_complexity)]
+    fn final_files(
+        &self,
+        files: &[(u32, f32, u32)],
+        fns: &FinalFunctions,
+    ) -> (Vec<(u32, f32, u32)>, Vec<(u32, [f32; N_FILE_FEATURES])>) {
+        let want = self.opts.collect_features || (self.opts.scorer.is_some() && !fns.learned.is_empty());
+        if !want || files.is_empty() {
+            return (files.to_vec(), Vec::new());
+        }
+        let pool = self.file_pool(files, &fns.ranked);
+        let rows = self.file_features(files, &pool, &fns.rows, &fns.learned);
+        let learned = match &self.opts.scorer {
+            Some(s) if !fns.learned.is_empty() => s.score_files(&rows).filter(|l| l.len() == pool.len()),
+            _ => None,
+        };
+        let rows_out = pool.iter().map(|&i| files[i].0).zip(rows).collect();
+        let Some(learned) = learned else { return (files.to_vec(), rows_out) };
+        // A file's representative entity: its best function by the model, else the fusion's.
+        let mut best_fn: FxHashMap<u32, (f32, u32)> = FxHashMap::default();
+        for (&id, &l) in &fns.learned {
+            let e = best_fn.entry(self.ix.file_id(id)).or_insert((l, id));
+            if l > e.0 || (l == e.0 && id < e.1) {
+                *e = (l, id);
+            }
+        }
+        let in_pool: FxHashSet<usize> = pool.iter().copied().collect();
+        let mut head: Vec<(u32, f32)> = pool.iter().zip(learned).map(|(&i, s)| (files[i].0, s)).collect();
+        head.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let tail: Vec<(u32, f32)> =
+            files.iter().enumerate().filter(|(i, _)| !in_pool.contains(i)).map(|(_, f)| (f.0, f.1)).collect();
+        let fusion_best: FxHashMap<u32, u32> = files.iter().map(|f| (f.0, f.2)).collect();
+        let ranked = rescored(head, tail)
+            .into_iter()
+            .map(|(fid, s)| {
+                let best = match best_fn.get(&fid) {
+                    Some(&(_, id)) if self.ev.contains_key(&id) => id,
+                    _ => fusion_best[&fid],
+                };
+                (fid, s, best)
+            })
             .collect();
-        (ranked, head.into_iter().map(|h| (h.0, h.2)).collect())
+        (ranked, rows_out)
     }
 
     /// The candidates the learned scorer sees: the fusion's top [`RERANK_DEPTH`], then the
@@ -901,8 +1047,10 @@ impl Search<'_> {
 
     fn finish(self) -> Localization {
         let n = self.opts.max_results.max(1);
-        let files_r = self.ranked_files();
-        let (funcs, rows) = self.final_functions(&files_r);
+        let fusion_files = self.ranked_files();
+        let fns = self.final_functions(&fusion_files);
+        let (files_r, file_rows) = self.final_files(&fusion_files, &fns);
+        let FinalFunctions { ranked: funcs, rows, .. } = fns;
         let top_f = funcs.first().map(|f| f.1).unwrap_or(1.0).max(1e-6);
         let functions: Vec<Ranked> = funcs
             .iter()
@@ -955,13 +1103,45 @@ impl Search<'_> {
             .collect();
         let predicted_functions = cut(&functions, PRED_FUNCTION_RATIO, PRED_FUNCTION_MAX);
         let predicted_files = cut(&files, PRED_FILE_RATIO, PRED_FILE_MAX);
-        let features = if self.opts.collect_features {
-            rows.into_iter().map(|(id, r)| (self.ix.full_name(id), r)).collect()
+        let (features, file_features) = if self.opts.collect_features {
+            (
+                rows.into_iter().map(|(id, r)| (self.ix.full_name(id), r)).collect(),
+                file_rows.into_iter().map(|(id, r)| (self.ix.path_of(id).to_string(), r)).collect(),
+            )
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
-        Localization { files, functions, predicted_files, predicted_functions, trace: self.trace, features }
+        Localization {
+            files,
+            functions,
+            predicted_files,
+            predicted_functions,
+            trace: self.trace,
+            features,
+            file_features,
+        }
     }
+}
+
+/// The function ranking with the learned model's order: `head` (scored by the model, best
+/// first) then `tail` (the rest of the fusion's ranking, kept below). Learned scores may be
+/// negative (log-odds): they are shifted so the list stays positive.
+fn rescored(head: Vec<(u32, f32)>, tail: Vec<(u32, f32)>) -> Vec<(u32, f32)> {
+    let min = head.iter().map(|h| h.1).fold(f32::INFINITY, f32::min);
+    let shift = if min <= 0.0 { -min + 1e-3 } else { 0.0 };
+    let tail_scale = head.last().map(|h| h.1 + shift).unwrap_or(1.0);
+    head.into_iter()
+        .map(|(id, s)| (id, s + shift))
+        .chain(tail.into_iter().map(|(id, s)| (id, s.min(tail_scale * 0.99))))
+        .collect()
+}
+
+/// What [`Search::final_functions`] decided.
+struct FinalFunctions {
+    ranked: Vec<(u32, f32)>,
+    rows: Vec<(u32, [f32; N_FEATURES])>,
+    /// The function model's score per candidate it saw (empty without a model).
+    learned: FxHashMap<u32, f32>,
 }
 
 /// Share of a file's second and third best entity scores added to its best.

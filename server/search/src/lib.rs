@@ -9,7 +9,8 @@ pub mod signals;
 pub mod tools;
 
 pub use engine::{
-    locate, Cancelled, Localization, Mode, Options, Ranked, Scorer, Trace, FEATURE_NAMES, N_FEATURES,
+    locate, Cancelled, Localization, Mode, Options, Ranked, Scorer, Trace, FEATURE_NAMES, FILE_FEATURE_NAMES,
+    FILE_POOL, N_FEATURES, N_FILE_FEATURES,
 };
 pub use signals::{Signal, SignalKind};
 

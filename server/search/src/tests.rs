@@ -7,7 +7,10 @@ use std::sync::Arc;
 
 use locus_index::{FileUnit, Index, Skipped};
 
-use crate::engine::{locate, Localization, Mode, Options, Scorer, FEATURE_NAMES, N_FEATURES};
+use crate::engine::{
+    locate, Localization, Mode, Options, Scorer, FEATURE_NAMES, FILE_FEATURE_NAMES, N_FEATURES,
+    N_FILE_FEATURES,
+};
 
 fn index_of(files: &[(&str, String)]) -> Index {
     let units = files
@@ -112,4 +115,64 @@ fn a_scorer_ranks_the_whole_pool() {
     assert_eq!(names(&loc)[0], "other.py:refund_amount");
     let mode = Options { mode: Mode::Bm25, ..opts };
     assert!(!run(&ix, &mode).functions.is_empty());
+}
+
+/// Scores functions by one feature and files by one file feature.
+struct WithFiles(usize, usize, f32);
+
+impl Scorer for WithFiles {
+    fn score(&self, rows: &[[f32; N_FEATURES]]) -> Vec<f32> {
+        rows.iter().map(|r| r[self.0]).collect()
+    }
+
+    fn score_files(&self, rows: &[[f32; N_FILE_FEATURES]]) -> Option<Vec<f32>> {
+        Some(rows.iter().map(|r| self.2 * r[self.1]).collect())
+    }
+}
+
+fn file_names(loc: &Localization) -> Vec<&str> {
+    loc.files.iter().map(|r| r.name.as_str()).collect()
+}
+
+#[test]
+fn file_rows_summarise_the_files_function_candidates() {
+    let ix = workspace();
+    let lines = FEATURE_NAMES.iter().position(|n| *n == "log_lines").unwrap();
+    let scorer = Arc::new(ByFeature(lines, 1.0));
+    let opts = Options { collect_features: true, scorer: Some(scorer), ..Options::default() };
+    let loc = run(&ix, &opts);
+    let paths: Vec<&str> = loc.file_features.iter().map(|f| f.0.as_str()).collect();
+    assert_eq!(paths, file_names(&loc), "the pool is the fusion's file ranking, in order");
+    let col = |n: &str| FILE_FEATURE_NAMES.iter().position(|f| *f == n).unwrap();
+    for (path, row) in &loc.file_features {
+        let members: Vec<f32> = loc
+            .features
+            .iter()
+            .filter(|f| f.0.split(':').next() == Some(path.as_str()))
+            .map(|f| f.1[lines])
+            .collect();
+        assert_eq!(row[col("log_fn_count")], (1.0 + members.len() as f32).ln(), "{path}");
+        let best = members.iter().copied().fold(0.0, f32::max);
+        assert_eq!(row[col("fn_best")], best, "{path}: the function model's best score in the file");
+    }
+    assert_eq!(loc.file_features[0].1[col("file_score")], 1.0);
+    assert_eq!(loc.file_features[0].1[col("log_file_rank")], 0.0);
+}
+
+#[test]
+fn a_file_scorer_reorders_the_files() {
+    let ix = workspace();
+    let lines = FEATURE_NAMES.iter().position(|n| *n == "log_lines").unwrap();
+    let rank = FILE_FEATURE_NAMES.iter().position(|n| *n == "log_file_rank").unwrap();
+    let fusion = run(&ix, &Options::default());
+    assert_eq!(file_names(&fusion), ["billing.py", "other.py"]);
+    // Worst fusion rank first: the file model's order replaces the fusion's.
+    let opts = Options { scorer: Some(Arc::new(WithFiles(lines, rank, 1.0))), ..Options::default() };
+    let loc = run(&ix, &opts);
+    assert_eq!(file_names(&loc), ["other.py", "billing.py"]);
+    let scores: Vec<f32> = loc.files.iter().map(|r| r.score).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]) && scores.iter().all(|&s| s > 0.0), "{scores:?}");
+    // A scorer without a file model leaves the fusion's file order.
+    let opts = Options { scorer: Some(Arc::new(ByFeature(lines, 1.0))), ..Options::default() };
+    assert_eq!(file_names(&run(&ix, &opts)), ["billing.py", "other.py"]);
 }
