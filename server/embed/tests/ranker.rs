@@ -123,4 +123,3 @@ fn a_changed_model_is_refused() {
     let err = Ranker::load(&model, None).unwrap_err();
     assert!(matches!(err, EmbedError::ModelCorrupt { .. }), "{err:?}");
 }
-

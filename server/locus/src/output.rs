@@ -45,6 +45,7 @@ pub fn localization_json(loc: &Localization, top: usize, granularity: Option<&st
             "skipped_calls": t.skipped_calls,
             "signals": t.signals,
             "stop": t.stop,
+            "ranking": t.ranking,
             "semantic_ready": t.semantic_ready,
             "index": index,
         },
@@ -91,7 +92,10 @@ pub fn print_human(loc: &Localization, top: usize, granularity: Option<&str>) {
 
 pub fn print_explain(loc: &Localization) {
     let t = &loc.trace;
-    println!("Search trace: {} signals in the issue; stopped: {}", t.signals, t.stop);
+    println!(
+        "Search trace: {} signals in the issue; stopped: {}; ranked by {}",
+        t.signals, t.stop, t.ranking
+    );
     for (i, turn) in t.turns.iter().enumerate() {
         println!(
             "turn {} — {} calls in parallel, {} skipped as redundant, {:.1} ms",

@@ -242,6 +242,7 @@ impl Backend {
             "skippedCalls": t.skipped_calls,
             "indexReady": index_ready,
             "learnedRanking": learned,
+            "ranking": t.ranking,
             "files": ix.files.len(),
             "entities": ix.n_entities(),
             "granularity": granularity,

@@ -134,6 +134,8 @@ pub struct Trace {
     pub ms_by_tool: FxHashMap<&'static str, f64>,
     pub semantic_ready: usize,
     pub stop: String,
+    /// Who ordered the final lists: `fusion`, `model: functions`, or `model: functions and files`.
+    pub ranking: &'static str,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -635,13 +637,28 @@ impl Search<'_> {
                 plan.push(Planned { call, weight: strength * rel_weight(rel), reason, frame: false });
             }
         }
+        if self.opts.mode == Mode::Adaptive && turn == 2 && confidence <= REQUERY_MAX_CONFIDENCE {
+            // Not sure yet: ask the lexical index again with the words the leaders are made
+            // of (pseudo-relevance feedback), once.
+            let extra = self.feedback_terms(&ranked);
+            if extra.is_empty() {
+                skipped += 1;
+            } else {
+                plan.push(Planned {
+                    call: Call::Lexical { query: issue_head(self.issue), extra },
+                    weight: REQUERY_WEIGHT,
+                    reason: String::new(),
+                    frame: false,
+                });
+            }
+        }
         if self.opts.mode == Mode::Fixed {
             // Every tool every turn: re-ask lexical and semantic with the leaders' names added.
             let names: Vec<String> =
                 ranked.iter().take(5).map(|r| self.ix.entity(r.0).name.clone()).collect();
             let q = names.join(" ");
             plan.push(Planned {
-                call: Call::Lexical { query: issue_head(self.issue), extra: q.clone() },
+                call: Call::Lexical { query: issue_head(self.issue), extra: text::terms(&q).join(" ") },
                 weight: 0.5,
                 reason: String::new(),
                 frame: false,
@@ -658,6 +675,34 @@ impl Search<'_> {
         let room = self.opts.max_calls.saturating_sub(self.trace.calls) as usize;
         plan.truncate(room);
         (plan, skipped)
+    }
+
+    /// Terms learned from what was found: the index terms that weigh most in the leading
+    /// functions' documents (tf saturation times idf, weighted by the leader's score) and are
+    /// not in the issue, space-separated; empty when there are none.
+    fn feedback_terms(&self, ranked: &[(u32, f32)]) -> String {
+        let Some(&(_, s1)) = ranked.first() else { return String::new() };
+        let in_query: FxHashSet<&str> = self.query_terms.iter().map(|(t, _)| t.as_str()).collect();
+        let n_docs = self.ix.lexical.n_docs();
+        let mut weight: FxHashMap<&str, f32> = FxHashMap::default();
+        for &(id, score) in ranked.iter().take(REQUERY_LEADERS) {
+            let l = self.ix.loc(id);
+            let strength = (score / s1.max(1e-6)).clamp(0.0, 1.0);
+            for (t, tf) in &self.ix.files[l.file as usize].unit.docs[l.local as usize] {
+                if t.len() < 3 || in_query.contains(t.as_str()) {
+                    continue;
+                }
+                let idf = locus_index::bm25::idf(n_docs, self.ix.lexical.df(t));
+                if idf < REQUERY_MIN_IDF {
+                    continue;
+                }
+                let tf = *tf as f32;
+                *weight.entry(t.as_str()).or_insert(0.0) += strength * tf / (tf + 1.2) * idf;
+            }
+        }
+        let mut terms: Vec<(&str, f32)> = weight.into_iter().collect();
+        terms.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+        terms.iter().take(REQUERY_TERMS).map(|t| t.0).collect::<Vec<_>>().join(" ")
     }
 
     fn run_turn(&mut self, plan: Vec<Planned>) -> Result<(), Cancelled> {
@@ -680,8 +725,15 @@ impl Search<'_> {
                         tools::lexical(ix, query_terms, |_| true)
                     }
                     Call::Lexical { extra, .. } => {
+                        // `extra` holds index terms (already split and stemmed), added at
+                        // half weight.
                         let mut q = query_terms.clone();
-                        q.extend(text::terms(extra).into_iter().map(|t| (t, 0.5)));
+                        q.extend(
+                            extra
+                                .split(' ')
+                                .filter(|t| !t.is_empty())
+                                .map(|t| (t.to_string(), REQUERY_WEIGHT)),
+                        );
                         tools::lexical(ix, &q, |_| true)
                     }
                     Call::Semantic { query } => dense.map(|d| tools::semantic(d, query)).unwrap_or_default(),
@@ -972,16 +1024,17 @@ impl Search<'_> {
     }
 
     /// The final file ranking: the fusion's, with its pool re-scored by the learned file model
-    /// when there is one; and the pool's feature rows when features are wanted.
+    /// when there is one; the pool's feature rows when features are wanted; and whether the
+    /// file model ranked.
     #[allow(clippy::type_complexity)]
     fn final_files(
         &self,
         files: &[(u32, f32, u32)],
         fns: &FinalFunctions,
-    ) -> (Vec<(u32, f32, u32)>, Vec<(u32, [f32; N_FILE_FEATURES])>) {
+    ) -> (Vec<(u32, f32, u32)>, Vec<(u32, [f32; N_FILE_FEATURES])>, bool) {
         let want = self.opts.collect_features || (self.opts.scorer.is_some() && !fns.learned.is_empty());
         if !want || files.is_empty() {
-            return (files.to_vec(), Vec::new());
+            return (files.to_vec(), Vec::new(), false);
         }
         let pool = self.file_pool(files, &fns.ranked);
         let rows = self.file_features(files, &pool, &fns.rows, &fns.learned);
@@ -990,7 +1043,7 @@ impl Search<'_> {
             _ => None,
         };
         let rows_out = pool.iter().map(|&i| files[i].0).zip(rows).collect();
-        let Some(learned) = learned else { return (files.to_vec(), rows_out) };
+        let Some(learned) = learned else { return (files.to_vec(), rows_out, false) };
         // A file's representative entity: its best function by the model, else the fusion's.
         let mut best_fn: FxHashMap<u32, (f32, u32)> = FxHashMap::default();
         for (&id, &l) in &fns.learned {
@@ -1015,7 +1068,7 @@ impl Search<'_> {
                 (fid, s, best)
             })
             .collect();
-        (ranked, rows_out)
+        (ranked, rows_out, true)
     }
 
     /// The candidates the learned scorer sees: the fusion's top [`RERANK_DEPTH`], then the
@@ -1049,7 +1102,12 @@ impl Search<'_> {
         let n = self.opts.max_results.max(1);
         let fusion_files = self.ranked_files();
         let fns = self.final_functions(&fusion_files);
-        let (files_r, file_rows) = self.final_files(&fusion_files, &fns);
+        let (files_r, file_rows, files_learned) = self.final_files(&fusion_files, &fns);
+        let ranking = match (fns.learned.is_empty(), files_learned) {
+            (true, _) => "fusion",
+            (false, false) => "model: functions",
+            (false, true) => "model: functions and files",
+        };
         let FinalFunctions { ranked: funcs, rows, .. } = fns;
         let top_f = funcs.first().map(|f| f.1).unwrap_or(1.0).max(1e-6);
         let functions: Vec<Ranked> = funcs
@@ -1111,12 +1169,14 @@ impl Search<'_> {
         } else {
             (Vec::new(), Vec::new())
         };
+        let mut trace = self.trace;
+        trace.ranking = ranking;
         Localization {
             files,
             functions,
             predicted_files,
             predicted_functions,
-            trace: self.trace,
+            trace,
             features,
             file_features,
         }
@@ -1143,6 +1203,18 @@ struct FinalFunctions {
     /// The function model's score per candidate it saw (empty without a model).
     learned: FxHashMap<u32, f32>,
 }
+
+/// The re-query with terms learned from the leaders (adaptive, first expansion turn): issued
+/// only while no leader stands out (the confidence below which turn 2 is at least two wide),
+/// from the top [`REQUERY_LEADERS`] functions' documents, the [`REQUERY_TERMS`] heaviest terms
+/// not in the issue and not near-ubiquitous (idf at least [`REQUERY_MIN_IDF`]), each added to
+/// the issue's terms at [`REQUERY_WEIGHT`] (the fixed-breadth ablation's re-query uses the same
+/// weight for the leaders' names).
+const REQUERY_MAX_CONFIDENCE: f32 = 0.35;
+const REQUERY_LEADERS: usize = 3;
+const REQUERY_TERMS: usize = 8;
+const REQUERY_MIN_IDF: f32 = 2.0;
+const REQUERY_WEIGHT: f32 = 0.5;
 
 /// Share of a file's second and third best entity scores added to its best.
 const FILE_SECOND_SHARE: f32 = 0.15;

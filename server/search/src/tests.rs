@@ -176,3 +176,26 @@ fn a_file_scorer_reorders_the_files() {
     let opts = Options { scorer: Some(Arc::new(ByFeature(lines, 1.0))), ..Options::default() };
     assert_eq!(file_names(&run(&ix, &opts)), ["billing.py", "other.py"]);
 }
+
+#[test]
+fn an_unsure_search_requeries_with_words_learned_from_its_leaders() {
+    let ix = workspace();
+    // No name in the issue: the two refund functions tie on its words, so turn 2 is unsure.
+    let issue = "A refund gives back the wrong amount.";
+    let loc = locate(&ix, None, issue, &Options::default(), &AtomicBool::new(false)).unwrap();
+    let turn2 = &loc.trace.turns[1].calls;
+    let requery: Vec<&str> = turn2.iter().filter(|c| c.tool == "lexical").map(|c| c.call.as_str()).collect();
+    assert_eq!(requery.len(), 1, "{turn2:?}");
+    let learned = requery[0].split(" + ").nth(1).unwrap().trim_end_matches(')');
+    let issue_terms = locus_index::text::terms(issue);
+    for t in learned.split(' ') {
+        assert!(!issue_terms.iter().any(|q| q == t), "`{t}` is already in the issue");
+    }
+    // `total` is in both leaders' bodies (`order.total`) and not in the issue.
+    assert!(learned.split(' ').any(|t| t == "total"), "{learned}");
+    // A search that found its target at once does not re-query.
+    let sure = run(&ix, &Options::default());
+    let lexical_calls =
+        sure.trace.turns.iter().flat_map(|t| &t.calls).filter(|c| c.tool == "lexical").count();
+    assert_eq!(lexical_calls, 1, "{:?}", sure.trace.turns);
+}
