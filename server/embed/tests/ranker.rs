@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use locus_embed::{EmbedError, Ranker, RANKER_FEATURES};
+use locus_embed::{EmbedError, Ranker, FILE_RANKER_FEATURES, RANKER_FEATURES};
 
 /// scikit-learn sums the trees in float64, ONNX Runtime in float32: ~1e-7 apart here.
 const TOLERANCE: f32 = 1e-4;
@@ -122,4 +122,28 @@ fn a_changed_model_is_refused() {
     std::fs::copy(models_dir().join("ranker.json"), dir.path().join("ranker.json")).unwrap();
     let err = Ranker::load(&model, None).unwrap_err();
     assert!(matches!(err, EmbedError::ModelCorrupt { .. }), "{err:?}");
+}
+
+#[test]
+fn the_file_model_scores_equal_its_fixture() {
+    let Some(ranker) = ranker_of("ranker.files.onnx", FILE_RANKER_FEATURES) else { return };
+    let fx = fixture_of::<FILE_RANKER_FEATURES>("ranker.files_fixture.json");
+    assert_eq!(ranker.sha256(), fx.sha256, "the fixture was written for another model");
+    assert_eq!(ranker.feature_names()[0], "file_score");
+    let got = ranker.score(&fx.rows).unwrap();
+    assert_eq!(got.len(), fx.expected.len());
+    for (i, (g, e)) in got.iter().zip(&fx.expected).enumerate() {
+        assert!((g - e).abs() < TOLERANCE, "row {i}: file model {g}, fixture {e}");
+    }
+    // Rows of the function model's width are refused, not misread.
+    let wrong = fixture();
+    assert!(ranker.score(&wrong.rows).is_err());
+}
+
+#[test]
+fn a_file_model_of_the_wrong_width_is_refused() {
+    let err =
+        Ranker::load_with_width(&models_dir().join("ranker.onnx"), None, FILE_RANKER_FEATURES).unwrap_err();
+    // The metadata beside it names 16 features: refused before the runtime is loaded.
+    assert!(err.to_string().contains("expected 12"), "{err}");
 }
