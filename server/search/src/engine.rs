@@ -948,7 +948,9 @@ impl Search<'_> {
         let by_id = pool.iter().map(|p| p.0).zip(learned.iter().copied()).collect();
         let mut head: Vec<(u32, f32, [f32; N_FEATURES])> =
             pool.iter().zip(learned).zip(rows).map(|((p, s), r)| (p.0, s, r)).collect();
-        head.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        // Stable: equal scores (rows with equal features, common among the pooled functions
+        // no tool returned) keep the pool's order, the fusion's, as in train_ranker.py.
+        head.sort_by(|a, b| b.1.total_cmp(&a.1));
         let ranked = rescored(head.iter().map(|h| (h.0, h.1)).collect(), tail);
         FinalFunctions { ranked, rows: head.into_iter().map(|h| (h.0, h.2)).collect(), learned: by_id }
     }
@@ -1054,7 +1056,8 @@ impl Search<'_> {
         }
         let in_pool: FxHashSet<usize> = pool.iter().copied().collect();
         let mut head: Vec<(u32, f32)> = pool.iter().zip(learned).map(|(&i, s)| (files[i].0, s)).collect();
-        head.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        // Stable: ties keep the pool's (the fusion's) order, as in train_file_ranker.py.
+        head.sort_by(|a, b| b.1.total_cmp(&a.1));
         let tail: Vec<(u32, f32)> =
             files.iter().enumerate().filter(|(i, _)| !in_pool.contains(i)).map(|(_, f)| (f.0, f.1)).collect();
         let fusion_best: FxHashMap<u32, u32> = files.iter().map(|f| (f.0, f.2)).collect();
