@@ -199,3 +199,45 @@ fn an_unsure_search_requeries_with_words_learned_from_its_leaders() {
         sure.trace.turns.iter().flat_map(|t| &t.calls).filter(|c| c.tool == "lexical").count();
     assert_eq!(lexical_calls, 1, "{:?}", sure.trace.turns);
 }
+
+/// Every entity at a fixed similarity: the helpers of `billing.py` decreasing, the rest low.
+struct FixedSimilarity(Vec<(u32, f32)>);
+
+impl crate::tools::Semantic for FixedSimilarity {
+    fn nearest(&self, _query: &str, k: usize) -> Vec<(u32, f32)> {
+        let mut v = self.0.clone();
+        v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        v.truncate(k);
+        v
+    }
+
+    fn similarities(&self, _query: &str, ids: &[u32]) -> Option<Vec<Option<f32>>> {
+        Some(ids.iter().map(|id| self.0.iter().find(|e| e.0 == *id).map(|e| e.1)).collect())
+    }
+
+    fn ready(&self) -> usize {
+        self.0.len()
+    }
+}
+
+#[test]
+fn the_semantic_feature_is_the_relative_similarity_of_every_candidate() {
+    let ix = workspace();
+    let sims: Vec<(u32, f32)> = (0..ix.n_entities() as u32).map(|id| (id, 0.5 - 0.01 * id as f32)).collect();
+    let dense = FixedSimilarity(sims.clone());
+    let opts = Options { max_results: 100, collect_features: true, ..Options::default() };
+    let loc = locate(&ix, Some(&dense), ISSUE, &opts, &AtomicBool::new(false)).unwrap();
+    let sem = FEATURE_NAMES.iter().position(|n| *n == "semantic").unwrap();
+    let top = sims.iter().map(|s| s.1).fold(f32::MIN, f32::max);
+    let mut checked = 0;
+    for (name, row) in &loc.features {
+        let id = (0..ix.n_entities() as u32).find(|&id| ix.full_name(id) == *name).unwrap();
+        let want = (sims[id as usize].1 / top).clamp(0.0, 1.0);
+        assert!((row[sem] - want).abs() < 1e-6, "{name}: {} vs {want}", row[sem]);
+        checked += 1;
+    }
+    // The helpers far down the list are below the semantic tool's 80 % band, and still measured.
+    assert!(checked > 30, "{checked}");
+    let file_sem = FILE_FEATURE_NAMES.iter().position(|n| *n == "file_semantic").unwrap();
+    assert!(loc.file_features.iter().all(|f| f.1[file_sem] > 0.0), "{:?}", loc.file_features);
+}
