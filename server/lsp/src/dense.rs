@@ -36,15 +36,9 @@ impl Encoder {
 pub struct DenseIndex {
     ids: Vec<u32>,
     vecs: Vec<f32>,
-    /// Entity id → its row in `vecs`.
-    row_of: std::collections::HashMap<u32, usize>,
     encoder: Arc<Encoder>,
     /// Entities that should have a vector (ready = all of them).
     pub wanted: usize,
-    /// The last query and its embedding: a search asks about the same issue text more than
-    /// once (the semantic tool, then the candidates' similarities), and embedding it costs
-    /// tens of milliseconds.
-    last_query: std::sync::Mutex<Option<(String, Vec<f32>)>>,
 }
 
 /// What is embedded: function-level entities and files.
@@ -127,8 +121,7 @@ impl DenseIndex {
                 progress(done, total);
             }
         }
-        let row_of = ids.iter().enumerate().map(|(row, &id)| (id, row)).collect();
-        Ok(DenseIndex { ids, vecs, row_of, encoder, wanted: wanted_n, last_query: Default::default() })
+        Ok(DenseIndex { ids, vecs, encoder, wanted: wanted_n })
     }
 
     pub fn len(&self) -> usize {
@@ -144,30 +137,16 @@ impl DenseIndex {
     }
 }
 
-impl DenseIndex {
-    /// The query's embedding, from the one-entry cache when it was the last query.
-    fn embed_query(&self, query: &str) -> Option<Vec<f32>> {
-        let mut last = self.last_query.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((q, v)) = last.as_ref() {
-            if q == query {
-                return Some(v.clone());
-            }
-        }
-        let v = self.encoder.embedder.embed(&[query]).ok()?.pop()?;
-        *last = Some((query.to_string(), v.clone()));
-        Some(v)
-    }
-
-    fn cosine(&self, row: usize, q: &[f32]) -> f32 {
-        self.vecs[row * DIM..(row + 1) * DIM].iter().zip(q).map(|(a, b)| a * b).sum()
-    }
-}
-
 impl Semantic for DenseIndex {
     fn nearest(&self, query: &str, k: usize) -> Vec<(u32, f32)> {
-        let Some(q) = self.embed_query(query) else { return Vec::new() };
-        let mut scored: Vec<(u32, f32)> =
-            self.ids.iter().enumerate().map(|(row, &id)| (id, self.cosine(row, &q))).collect();
+        let Ok(mut q) = self.encoder.embedder.embed(&[query]) else { return Vec::new() };
+        let Some(q) = q.pop() else { return Vec::new() };
+        let mut scored: Vec<(u32, f32)> = self
+            .vecs
+            .chunks_exact(DIM)
+            .zip(&self.ids)
+            .map(|(v, &id)| (id, v.iter().zip(&q).map(|(a, b)| a * b).sum::<f32>()))
+            .collect();
         let by = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
         if scored.len() > k {
             scored.select_nth_unstable_by(k, by);
@@ -175,11 +154,6 @@ impl Semantic for DenseIndex {
         }
         scored.sort_by(by);
         scored
-    }
-
-    fn similarities(&self, query: &str, ids: &[u32]) -> Option<Vec<Option<f32>>> {
-        let q = self.embed_query(query)?;
-        Some(ids.iter().map(|id| self.row_of.get(id).map(|&row| self.cosine(row, &q))).collect())
     }
 
     fn ready(&self) -> usize {

@@ -405,11 +405,6 @@ pub fn locate(
     Ok(s.finish())
 }
 
-/// What the semantic tool is asked: the start of the issue (the encoder reads 256 tokens).
-fn semantic_query(issue: &str) -> String {
-    issue.chars().take(2000).collect()
-}
-
 /// The start of the issue, as shown in traces.
 fn issue_head(issue: &str) -> String {
     issue.chars().take(200).collect()
@@ -441,7 +436,7 @@ impl Search<'_> {
     fn first_turn(&self, issue: &str, sigs: &[Signal], skipped: &mut u32) -> Vec<Planned> {
         if self.opts.mode == Mode::Dense {
             return vec![Planned {
-                call: Call::Semantic { query: semantic_query(issue) },
+                call: Call::Semantic { query: issue.chars().take(2000).collect() },
                 weight: 1.0,
                 reason: String::new(),
                 frame: false,
@@ -458,7 +453,7 @@ impl Search<'_> {
         }
         if self.dense.is_some() {
             plan.push(Planned {
-                call: Call::Semantic { query: semantic_query(issue) },
+                call: Call::Semantic { query: issue.chars().take(2000).collect() },
                 weight: 1.0,
                 reason: String::new(),
                 frame: false,
@@ -885,24 +880,6 @@ impl Search<'_> {
         matched.iter().take(4).map(|m| m.1).collect::<Vec<_>>().join(", ")
     }
 
-    /// The encoder's similarity of the issue with each of `ids`, relative to the most similar
-    /// entity of the workspace (so 1 is the best any entity gets), for every entity that has a
-    /// vector: the semantic tool itself returns only its top [`tools::MAX_HITS`], within 80 %
-    /// of the best. Empty without vectors.
-    fn relative_similarities(&self, ids: &[u32]) -> FxHashMap<u32, f32> {
-        let Some(d) = self.dense else { return FxHashMap::default() };
-        let q = semantic_query(self.issue);
-        let top = d.nearest(&q, 1).first().map(|h| h.1).unwrap_or(0.0);
-        match d.similarities(&q, ids) {
-            Some(sims) if top > 0.0 => ids
-                .iter()
-                .zip(sims)
-                .filter_map(|(&id, s)| s.map(|s| (id, (s / top).clamp(0.0, 1.0))))
-                .collect(),
-            _ => FxHashMap::default(),
-        }
-    }
-
     /// One feature row per candidate. `lexical` is the whole issue's BM25 score of the entity
     /// relative to the best entity's, also for candidates the lexical tool did not return (its
     /// top [`tools::MAX_HITS`] only), so every row measures the same thing.
@@ -912,8 +889,6 @@ impl Search<'_> {
         let (found, top) =
             self.ix.lexical.search_with_top(&self.query_terms, pool.len(), |d| pool.contains(&d));
         let lexical: FxHashMap<u32, f32> = found.into_iter().map(|(id, s)| (id, s / top.max(1e-6))).collect();
-        let ids: Vec<u32> = ranked.iter().map(|r| r.0).collect();
-        let semantic = self.relative_similarities(&ids);
         let none = Evidence::default();
         ranked
             .iter()
@@ -934,7 +909,7 @@ impl Search<'_> {
                 let fr = file_rank.get(&fid).copied().unwrap_or(files.len()) as f32;
                 [
                     ev.lexical.max(lexical.get(&id).copied().unwrap_or(0.0)),
-                    semantic.get(&id).copied().unwrap_or(ev.semantic),
+                    ev.semantic,
                     ev.symbol,
                     ev.frame,
                     ev.path,
@@ -1009,8 +984,6 @@ impl Search<'_> {
         let (found, top) =
             self.ix.lexical.search_with_top(&self.query_terms, ids.len(), |d| ids.contains(&d));
         let lexical: FxHashMap<u32, f32> = found.into_iter().map(|(id, s)| (id, s / top.max(1e-6))).collect();
-        let file_ids: Vec<u32> = pool.iter().map(|&i| files[i].0).collect();
-        let semantic = self.relative_similarities(&file_ids);
         // Per file: max lexical, semantic, symbol; best and second learned score; count.
         let mut agg: FxHashMap<u32, [f32; 6]> = FxHashMap::default();
         for (id, r) in rows {
@@ -1039,7 +1012,7 @@ impl Search<'_> {
                     (1.0 + i as f32).ln(),
                     ev.path.max(ev.frame),
                     ev.lexical.max(lexical.get(&fid).copied().unwrap_or(0.0)),
-                    semantic.get(&fid).copied().unwrap_or(ev.semantic),
+                    ev.semantic,
                     if self.ix.is_test(fid) { 1.0 } else { 0.0 },
                     a[0],
                     a[1],

@@ -104,11 +104,6 @@ pub struct Hit {
 pub trait Semantic: Sync {
     /// The `k` entities nearest to `query`, with cosine similarity, best first.
     fn nearest(&self, query: &str, k: usize) -> Vec<(u32, f32)>;
-    /// The cosine similarity of `query` with each of `ids` (`None` for an entity without a
-    /// vector yet), or `None` when the query cannot be embedded.
-    fn similarities(&self, _query: &str, _ids: &[u32]) -> Option<Vec<Option<f32>>> {
-        None
-    }
     /// How many entities have a vector now.
     fn ready(&self) -> usize;
 }
