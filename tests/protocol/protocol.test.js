@@ -181,7 +181,9 @@ describe(`locus lsp (${path.basename(BIN)}) on ${path.basename(WS)}`, () => {
     assertRanking(res.items);
     assert.ok(res.items.length >= 1 && res.items.length <= 2, `1..2 items, got ${res.items.length}`);
     for (const it of res.items) assert.equal(it.kind, 'file');
-    assert.equal(res.items[0].uri, top.uri, 'the top file holds the top function');
+    // Files and functions are ranked by separate models; the two lists must still agree on
+    // where to look: the top function's file is among the top files.
+    assert.ok(res.items.some((it) => it.uri === top.uri), `the top function's file ${top.uri} is among ${res.items.map((i) => i.uri).join(', ')}`);
   });
 
   it('bad input gets an answer, not a crash: empty text and a missing text', async () => {
