@@ -2,7 +2,7 @@
 # Runs every test Locus has, installing what they need on a fresh machine:
 #   1. the model and ONNX Runtime (scripts/setup.sh, into $LOCUS_CACHE or ~/.cache/locus);
 #   2. format and lint checks, the release build, all Rust tests (unit, data-driven, end-to-end,
-#      real model parity);
+#      real model parity), the shipped ranking models against their fixtures from Python;
 #   3. the no-network proof (tests/safety); the protocol test (Node client over stdio) and the
 #      editor tests that fit CI (VS Code extension logic, Neovim 0.11.4 headless).
 #      LOCUS_SLOW_EDITOR_TESTS=1 adds Helix and VS Code (code-server + Chromium).
@@ -24,6 +24,9 @@ cargo build --release -p locus
 
 step "Rust tests"
 cargo test --workspace --release
+
+step "the shipped models against their fixtures (Python ONNX Runtime)"
+"${LOCUS_CACHE:-$HOME/.cache/locus}/venv/bin/python" scripts/model/test_ranker.py
 
 step "safety: no network system call (strace), same answer in a network namespace"
 bash tests/safety/no_network.sh
