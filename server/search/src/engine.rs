@@ -581,7 +581,7 @@ impl Search<'_> {
             Mode::Fixed => 5,
             // Wide while unsure, narrow once one candidate stands out; narrower each turn.
             _ => {
-                let base: usize = if confidence > 0.35 {
+                let base: usize = if confidence > CONFIDENT {
                     1
                 } else if confidence > 0.15 {
                     2
@@ -637,7 +637,7 @@ impl Search<'_> {
                 plan.push(Planned { call, weight: strength * rel_weight(rel), reason, frame: false });
             }
         }
-        if self.opts.mode == Mode::Adaptive && turn == 2 && confidence <= REQUERY_MAX_CONFIDENCE {
+        if self.opts.mode == Mode::Adaptive && turn == 2 && confidence <= CONFIDENT {
             // Not sure yet: ask the lexical index again with the words the leaders are made
             // of (pseudo-relevance feedback), once.
             let extra = self.feedback_terms(&ranked);
@@ -659,7 +659,7 @@ impl Search<'_> {
             let q = names.join(" ");
             plan.push(Planned {
                 call: Call::Lexical { query: issue_head(self.issue), extra: text::terms(&q).join(" ") },
-                weight: 0.5,
+                weight: REQUERY_WEIGHT,
                 reason: String::new(),
                 frame: false,
             });
@@ -984,7 +984,8 @@ impl Search<'_> {
         let (found, top) =
             self.ix.lexical.search_with_top(&self.query_terms, ids.len(), |d| ids.contains(&d));
         let lexical: FxHashMap<u32, f32> = found.into_iter().map(|(id, s)| (id, s / top.max(1e-6))).collect();
-        // Per file: max lexical, semantic, symbol; best and second learned score; count.
+        // Per file: max lexical, semantic, symbol (function row columns 0, 1, 2 of
+        // FEATURE_NAMES); best and second learned score; count.
         let mut agg: FxHashMap<u32, [f32; 6]> = FxHashMap::default();
         for (id, r) in rows {
             let a = agg.entry(self.ix.file_id(*id)).or_insert([0.0; 6]);
@@ -1186,8 +1187,8 @@ impl Search<'_> {
     }
 }
 
-/// The function ranking with the learned model's order: `head` (scored by the model, best
-/// first) then `tail` (the rest of the fusion's ranking, kept below). Learned scores may be
+/// A ranking (functions or files) in a learned model's order: `head` (scored by the model,
+/// best first) then `tail` (the rest of the fusion's ranking, kept below). Learned scores may be
 /// negative (log-odds): they are shifted so the list stays positive.
 fn rescored(head: Vec<(u32, f32)>, tail: Vec<(u32, f32)>) -> Vec<(u32, f32)> {
     let min = head.iter().map(|h| h.1).fold(f32::INFINITY, f32::min);
@@ -1207,13 +1208,15 @@ struct FinalFunctions {
     learned: FxHashMap<u32, f32>,
 }
 
+/// A ranking whose leader is ahead of the second by more than this share of its score has
+/// found its ground: later turns expand the leader alone, and no re-query is made.
+const CONFIDENT: f32 = 0.35;
+
 /// The re-query with terms learned from the leaders (adaptive, first expansion turn): issued
-/// only while no leader stands out (the confidence below which turn 2 is at least two wide),
-/// from the top [`REQUERY_LEADERS`] functions' documents, the [`REQUERY_TERMS`] heaviest terms
+/// only while no leader stands out (confidence at most [`CONFIDENT`]), from the top [`REQUERY_LEADERS`] functions' documents, the [`REQUERY_TERMS`] heaviest terms
 /// not in the issue and not near-ubiquitous (idf at least [`REQUERY_MIN_IDF`]), each added to
 /// the issue's terms at [`REQUERY_WEIGHT`] (the fixed-breadth ablation's re-query uses the same
 /// weight for the leaders' names).
-const REQUERY_MAX_CONFIDENCE: f32 = 0.35;
 const REQUERY_LEADERS: usize = 3;
 const REQUERY_TERMS: usize = 8;
 const REQUERY_MIN_IDF: f32 = 2.0;
