@@ -59,6 +59,10 @@ pub struct Options {
     pub collect_features: bool,
     /// The learned localization model; `None` ranks by the hand-weighted fusion.
     pub scorer: Option<std::sync::Arc<dyn Scorer>>,
+    /// How many leading files contribute all their functions to the learned scorer's pool
+    /// ([`POOL_FILES`] by default). Deeper pools are for feature dumps: the training scripts
+    /// can then simulate any shallower pool from one run.
+    pub pool_files: usize,
 }
 
 impl Default for Options {
@@ -71,6 +75,7 @@ impl Default for Options {
             max_results: 20,
             collect_features: false,
             scorer: None,
+            pool_files: POOL_FILES,
         }
     }
 }
@@ -218,8 +223,9 @@ const RERANK_DEPTH: usize = 100;
 /// The learned scorer also sees every function of the leading files: the fusion ranks files
 /// better than the functions inside them (a fix's file is often first while its function,
 /// with no evidence of its own, is below the top 100).
-const POOL_FILES: usize = 3;
-/// At most this many candidates in all, the fusion's top [`RERANK_DEPTH`] included.
+pub const POOL_FILES: usize = 3;
+/// At most this many candidates in all for the default [`POOL_FILES`], the fusion's top
+/// [`RERANK_DEPTH`] included; a deeper pool may hold proportionally more.
 const POOL_MAX: usize = 400;
 /// Files the learned file model re-scores: the fusion's leading files (the rest keep their
 /// order below them), plus the files of the function model's [`FILE_POOL_FUNCTIONS`]
@@ -1076,8 +1082,9 @@ impl Search<'_> {
     }
 
     /// The candidates the learned scorer sees: the fusion's top [`RERANK_DEPTH`], then the
-    /// other functions of the [`POOL_FILES`] leading files (fused score 0, file by file in
-    /// source order), at most [`POOL_MAX`] in all; and the rest of the fusion's ranking.
+    /// other functions of the `Options::pool_files` leading files (fused score 0, file by file
+    /// in source order), at most [`POOL_MAX`] in all (scaled with a deeper pool); and the rest of
+    /// the fusion's ranking.
     #[allow(clippy::type_complexity)]
     fn candidate_pool(
         &self,
@@ -1087,10 +1094,12 @@ impl Search<'_> {
         let depth = funcs.len().min(RERANK_DEPTH);
         let mut pool: Vec<(u32, f32)> = funcs[..depth].to_vec();
         let mut in_pool: FxHashSet<u32> = pool.iter().map(|f| f.0).collect();
-        'files: for &(fid, _, _) in files.iter().take(POOL_FILES) {
+        let pool_files = self.opts.pool_files;
+        let pool_max = POOL_MAX * pool_files.max(1) / POOL_FILES;
+        'files: for &(fid, _, _) in files.iter().take(pool_files) {
             let fi = self.ix.loc(fid).file as usize;
             for id in self.ix.entities_of_file(fi) {
-                if pool.len() >= POOL_MAX {
+                if pool.len() >= pool_max {
                     break 'files;
                 }
                 if self.ix.entity(id).kind.is_function_level() && in_pool.insert(id) {

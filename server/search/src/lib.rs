@@ -10,7 +10,7 @@ pub mod tools;
 
 pub use engine::{
     locate, Cancelled, Localization, Mode, Options, Ranked, Scorer, Trace, FEATURE_NAMES, FILE_FEATURE_NAMES,
-    FILE_POOL, N_FEATURES, N_FILE_FEATURES,
+    FILE_POOL, N_FEATURES, N_FILE_FEATURES, POOL_FILES,
 };
 pub use signals::{Signal, SignalKind};
 

@@ -90,6 +90,21 @@ fn features_cover_the_leading_files_without_changing_the_fusion_ranking() {
     assert_eq!(of("billing.py:helper_7"), 0.0);
 }
 
+#[test]
+fn the_pool_depth_sets_which_files_give_every_function() {
+    let ix = workspace();
+    let names_of = |pool_files: usize| -> Vec<String> {
+        let opts = Options { max_results: 100, collect_features: true, pool_files, ..Options::default() };
+        run(&ix, &opts).features.into_iter().map(|f| f.0).collect()
+    };
+    // No pooled file: only what the tools returned, none of the helpers.
+    let none = names_of(0);
+    assert!(none.contains(&"billing.py:apply_refund".to_string()), "{none:?}");
+    assert!(!none.contains(&"billing.py:helper_7".to_string()), "{none:?}");
+    // The leading file pooled: every helper is a candidate.
+    assert!(names_of(1).contains(&"billing.py:helper_7".to_string()));
+}
+
 /// Scores candidates by one feature, to see the scorer's order take over.
 struct ByFeature(usize, f32);
 
