@@ -5,7 +5,7 @@
 The dumps come from `locus eval … --engine adaptive --semantic --pool-files 10 --features F`:
 every function of the fusion's ten leading files is a candidate row, so any shallower pool
 is a subset of the rows (the engine's pool of k files: the fusion's top 100, then the other
-functions of its k leading files, file by file, at most 400·k/3 rows). Each variant below is
+functions of its k leading files, file by file, at most max(400, 400·k/3) rows). Each variant below is
 scored exactly as `train_ranker.py` and `train_file_ranker.py` score the shipped models: one
 fold per repository, the file model's function scores nested, the hyper-parameters fixed in
 advance (train_ranker.PARAMS) unless the variant changes them. The first row (pool 3, the
@@ -44,6 +44,7 @@ import train_ranker as tr  # noqa: E402  (sets OMP_NUM_THREADS=1 first)
 RERANK_DEPTH = 100  # engine.rs
 POOL_MAX = 400  # engine.rs, for POOL_FILES = 3
 DEV = ("sympy/sympy", "sphinx-doc/sphinx")
+DEEPEST = 10  # the deepest pool a variant uses; the dump must hold at least this many files' functions
 HEURISTIC, LOG_FILE_RANK = tr.FEATURE_NAMES.index("heuristic"), tr.FEATURE_NAMES.index("log_file_rank")
 
 
@@ -68,7 +69,7 @@ class Inst:
     def pool(self, k: int) -> np.ndarray:
         """Row indices of the engine's pool of k files (candidate_pool in engine.rs)."""
         if k not in self._pools:
-            idx, cap = list(range(self.depth)), POOL_MAX * max(k, 1) // 3
+            idx, cap = list(range(self.depth)), max(POOL_MAX, POOL_MAX * k // 3)
             for j in range(self.depth, len(self.names)):
                 if len(idx) >= cap:
                     break
@@ -83,6 +84,9 @@ def load(path: Path, gold_files: dict, gold_fns: dict) -> list[Inst]:
     with open(path, encoding="utf-8") as f:
         for line in f:
             d = json.loads(line)
+            if d.get("pool_files", 3) < DEEPEST:
+                sys.exit(f"{path}: dumped with a {d.get('pool_files', 3)}-file pool; "
+                         f"re-run `locus eval … --pool-files {DEEPEST} --features {path}`")
             if d["instance_id"] in gold_files:
                 out.append(Inst(d, gold_files[d["instance_id"]], gold_fns.get(d["instance_id"])))
     return sorted(out, key=lambda i: i.iid)

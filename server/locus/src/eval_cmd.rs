@@ -54,10 +54,10 @@ pub struct EvalArgs {
     /// present), as `scripts/model/train_ranker.py --folds-out DIR` writes them. An honest end-to-end figure for every repository the model was trained on.
     #[arg(long, conflicts_with = "model")]
     pub model_folds: Option<PathBuf>,
-    /// Leading files whose every function joins the learned scorer's candidates (default:
-    /// the engine's). Deeper pools are for --features dumps the training scripts cut down.
-    #[arg(long)]
-    pub pool_files: Option<usize>,
+    /// Leading files whose every function joins the learned scorer's candidates. Deeper
+    /// pools are for --features dumps that scripts/model/pool_experiments.py cuts down.
+    #[arg(long, default_value_t = locus_search::POOL_FILES)]
+    pub pool_files: usize,
 }
 
 /// The leave-one-repository-out models of `--model-folds`, loaded once each.
@@ -126,7 +126,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
         max_results: 50,
         collect_features: features_out.is_some(),
         scorer,
-        pool_files: a.pool_files.unwrap_or(locus_search::POOL_FILES),
+        pool_files: a.pool_files,
         ..Options::default()
     };
     let locate = |root: &Path, inst: &Instance| -> anyhow::Result<Prediction> {

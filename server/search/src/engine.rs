@@ -225,7 +225,7 @@ const RERANK_DEPTH: usize = 100;
 /// with no evidence of its own, is below the top 100).
 pub const POOL_FILES: usize = 3;
 /// At most this many candidates in all for the default [`POOL_FILES`], the fusion's top
-/// [`RERANK_DEPTH`] included; a deeper pool may hold proportionally more.
+/// [`RERANK_DEPTH`] included; a deeper pool holds proportionally more.
 const POOL_MAX: usize = 400;
 /// Files the learned file model re-scores: the fusion's leading files (the rest keep their
 /// order below them), plus the files of the function model's [`FILE_POOL_FUNCTIONS`]
@@ -1095,7 +1095,7 @@ impl Search<'_> {
         let mut pool: Vec<(u32, f32)> = funcs[..depth].to_vec();
         let mut in_pool: FxHashSet<u32> = pool.iter().map(|f| f.0).collect();
         let pool_files = self.opts.pool_files;
-        let pool_max = POOL_MAX * pool_files.max(1) / POOL_FILES;
+        let pool_max = (POOL_MAX * pool_files / POOL_FILES).max(POOL_MAX);
         'files: for &(fid, _, _) in files.iter().take(pool_files) {
             let fi = self.ix.loc(fid).file as usize;
             for id in self.ix.entities_of_file(fi) {
