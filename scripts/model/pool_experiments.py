@@ -153,13 +153,36 @@ class NameOverlap:
         return self.cache[inst.iid]
 
 
+# --- within-file relative inputs: a row against the other pooled rows of its own file ---
+WITHIN_FILE = {"lexical_in_file": 1, "log_lexical_rank_in_file": -1, "semantic_in_file": 1}
+
+
+def within_file(i: Inst, rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Per pooled row: its lexical (semantic) score over the best of its file's pooled rows,
+    and ln(1 + its rank by lexical among them; ties share the better rank)."""
+    by_file: dict[str, list[int]] = {}
+    for n, j in enumerate(rows):
+        by_file.setdefault(i.paths[j], []).append(n)
+    lex, sem = i.x[rows, 0], i.x[rows, 1]
+    out = {k: np.zeros(len(rows), dtype=np.float32) for k in WITHIN_FILE}
+    for members in by_file.values():
+        m = np.array(members)
+        top_l, top_s = float(lex[m].max()), float(sem[m].max())
+        out["lexical_in_file"][m] = lex[m] / top_l if top_l > 0 else 0.0
+        out["semantic_in_file"][m] = sem[m] / top_s if top_s > 0 else 0.0
+        for n in m:
+            out["log_lexical_rank_in_file"][n] = math.log1p(int((lex[m] > lex[n]).sum()))
+    return out
+
+
 class Variant:
     def __init__(self, label: str, pool: int = 3, lam: float | None = None, stage2: bool = False,
-                 name_overlap: bool = False, params: dict | None = None):
+                 name_overlap: bool = False, within: tuple[str, ...] = (), params: dict | None = None):
         self.label, self.pool, self.lam, self.stage2 = label, pool, lam, stage2
-        self.name_overlap, self.params = name_overlap, dict(tr.PARAMS, **(params or {}))
-        self.names = tr.FEATURE_NAMES + (["name_overlap"] if name_overlap else [])
-        self.mono = dict(tr.MONOTONE, name_overlap=1)
+        self.name_overlap, self.within = name_overlap, within
+        self.params = dict(tr.PARAMS, **(params or {}))
+        self.names = tr.FEATURE_NAMES + (["name_overlap"] if name_overlap else []) + list(within)
+        self.mono = dict(tr.MONOTONE, name_overlap=1, **WITHIN_FILE)
 
 
 class Experiment:
@@ -172,6 +195,9 @@ class Experiment:
         x = i.x[rows]
         if self.v.name_overlap:
             x = np.concatenate([x, self.overlap.column(i)[rows][:, None]], axis=1)
+        if self.v.within:
+            cols = within_file(i, rows)
+            x = np.concatenate([x] + [cols[k][:, None] for k in self.v.within], axis=1)
         return x
 
     def fn_model(self, excl: frozenset):
@@ -298,6 +324,8 @@ def main() -> None:
     ap.add_argument("--lite", type=Path, required=True)
     ap.add_argument("--tokio", type=Path, required=True)
     ap.add_argument("--skip-name-overlap", action="store_true", help="without snowballstemmer")
+    ap.add_argument("--within-only", action="store_true",
+                    help="only the shipped inputs and the within-file variants (session 5)")
     args = ap.parse_args()
     lite = load(args.lite, tf.load_gold_files(tr.DATA / "swebench_lite.gold.jsonl"),
                 tr.load_gold(tr.DATA / "swebench_lite.gold.jsonl"))
@@ -317,20 +345,26 @@ def main() -> None:
             cov.append(f"{label} {inside}/{len(rel)}")
         print(f"  pool {k}: " + ", ".join(cov))
 
+    within = ("lexical_in_file", "log_lexical_rank_in_file")
     variants = [
         Variant("pool 3 (shipped inputs)"),
-        Variant("pool 5", pool=5),
-        Variant("pool 10", pool=10),
-        Variant("pool 3, file prior λ=0.5", lam=0.5),
-        Variant("pool 3, file prior λ=1", lam=1.0),
-        Variant("pool 10, file prior λ=1", pool=10, lam=1.0),
-        Variant("pool 3, stage 2", stage2=True),
-        Variant("pool 3, max_iter 200", params={"max_iter": 200}),
-        Variant("pool 3, max_depth 3", params={"max_depth": 3}),
-        Variant("pool 3, no monotone constraints", params={"monotone": False}),
+        Variant("pool 3, + lexical within file", within=within),
+        Variant("pool 3, + lexical and semantic within file", within=within + ("semantic_in_file",)),
     ]
+    if not args.within_only:
+        variants += [
+            Variant("pool 5", pool=5),
+            Variant("pool 10", pool=10),
+            Variant("pool 3, file prior λ=0.5", lam=0.5),
+            Variant("pool 3, file prior λ=1", lam=1.0),
+            Variant("pool 10, file prior λ=1", pool=10, lam=1.0),
+            Variant("pool 3, stage 2", stage2=True),
+            Variant("pool 3, max_iter 200", params={"max_iter": 200}),
+            Variant("pool 3, max_depth 3", params={"max_depth": 3}),
+            Variant("pool 3, no monotone constraints", params={"monotone": False}),
+        ]
     overlap = None
-    if not args.skip_name_overlap:
+    if not args.skip_name_overlap and not args.within_only:
         overlap = NameOverlap()
         variants += [Variant("pool 3, + name overlap", name_overlap=True),
                      Variant("pool 5, + name overlap", pool=5, name_overlap=True)]
