@@ -175,11 +175,31 @@ def within_file(i: Inst, rows: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
+def sample_weights(ys: list[np.ndarray], how: str | None) -> np.ndarray | None:
+    """Per-row training weights, averaging 1: "instance" gives every issue the same total
+    weight; "positives" also splits each issue's weight evenly between its gold and other rows."""
+    if how is None:
+        return None
+    n = sum(len(y) for y in ys)
+    if how == "instance":
+        w = [np.full(len(y), n / (len(ys) * len(y))) for y in ys]
+    elif how == "positives":
+        w = []
+        for y in ys:
+            pos = max(int(y.sum()), 1)
+            neg = max(len(y) - pos, 1)
+            w.append(np.where(y == 1, 0.5 / pos, 0.5 / neg) * n / len(ys))
+    else:
+        raise ValueError(how)
+    return np.concatenate(w).astype(np.float64)
+
+
 class Variant:
     def __init__(self, label: str, pool: int = 3, lam: float | None = None, stage2: bool = False,
-                 name_overlap: bool = False, within: tuple[str, ...] = (), params: dict | None = None):
+                 name_overlap: bool = False, within: tuple[str, ...] = (), weights: str | None = None,
+                 params: dict | None = None):
         self.label, self.pool, self.lam, self.stage2 = label, pool, lam, stage2
-        self.name_overlap, self.within = name_overlap, within
+        self.name_overlap, self.within, self.weights = name_overlap, within, weights
         self.params = dict(tr.PARAMS, **(params or {}))
         self.names = tr.FEATURE_NAMES + (["name_overlap"] if name_overlap else []) + list(within)
         self.mono = dict(tr.MONOTONE, name_overlap=1, **WITHIN_FILE)
@@ -210,7 +230,8 @@ class Experiment:
                 xs.append(self.x(i, rows))
                 ys.append(np.array([i.names[j] in gold for j in rows], dtype=np.int64))
             model = tr.make_model(self.v.params, self.v.names, self.v.mono)
-            self.fn_models[excl] = model.fit(np.concatenate(xs), np.concatenate(ys))
+            self.fn_models[excl] = model.fit(np.concatenate(xs), np.concatenate(ys),
+                                             sample_weight=sample_weights(ys, self.v.weights))
         return self.fn_models[excl]
 
     def fn_scores(self, i: Inst, excl: frozenset) -> tuple[np.ndarray, np.ndarray]:
@@ -325,7 +346,7 @@ def main() -> None:
     ap.add_argument("--tokio", type=Path, required=True)
     ap.add_argument("--skip-name-overlap", action="store_true", help="without snowballstemmer")
     ap.add_argument("--within-only", action="store_true",
-                    help="only the shipped inputs and the within-file variants (session 5)")
+                    help="only the shipped inputs and session 5's variants (within-file inputs, weights)")
     args = ap.parse_args()
     lite = load(args.lite, tf.load_gold_files(tr.DATA / "swebench_lite.gold.jsonl"),
                 tr.load_gold(tr.DATA / "swebench_lite.gold.jsonl"))
@@ -350,6 +371,8 @@ def main() -> None:
         Variant("pool 3 (shipped inputs)"),
         Variant("pool 3, + lexical within file", within=within),
         Variant("pool 3, + lexical and semantic within file", within=within + ("semantic_in_file",)),
+        Variant("pool 3, instance-balanced weights", weights="instance"),
+        Variant("pool 3, instance- and gold-balanced weights", weights="positives"),
     ]
     if not args.within_only:
         variants += [
