@@ -45,6 +45,8 @@ RERANK_DEPTH = 100  # engine.rs
 POOL_MAX = 400  # engine.rs, for POOL_FILES = 3
 DEV = ("sympy/sympy", "sphinx-doc/sphinx")
 DEEPEST = 10  # the deepest pool a variant uses; the dump must hold at least this many files' functions
+# Names of the columns after FEATURE_NAMES in a dump made by an engine with candidate inputs.
+DUMP_EXTRA = ["semantic_all"]
 HEURISTIC, LOG_FILE_RANK = tr.FEATURE_NAMES.index("heuristic"), tr.FEATURE_NAMES.index("log_file_rank")
 
 
@@ -56,7 +58,11 @@ class Inst:
         c = d["candidates"]
         self.names = [x["name"] for x in c]
         self.paths = [n.split(":", 1)[0] for n in self.names]
-        self.x = np.array([x["f"] for x in c], dtype=np.float32).reshape(len(c), tr.N_FEATURES)
+        width = len(c[0]["f"]) if c else tr.N_FEATURES
+        x = np.array([x["f"] for x in c], dtype=np.float32).reshape(len(c), width)
+        self.x = x[:, : tr.N_FEATURES]
+        # Columns a dump holds beyond the shipped inputs (an engine build with a candidate input).
+        self.extra = {n: x[:, tr.N_FEATURES + k] for k, n in enumerate(DUMP_EXTRA[: width - tr.N_FEATURES])}
         self.fpaths = [r["path"] for r in d["files"]]
         self.fx = np.array([r["f"] for r in d["files"]], dtype=np.float32).reshape(len(self.fpaths), tf.N_FILE)
         self.gold_files, self.gold_fns = gold_files, gold_fns
@@ -197,12 +203,13 @@ def sample_weights(ys: list[np.ndarray], how: str | None) -> np.ndarray | None:
 class Variant:
     def __init__(self, label: str, pool: int = 3, lam: float | None = None, stage2: bool = False,
                  name_overlap: bool = False, within: tuple[str, ...] = (), weights: str | None = None,
-                 params: dict | None = None):
+                 dumped: tuple[str, ...] = (), params: dict | None = None):
         self.label, self.pool, self.lam, self.stage2 = label, pool, lam, stage2
-        self.name_overlap, self.within, self.weights = name_overlap, within, weights
+        self.name_overlap, self.within, self.weights, self.dumped = name_overlap, within, weights, dumped
         self.params = dict(tr.PARAMS, **(params or {}))
-        self.names = tr.FEATURE_NAMES + (["name_overlap"] if name_overlap else []) + list(within)
-        self.mono = dict(tr.MONOTONE, name_overlap=1, **WITHIN_FILE)
+        self.names = (tr.FEATURE_NAMES + (["name_overlap"] if name_overlap else []) + list(within)
+                      + list(dumped))
+        self.mono = dict(tr.MONOTONE, name_overlap=1, semantic_all=1, **WITHIN_FILE)
 
 
 class Experiment:
@@ -218,6 +225,8 @@ class Experiment:
         if self.v.within:
             cols = within_file(i, rows)
             x = np.concatenate([x] + [cols[k][:, None] for k in self.v.within], axis=1)
+        if self.v.dumped:
+            x = np.concatenate([x] + [i.extra[k][rows][:, None] for k in self.v.dumped], axis=1)
         return x
 
     def fn_model(self, excl: frozenset):
@@ -345,6 +354,7 @@ def main() -> None:
     ap.add_argument("--lite", type=Path, required=True)
     ap.add_argument("--tokio", type=Path, required=True)
     ap.add_argument("--skip-name-overlap", action="store_true", help="without snowballstemmer")
+    ap.add_argument("--only", metavar="TEXT", help="the shipped row and the variants whose label has TEXT")
     ap.add_argument("--within-only", action="store_true",
                     help="only the shipped inputs and session 5's variants (within-file inputs, weights)")
     args = ap.parse_args()
@@ -374,6 +384,13 @@ def main() -> None:
         Variant("pool 3, instance-balanced weights", weights="instance"),
         Variant("pool 3, instance- and gold-balanced weights", weights="positives"),
     ]
+    if all("semantic_all" in i.extra for i in every):
+        variants += [Variant("pool 3, + semantic_all", dumped=("semantic_all",)),
+                     Variant("pool 10, + semantic_all", pool=10, dumped=("semantic_all",)),
+                     Variant("pool 3, + semantic_all, instance-balanced weights", dumped=("semantic_all",),
+                             weights="instance")]
+    if args.only:
+        variants = [variants[0]] + [v for v in variants[1:] if args.only in v.label]
     if not args.within_only:
         variants += [
             Variant("pool 5", pool=5),

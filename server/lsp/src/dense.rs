@@ -2,11 +2,12 @@
 //! on disk by content hash, searched exactly (a dot product per vector; vectors are unit length).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use locus_embed::{EmbedConfig, EmbedError, Embedder, VectorStore, BATCH_SIZE, DIM};
 use locus_index::Index;
 use locus_search::tools::Semantic;
+use rustc_hash::FxHashMap;
 
 /// Characters of an entity's body put into its text; the encoder reads 256 tokens at most.
 const MAX_BODY_CHARS: usize = 1600;
@@ -36,6 +37,11 @@ impl Encoder {
 pub struct DenseIndex {
     ids: Vec<u32>,
     vecs: Vec<f32>,
+    /// Entity id -> its row in `vecs`.
+    row: FxHashMap<u32, u32>,
+    /// The last query embedded and its vector: a locate asks the same issue twice (the
+    /// semantic tool's call and the candidates' similarities).
+    last: Mutex<Option<(String, Vec<f32>)>>,
     encoder: Arc<Encoder>,
     /// Entities that should have a vector (ready = all of them).
     pub wanted: usize,
@@ -121,7 +127,8 @@ impl DenseIndex {
                 progress(done, total);
             }
         }
-        Ok(DenseIndex { ids, vecs, encoder, wanted: wanted_n })
+        let row = ids.iter().enumerate().map(|(r, &id)| (id, r as u32)).collect();
+        Ok(DenseIndex { ids, vecs, row, last: Mutex::new(None), encoder, wanted: wanted_n })
     }
 
     pub fn len(&self) -> usize {
@@ -135,12 +142,24 @@ impl DenseIndex {
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
     }
+
+    /// The query's vector, from the one-entry cache or the encoder.
+    fn query_vector(&self, query: &str) -> Option<Vec<f32>> {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((q, v)) = last.as_ref() {
+            if q == query {
+                return Some(v.clone());
+            }
+        }
+        let v = self.encoder.embedder.embed(&[query]).ok()?.pop()?;
+        *last = Some((query.to_string(), v.clone()));
+        Some(v)
+    }
 }
 
 impl Semantic for DenseIndex {
     fn nearest(&self, query: &str, k: usize) -> Vec<(u32, f32)> {
-        let Ok(mut q) = self.encoder.embedder.embed(&[query]) else { return Vec::new() };
-        let Some(q) = q.pop() else { return Vec::new() };
+        let Some(q) = self.query_vector(query) else { return Vec::new() };
         let mut scored: Vec<(u32, f32)> = self
             .vecs
             .chunks_exact(DIM)
@@ -154,6 +173,19 @@ impl Semantic for DenseIndex {
         }
         scored.sort_by(by);
         scored
+    }
+
+    fn similarity(&self, query: &str, ids: &[u32]) -> Vec<f32> {
+        let Some(q) = self.query_vector(query) else { return vec![0.0; ids.len()] };
+        ids.iter()
+            .map(|id| match self.row.get(id) {
+                Some(&r) => {
+                    let v = &self.vecs[r as usize * DIM..(r as usize + 1) * DIM];
+                    v.iter().zip(&q).map(|(a, b)| a * b).sum()
+                }
+                None => 0.0,
+            })
+            .collect()
     }
 
     fn ready(&self) -> usize {

@@ -162,7 +162,7 @@ pub struct Localization {
 }
 
 /// Number of features per function-level candidate.
-pub const N_FEATURES: usize = 16;
+pub const N_FEATURES: usize = 17;
 
 /// Feature names, in order (documentation and the training script).
 pub const FEATURE_NAMES: [&str; N_FEATURES] = [
@@ -182,6 +182,7 @@ pub const FEATURE_NAMES: [&str; N_FEATURES] = [
     "log_file_rank",
     "file_path",
     "file_lexical",
+    "semantic_all",
 ];
 
 /// Number of features per file candidate (the learned file model's input).
@@ -416,6 +417,11 @@ fn issue_head(issue: &str) -> String {
     issue.chars().take(200).collect()
 }
 
+/// The semantic tool's query for the whole issue (the encoder reads its first 256 tokens).
+fn semantic_query(issue: &str) -> String {
+    issue.chars().take(2000).collect()
+}
+
 /// The issue's terms with weights: repeated words count, with diminishing returns.
 fn query_terms(issue: &str) -> Vec<(String, f32)> {
     let mut end = issue.len().min(signals::MAX_ISSUE_BYTES);
@@ -442,7 +448,7 @@ impl Search<'_> {
     fn first_turn(&self, issue: &str, sigs: &[Signal], skipped: &mut u32) -> Vec<Planned> {
         if self.opts.mode == Mode::Dense {
             return vec![Planned {
-                call: Call::Semantic { query: issue.chars().take(2000).collect() },
+                call: Call::Semantic { query: semantic_query(issue) },
                 weight: 1.0,
                 reason: String::new(),
                 frame: false,
@@ -459,7 +465,7 @@ impl Search<'_> {
         }
         if self.dense.is_some() {
             plan.push(Planned {
-                call: Call::Semantic { query: issue.chars().take(2000).collect() },
+                call: Call::Semantic { query: semantic_query(issue) },
                 weight: 1.0,
                 reason: String::new(),
                 frame: false,
@@ -895,6 +901,15 @@ impl Search<'_> {
         let (found, top) =
             self.ix.lexical.search_with_top(&self.query_terms, pool.len(), |d| pool.contains(&d));
         let lexical: FxHashMap<u32, f32> = found.into_iter().map(|(id, s)| (id, s / top.max(1e-6))).collect();
+        // `semantic_all`: the encoder's cosine of every candidate with the issue (the
+        // semantic tool's query), over the best candidate's; the tool itself scores its top
+        // hits only, and rescales them so most of a large repository's candidates read 0.
+        let ids: Vec<u32> = ranked.iter().map(|r| r.0).collect();
+        let cosine = match self.dense {
+            Some(d) => d.similarity(&semantic_query(self.issue), &ids),
+            None => vec![0.0; ids.len()],
+        };
+        let best_cosine = cosine.iter().copied().fold(0.0, f32::max).max(1e-6);
         let none = Evidence::default();
         ranked
             .iter()
@@ -930,6 +945,7 @@ impl Search<'_> {
                     (1.0 + fr).ln(),
                     fev.map(|f| f.path.max(f.frame)).unwrap_or(0.0),
                     fev.map(|f| f.lexical).unwrap_or(0.0),
+                    (cosine[rank] / best_cosine).max(0.0),
                 ]
             })
             .collect()

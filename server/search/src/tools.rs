@@ -104,6 +104,9 @@ pub struct Hit {
 pub trait Semantic: Sync {
     /// The `k` entities nearest to `query`, with cosine similarity, best first.
     fn nearest(&self, query: &str, k: usize) -> Vec<(u32, f32)>;
+    /// The cosine similarity of `query` with each of `ids`, in order (0 for an entity
+    /// without a vector, or for all of them when the query cannot be embedded).
+    fn similarity(&self, query: &str, ids: &[u32]) -> Vec<f32>;
     /// How many entities have a vector now.
     fn ready(&self) -> usize;
 }
