@@ -45,8 +45,6 @@ RERANK_DEPTH = 100  # engine.rs
 POOL_MAX = 400  # engine.rs, for POOL_FILES = 3
 DEV = ("sympy/sympy", "sphinx-doc/sphinx")
 DEEPEST = 10  # the deepest pool a variant uses; the dump must hold at least this many files' functions
-# Names of the columns after FEATURE_NAMES in a dump made by an engine with candidate inputs.
-DUMP_EXTRA = ["semantic_all"]
 HEURISTIC, LOG_FILE_RANK = tr.FEATURE_NAMES.index("heuristic"), tr.FEATURE_NAMES.index("log_file_rank")
 
 
@@ -58,11 +56,11 @@ class Inst:
         c = d["candidates"]
         self.names = [x["name"] for x in c]
         self.paths = [n.split(":", 1)[0] for n in self.names]
-        width = len(c[0]["f"]) if c else tr.N_FEATURES
-        x = np.array([x["f"] for x in c], dtype=np.float32).reshape(len(c), width)
-        self.x = x[:, : tr.N_FEATURES]
-        # Columns a dump holds beyond the shipped inputs (an engine build with a candidate input).
-        self.extra = {n: x[:, tr.N_FEATURES + k] for k, n in enumerate(DUMP_EXTRA[: width - tr.N_FEATURES])}
+        self.x = np.array([x["f"] for x in c], dtype=np.float32).reshape(len(c), tr.N_FEATURES)
+        # The engine's candidate inputs (CANDIDATE_FEATURE_NAMES: dumped, read by no shipped model).
+        names = d.get("candidate_features", [])
+        cand = np.array([x.get("c", []) for x in c], dtype=np.float32).reshape(len(c), len(names))
+        self.extra = {n: cand[:, k] for k, n in enumerate(names)}
         self.fpaths = [r["path"] for r in d["files"]]
         self.fx = np.array([r["f"] for r in d["files"]], dtype=np.float32).reshape(len(self.fpaths), tf.N_FILE)
         self.gold_files, self.gold_fns = gold_files, gold_fns

@@ -167,14 +167,20 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
         let ms = t.elapsed().as_secs_f64() * 1000.0;
         if let Some(out) = &features_out {
             use std::io::Write;
-            let cands: Vec<serde_json::Value> =
-                loc.features.iter().map(|(name, f)| serde_json::json!({"name": name, "f": f})).collect();
+            // "c": the candidate inputs (CANDIDATE_FEATURE_NAMES), which no shipped model reads.
+            let cands: Vec<serde_json::Value> = loc
+                .features
+                .iter()
+                .zip(&loc.candidate_features)
+                .map(|((name, f), c)| serde_json::json!({"name": name, "f": f, "c": c}))
+                .collect();
             let files: Vec<serde_json::Value> =
                 loc.file_features.iter().map(|(path, f)| serde_json::json!({"path": path, "f": f})).collect();
             let line = serde_json::json!({
                 "instance_id": inst.instance_id,
                 "repo": inst.repo,
                 "pool_files": opts.pool_files,
+                "candidate_features": locus_search::CANDIDATE_FEATURE_NAMES,
                 "candidates": cands,
                 "files": files,
             });

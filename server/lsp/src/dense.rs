@@ -39,8 +39,8 @@ pub struct DenseIndex {
     vecs: Vec<f32>,
     /// Entity id -> its row in `vecs`.
     row: FxHashMap<u32, u32>,
-    /// The last query embedded and its vector: a locate asks the same issue twice (the
-    /// semantic tool's call and the candidates' similarities).
+    /// The last query embedded and its vector: a feature dump asks for the issue's vector
+    /// again after the semantic tool's call (`similarity` of the candidates).
     last: Mutex<Option<(String, Vec<f32>)>>,
     encoder: Arc<Encoder>,
     /// Entities that should have a vector (ready = all of them).
@@ -145,14 +145,13 @@ impl DenseIndex {
 
     /// The query's vector, from the one-entry cache or the encoder.
     fn query_vector(&self, query: &str) -> Option<Vec<f32>> {
-        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((q, v)) = last.as_ref() {
+        if let Some((q, v)) = self.last.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
             if q == query {
                 return Some(v.clone());
             }
         }
         let v = self.encoder.embedder.embed(&[query]).ok()?.pop()?;
-        *last = Some((query.to_string(), v.clone()));
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some((query.to_string(), v.clone()));
         Some(v)
     }
 }
@@ -238,5 +237,47 @@ impl locus_search::Scorer for LearnedScorer {
 
     fn score_files(&self, rows: &[[f32; locus_search::N_FILE_FEATURES]]) -> Option<Vec<f32>> {
         self.files.as_ref().and_then(|m| m.score(rows).ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    use locus_embed::{EmbedConfig, Embedder, VectorStore};
+    use locus_index::{FileUnit, Index, Skipped};
+    use locus_search::tools::Semantic;
+
+    use super::{DenseIndex, Encoder};
+
+    #[test]
+    fn similarity_is_the_cosine_nearest_ranks_by() {
+        let embedder = match Embedder::load(&EmbedConfig::default()) {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("skipped: no encoder here ({e}); `bash scripts/setup.sh` installs it");
+                return;
+            }
+        };
+        let dir = std::env::temp_dir().join(format!("locus-dense-test-{}", std::process::id()));
+        let store = VectorStore::open(&dir, embedder.model_id()).unwrap();
+        let text = "def parse_date(s):\n    return s.split('-')\n\nclass Invoice:\n    def total(self):\n        return 0\n";
+        let unit = FileUnit::build("a.py".into(), locus_syntax::Lang::Python, Arc::from(text));
+        let ix = Index::from_units(PathBuf::from("/ws"), vec![Arc::new(unit)], Skipped::default());
+        let enc = Arc::new(Encoder { embedder, store });
+        let dense = DenseIndex::build(&ix, enc, true, &AtomicBool::new(false), |_, _| {}).unwrap();
+        let query = "dates are parsed wrong";
+        let near = dense.nearest(query, 10);
+        assert!(!near.is_empty());
+        let ids: Vec<u32> = near.iter().map(|n| n.0).collect();
+        let sims = dense.similarity(query, &ids);
+        for (n, s) in near.iter().zip(&sims) {
+            assert!((n.1 - s).abs() < 1e-6, "{n:?} vs {s}");
+        }
+        // An id without a vector reads 0.
+        assert_eq!(dense.similarity(query, &[ix.n_entities() as u32]), vec![0.0]);
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

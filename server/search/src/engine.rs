@@ -155,6 +155,9 @@ pub struct Localization {
     /// leading files' other functions; in the final order when a model ranked them), when
     /// `Options::collect_features` is set: the model's training data.
     pub features: Vec<(String, [f32; N_FEATURES])>,
+    /// The [`CANDIDATE_FEATURE_NAMES`] of the same candidates, row by row, when
+    /// `Options::collect_features` is set.
+    pub candidate_features: Vec<[f32; N_CANDIDATE_FEATURES]>,
     /// Features of the file candidates the learned file model scores (the fusion's top
     /// [`FILE_POOL`] files and the files of the model's leading functions), by path, when
     /// `Options::collect_features` is set.
@@ -162,7 +165,7 @@ pub struct Localization {
 }
 
 /// Number of features per function-level candidate.
-pub const N_FEATURES: usize = 17;
+pub const N_FEATURES: usize = 16;
 
 /// Feature names, in order (documentation and the training script).
 pub const FEATURE_NAMES: [&str; N_FEATURES] = [
@@ -182,8 +185,17 @@ pub const FEATURE_NAMES: [&str; N_FEATURES] = [
     "log_file_rank",
     "file_path",
     "file_lexical",
-    "semantic_all",
 ];
+
+/// Number of candidate inputs: evidence the engine dumps beside [`FEATURE_NAMES`] for
+/// experiments (`locus eval --features`) but the shipped models do not read.
+pub const N_CANDIDATE_FEATURES: usize = 1;
+
+/// Candidate input names, in order. `semantic_all`: the encoder's cosine of the function
+/// with the issue (the semantic tool's query), over the best pooled function's, clamped at 0,
+/// for every pooled function (`semantic` is the tool's own score, 0 outside its top hits).
+/// docs/ranker-notes.md has what it measured as a model input.
+pub const CANDIDATE_FEATURE_NAMES: [&str; N_CANDIDATE_FEATURES] = ["semantic_all"];
 
 /// Number of features per file candidate (the learned file model's input).
 pub const N_FILE_FEATURES: usize = 12;
@@ -901,15 +913,6 @@ impl Search<'_> {
         let (found, top) =
             self.ix.lexical.search_with_top(&self.query_terms, pool.len(), |d| pool.contains(&d));
         let lexical: FxHashMap<u32, f32> = found.into_iter().map(|(id, s)| (id, s / top.max(1e-6))).collect();
-        // `semantic_all`: the encoder's cosine of every candidate with the issue (the
-        // semantic tool's query), over the best candidate's; the tool itself scores its top
-        // hits only, and rescales them so most of a large repository's candidates read 0.
-        let ids: Vec<u32> = ranked.iter().map(|r| r.0).collect();
-        let cosine = match self.dense {
-            Some(d) => d.similarity(&semantic_query(self.issue), &ids),
-            None => vec![0.0; ids.len()],
-        };
-        let best_cosine = cosine.iter().copied().fold(0.0, f32::max).max(1e-6);
         let none = Evidence::default();
         ranked
             .iter()
@@ -945,10 +948,19 @@ impl Search<'_> {
                     (1.0 + fr).ln(),
                     fev.map(|f| f.path.max(f.frame)).unwrap_or(0.0),
                     fev.map(|f| f.lexical).unwrap_or(0.0),
-                    (cosine[rank] / best_cosine).max(0.0),
                 ]
             })
             .collect()
+    }
+
+    /// The [`CANDIDATE_FEATURE_NAMES`] of the pooled functions `ids`, in order.
+    fn candidate_features(&self, ids: &[u32]) -> Vec<[f32; N_CANDIDATE_FEATURES]> {
+        let cosine = match self.dense {
+            Some(d) => d.similarity(&semantic_query(self.issue), ids),
+            None => vec![0.0; ids.len()],
+        };
+        let best = cosine.iter().copied().fold(0.0, f32::max).max(1e-6);
+        cosine.into_iter().map(|c| [(c / best).max(0.0)]).collect()
     }
 
     /// The final function ranking: the fusion's, re-scored by the learned model if present;
@@ -1190,13 +1202,15 @@ impl Search<'_> {
             .collect();
         let predicted_functions = cut(&functions, PRED_FUNCTION_RATIO, PRED_FUNCTION_MAX);
         let predicted_files = cut(&files, PRED_FILE_RATIO, PRED_FILE_MAX);
-        let (features, file_features) = if self.opts.collect_features {
+        let (features, candidate_features, file_features) = if self.opts.collect_features {
+            let ids: Vec<u32> = rows.iter().map(|r| r.0).collect();
             (
                 rows.into_iter().map(|(id, r)| (self.ix.full_name(id), r)).collect(),
+                self.candidate_features(&ids),
                 file_rows.into_iter().map(|(id, r)| (self.ix.path_of(id).to_string(), r)).collect(),
             )
         } else {
-            (Vec::new(), Vec::new())
+            (Vec::new(), Vec::new(), Vec::new())
         };
         let mut trace = self.trace;
         trace.ranking = ranking;
@@ -1207,6 +1221,7 @@ impl Search<'_> {
             predicted_functions,
             trace,
             features,
+            candidate_features,
             file_features,
         }
     }

@@ -9,8 +9,9 @@ pub mod signals;
 pub mod tools;
 
 pub use engine::{
-    locate, Cancelled, Localization, Mode, Options, Ranked, Scorer, Trace, FEATURE_NAMES, FILE_FEATURE_NAMES,
-    FILE_POOL, N_FEATURES, N_FILE_FEATURES, POOL_FILES,
+    locate, Cancelled, Localization, Mode, Options, Ranked, Scorer, Trace, CANDIDATE_FEATURE_NAMES,
+    FEATURE_NAMES, FILE_FEATURE_NAMES, FILE_POOL, N_CANDIDATE_FEATURES, N_FEATURES, N_FILE_FEATURES,
+    POOL_FILES,
 };
 pub use signals::{Signal, SignalKind};
 

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use locus_index::{FileUnit, Index, Skipped};
 
 use crate::engine::{
-    locate, Localization, Mode, Options, Scorer, FEATURE_NAMES, FILE_FEATURE_NAMES, N_FEATURES,
-    N_FILE_FEATURES,
+    locate, Localization, Mode, Options, Scorer, CANDIDATE_FEATURE_NAMES, FEATURE_NAMES, FILE_FEATURE_NAMES,
+    N_FEATURES, N_FILE_FEATURES,
 };
+use crate::tools::Semantic;
 
 fn index_of(files: &[(&str, String)]) -> Index {
     let units = files
@@ -88,6 +89,42 @@ fn features_cover_the_leading_files_without_changing_the_fusion_ranking() {
     let of = |n: &str| with.features.iter().find(|f| f.0 == n).unwrap().1[lex];
     assert!(of("billing.py:apply_refund") > 0.0 && of("other.py:refund_amount") > 0.0);
     assert_eq!(of("billing.py:helper_7"), 0.0);
+}
+
+/// An encoder stand-in: entity `id` has cosine `1 / (1 + id)` with any query; the nearest
+/// are the two first entities.
+struct FakeEncoder(usize);
+
+impl Semantic for FakeEncoder {
+    fn nearest(&self, _query: &str, k: usize) -> Vec<(u32, f32)> {
+        (0..self.0.min(k).min(2) as u32).map(|id| (id, 1.0 / (1.0 + id as f32))).collect()
+    }
+    fn similarity(&self, _query: &str, ids: &[u32]) -> Vec<f32> {
+        ids.iter().map(|&id| 1.0 / (1.0 + id as f32)).collect()
+    }
+    fn ready(&self) -> usize {
+        self.0
+    }
+}
+
+#[test]
+fn candidate_inputs_cover_every_candidate_and_leave_the_model_inputs_alone() {
+    let ix = workspace();
+    let opts = Options { max_results: 100, collect_features: true, ..Options::default() };
+    let cancel = AtomicBool::new(false);
+    let enc = FakeEncoder(ix.n_entities());
+    let with = locate(&ix, Some(&enc), ISSUE, &opts, &cancel).unwrap();
+    assert_eq!(CANDIDATE_FEATURE_NAMES, ["semantic_all"]);
+    assert_eq!(with.candidate_features.len(), with.features.len());
+    // Every pooled function has its cosine over the best pooled one's, in (0, 1], one at 1.
+    let vals: Vec<f32> = with.candidate_features.iter().map(|c| c[0]).collect();
+    assert!(vals.iter().all(|&v| v > 0.0 && v <= 1.0), "{vals:?}");
+    assert!(vals.contains(&1.0), "{vals:?}");
+    // Without an encoder the column is 0, and the model's own inputs are the same rows.
+    let without = run(&ix, &opts);
+    assert!(without.candidate_features.iter().all(|c| c[0] == 0.0));
+    assert_eq!(without.candidate_features.len(), without.features.len());
+    assert!(run(&ix, &Options { max_results: 100, ..Options::default() }).candidate_features.is_empty());
 }
 
 #[test]
