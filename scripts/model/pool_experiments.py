@@ -201,9 +201,12 @@ def sample_weights(ys: list[np.ndarray], how: str | None) -> np.ndarray | None:
 class Variant:
     def __init__(self, label: str, pool: int = 3, lam: float | None = None, stage2: bool = False,
                  name_overlap: bool = False, within: tuple[str, ...] = (), weights: str | None = None,
-                 dumped: tuple[str, ...] = (), params: dict | None = None):
+                 dumped: tuple[str, ...] = (), keep_top: int = 0, params: dict | None = None):
         self.label, self.pool, self.lam, self.stage2 = label, pool, lam, stage2
         self.name_overlap, self.within, self.weights, self.dumped = name_overlap, within, weights, dumped
+        # keep_top k: the shipped inputs' model ranks the first k functions and the files; this
+        # variant's model orders the functions after them.
+        self.keep_top = keep_top
         self.params = dict(tr.PARAMS, **(params or {}))
         self.names = (tr.FEATURE_NAMES + (["name_overlap"] if name_overlap else []) + list(within)
                       + list(dumped))
@@ -291,6 +294,15 @@ class Experiment:
 
     def rankings(self) -> tuple[dict, dict]:
         """Out of fold: instance id -> ranked function names, ranked file paths."""
+        if self.v.keep_top:
+            base_fns, base_files = Experiment(self.every, Variant("shipped", pool=self.v.pool), None).rankings()
+            own = Variant("own", pool=self.v.pool, dumped=self.v.dumped, weights=self.v.weights)
+            own_fns, _ = Experiment(self.every, own, None).rankings()
+            fns = {}
+            for iid, ranked in base_fns.items():
+                head = ranked[: self.v.keep_top]
+                fns[iid] = head + [n for n in own_fns[iid] if n not in head]
+            return fns, base_files
         fns, files = {}, {}
         repos = sorted({i.repo for i in self.every})
         for test in repos:
@@ -386,7 +398,9 @@ def main() -> None:
         variants += [Variant("pool 3, + semantic_all", dumped=("semantic_all",)),
                      Variant("pool 10, + semantic_all", pool=10, dumped=("semantic_all",)),
                      Variant("pool 3, + semantic_all, instance-balanced weights", dumped=("semantic_all",),
-                             weights="instance")]
+                             weights="instance"),
+                     Variant("pool 3, shipped top 3 and files, then + semantic_all", dumped=("semantic_all",),
+                             keep_top=3)]
     if args.only:
         variants = [variants[0]] + [v for v in variants[1:] if args.only in v.label]
     if not args.within_only:
