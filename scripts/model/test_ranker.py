@@ -1,9 +1,10 @@
-"""Checks the committed localization models: models/ranker.onnx and models/ranker.files.onnx against their metadata and fixtures.
+"""Checks the committed localization models: models/ranker.onnx, ranker.files.onnx and ranker.tail.onnx against their metadata and fixtures.
 
     python test_ranker.py [--models DIR]
 
 For the function model (ranker.onnx, ranker.json, ranker_fixture.json; 16 features) and the
-file model (ranker.files.onnx, ranker.files.json, ranker.files_fixture.json; 12 features):
+file model (ranker.files.onnx, ranker.files.json, ranker.files_fixture.json; 12 features) and
+the tail model (ranker.tail.onnx, ranker.tail.json, ranker.tail_fixture.json; 17 features):
 - the model has the sha256 that its json and its fixture record;
 - its graph has the contract locus-embed relies on (input `features` float32 [N, width],
   output `probabilities` float32 [N, 2]) and its json names that many features;
@@ -27,7 +28,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 # (stem, fixture, features per row)
-MODELS = [("ranker", "ranker_fixture.json", 16), ("ranker.files", "ranker.files_fixture.json", 12)]
+MODELS = [("ranker", "ranker_fixture.json", 16), ("ranker.files", "ranker.files_fixture.json", 12),
+          ("ranker.tail", "ranker.tail_fixture.json", 17)]
 # The Rust test uses the same bound: the tree ensemble is float32 arithmetic in ONNX
 # Runtime and float64 in scikit-learn, which differ by ~1e-7 on these rows.
 TOLERANCE = 1e-4

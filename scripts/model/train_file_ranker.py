@@ -222,20 +222,10 @@ def main() -> None:
     pos = list(np.flatnonzero(y_all)[:5])
     spread = np.linspace(0, len(x_all) - 1, FIXTURE_ROWS - 1 - len(pos)).round().astype(int)
     fx = np.stack([np.zeros(N_FILE, dtype=np.float32)] + [x_all[j] for j in pos] + [x_all[j] for j in spread])
-    fixture = {
-        "comment": "written by scripts/model/train_file_ranker.py; expected = sklearn predict_proba[:, 1] of the shipped file model",
-        "onnx_sha256": sha,
-        "feature_names": FILE_FEATURE_NAMES,
-        "rows": [[float(v) for v in r] for r in fx],
-        "expected": [round(float(p), 7) for p in model.predict_proba(fx)[:, 1]],
-    }
+    fixture = tr.fixture_record(model, fx, FILE_FEATURE_NAMES, sha, "written by scripts/model/train_file_ranker.py; "
+                                "expected = sklearn predict_proba[:, 1] of the shipped file model")
     meta = {
-        "onnx_bytes": len(data),
-        "input": {"name": "features", "type": "float32", "shape": ["N", N_FILE]},
-        "output": {"name": "probabilities", "type": "float32", "shape": ["N", 2], "score_column": 1},
-        "estimator": "sklearn.ensemble.HistGradientBoostingClassifier",
-        "params": {**PARAMS, "random_state": tr.SEED, "early_stopping": False},
-        "monotone_constraints": FILE_MONOTONE,
+        **tr.model_record(data, N_FILE, PARAMS, FILE_MONOTONE),
         "label": "1 iff the file's path is in the instance's gold `files`",
         "training_repos": repos,
         "training_instances": len(every),

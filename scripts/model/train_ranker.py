@@ -302,6 +302,29 @@ def versions() -> dict[str, str]:
     }
 
 
+def fixture_record(model, rows: np.ndarray, names: list[str], sha: str, comment: str) -> dict:
+    """A fixture: feature rows and the scikit-learn scores ONNX Runtime must reproduce."""
+    return {
+        "comment": comment,
+        "onnx_sha256": sha,
+        "feature_names": names,
+        "rows": [[float(v) for v in r] for r in rows],
+        "expected": [round(float(p), 7) for p in model.predict_proba(rows)[:, 1]],
+    }
+
+
+def model_record(data: bytes, width: int, params: dict, monotone: dict | None) -> dict:
+    """The head of a model's `.json`: its graph contract and how it was fitted."""
+    return {
+        "onnx_bytes": len(data),
+        "input": {"name": "features", "type": "float32", "shape": ["N", width]},
+        "output": {"name": "probabilities", "type": "float32", "shape": ["N", 2], "score_column": 1},
+        "estimator": "sklearn.ensemble.HistGradientBoostingClassifier",
+        "params": {**params, "random_state": SEED, "early_stopping": False},
+        "monotone_constraints": monotone,
+    }
+
+
 def write_model(out: Path, stem: str, data: bytes, extra: dict, names: list[str] = FEATURE_NAMES) -> str:
     """`stem.onnx` and the `stem.json` the Rust loader checks (sha256, feature names)."""
     sha = hashlib.sha256(data).hexdigest()
@@ -390,13 +413,8 @@ def main() -> None:
     sha = hashlib.sha256(data).hexdigest()
 
     fx = fixture_rows(every)
-    fixture = {
-        "comment": "written by scripts/model/train_ranker.py; expected = sklearn predict_proba[:, 1] of the shipped model",
-        "onnx_sha256": sha,
-        "feature_names": FEATURE_NAMES,
-        "rows": [[float(v) for v in r] for r in fx],
-        "expected": [round(float(p), 7) for p in model.predict_proba(fx)[:, 1]],
-    }
+    fixture = fixture_record(model, fx, FEATURE_NAMES, sha, "written by scripts/model/train_ranker.py; "
+                             "expected = sklearn predict_proba[:, 1] of the shipped model")
 
     def rounded(m: dict | str) -> dict | str:
         if isinstance(m, str):
@@ -404,12 +422,7 @@ def main() -> None:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in m.items()}
 
     meta = {
-        "onnx_bytes": len(data),
-        "input": {"name": "features", "type": "float32", "shape": ["N", N_FEATURES]},
-        "output": {"name": "probabilities", "type": "float32", "shape": ["N", 2], "score_column": 1},
-        "estimator": "sklearn.ensemble.HistGradientBoostingClassifier",
-        "params": {**PARAMS, "random_state": SEED, "early_stopping": False},
-        "monotone_constraints": MONOTONE if PARAMS["monotone"] else None,
+        **model_record(data, N_FEATURES, PARAMS, MONOTONE if PARAMS["monotone"] else None),
         "label": "1 iff the candidate's name is in the instance's gold `functions`",
         "training_repos": repos,
         "training_instances": len(every),

@@ -21,6 +21,9 @@ use crate::runtime;
 pub const RANKER_FEATURES: usize = 16;
 /// Features per file candidate row, in the order of `FILE_FEATURE_NAMES` in locus-search's engine.
 pub const FILE_RANKER_FEATURES: usize = 12;
+/// Features per row of the tail model (`models/ranker.tail.onnx`): the function model's, then
+/// `CANDIDATE_FEATURE_NAMES` of locus-search's engine.
+pub const TAIL_RANKER_FEATURES: usize = RANKER_FEATURES + 1;
 /// Overrides [`Ranker::default_path`].
 pub const RANKER_ENV: &str = "LOCUS_RANKER";
 
@@ -76,6 +79,11 @@ impl Ranker {
     /// The file model beside a function model: `ranker.onnx` → `ranker.files.onnx`.
     pub fn files_path(function_model: &Path) -> PathBuf {
         function_model.with_extension("files.onnx")
+    }
+
+    /// The tail model beside a function model: `models/ranker.onnx` → `models/ranker.tail.onnx`.
+    pub fn tail_path(function_model: &Path) -> PathBuf {
+        function_model.with_extension("tail.onnx")
     }
 
     /// As [`Ranker::load`], for a model whose rows have `width` features (the file model:

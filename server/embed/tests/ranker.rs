@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use locus_embed::{EmbedError, Ranker, FILE_RANKER_FEATURES, RANKER_FEATURES};
+use locus_embed::{EmbedError, Ranker, FILE_RANKER_FEATURES, RANKER_FEATURES, TAIL_RANKER_FEATURES};
 
 /// scikit-learn sums the trees in float64, ONNX Runtime in float32: ~1e-7 apart here.
 const TOLERANCE: f32 = 1e-4;
@@ -138,6 +138,19 @@ fn the_file_model_scores_equal_its_fixture() {
     // Rows of the function model's width are refused, not misread.
     let wrong = fixture();
     assert!(ranker.score(&wrong.rows).is_err());
+}
+
+#[test]
+fn the_tail_model_scores_equal_its_fixture() {
+    let Some(ranker) = ranker_of("ranker.tail.onnx", TAIL_RANKER_FEATURES) else { return };
+    let fx = fixture_of::<TAIL_RANKER_FEATURES>("ranker.tail_fixture.json");
+    assert_eq!(ranker.sha256(), fx.sha256, "the fixture was written for another model");
+    assert_eq!(ranker.feature_names()[RANKER_FEATURES], "semantic_all");
+    let got = ranker.score(&fx.rows).unwrap();
+    for (i, (g, e)) in got.iter().zip(&fx.expected).enumerate() {
+        assert!((g - e).abs() < TOLERANCE, "row {i}: tail model {g}, fixture {e}");
+    }
+    assert!(ranker.score(&fixture().rows).is_err(), "rows of the function model's width");
 }
 
 #[test]

@@ -193,11 +193,14 @@ impl Semantic for DenseIndex {
 }
 
 /// The learned localization models as the engine's scorer: functions (`models/ranker.onnx`)
-/// and, when its file is there, files (`models/ranker.files.onnx`, re-scoring the fusion's
-/// leading files from their own evidence and the function model's scores).
+/// and, when their files are there, files (`models/ranker.files.onnx`, re-scoring the fusion's
+/// leading files from their own evidence and the function model's scores) and the tail
+/// (`models/ranker.tail.onnx`, ordering the functions after the function model's first few
+/// with the encoder's similarity of every candidate).
 pub struct LearnedScorer {
     pub functions: locus_embed::Ranker,
     pub files: Option<locus_embed::Ranker>,
+    pub tail: Option<locus_embed::Ranker>,
 }
 
 impl LearnedScorer {
@@ -207,27 +210,33 @@ impl LearnedScorer {
         LearnedScorer::load_from(&locus_embed::Ranker::default_path(), runtime_path)
     }
 
-    /// The function model at `path` and the file model beside it
-    /// ([`locus_embed::Ranker::files_path`]) when that file exists. A file model that exists
-    /// but does not load is an error, not a silent fall-back.
+    /// The function model at `path` and the file and tail models beside it
+    /// ([`locus_embed::Ranker::files_path`], [`locus_embed::Ranker::tail_path`]) when their
+    /// files exist. A model that exists but does not load is an error, not a silent fall-back.
     pub fn load_from(
         path: &std::path::Path,
         runtime_path: Option<&std::path::Path>,
     ) -> Result<LearnedScorer, EmbedError> {
         let functions = locus_embed::Ranker::load(path, runtime_path)?;
-        let files_path = locus_embed::Ranker::files_path(path);
-        let files = if files_path.exists() {
-            Some(locus_embed::Ranker::load_with_width(
-                &files_path,
-                runtime_path,
-                locus_embed::FILE_RANKER_FEATURES,
-            )?)
-        } else {
-            None
-        };
-        Ok(LearnedScorer { functions, files })
+        let beside =
+            |p: std::path::PathBuf, width: usize| -> Result<Option<locus_embed::Ranker>, EmbedError> {
+                if p.exists() {
+                    locus_embed::Ranker::load_with_width(&p, runtime_path, width).map(Some)
+                } else {
+                    Ok(None)
+                }
+            };
+        let files = beside(locus_embed::Ranker::files_path(path), locus_embed::FILE_RANKER_FEATURES)?;
+        let tail = beside(locus_embed::Ranker::tail_path(path), locus_embed::TAIL_RANKER_FEATURES)?;
+        Ok(LearnedScorer { functions, files, tail })
     }
 }
+
+// The tail model's rows are the function model's and the candidate inputs, end to end.
+const _: () = assert!(
+    locus_embed::TAIL_RANKER_FEATURES == locus_search::N_FEATURES + locus_search::N_CANDIDATE_FEATURES
+);
+const _: () = assert!(locus_embed::RANKER_FEATURES == locus_search::N_FEATURES);
 
 impl locus_search::Scorer for LearnedScorer {
     fn score(&self, rows: &[[f32; locus_search::N_FEATURES]]) -> Vec<f32> {
@@ -237,6 +246,25 @@ impl locus_search::Scorer for LearnedScorer {
 
     fn score_files(&self, rows: &[[f32; locus_search::N_FILE_FEATURES]]) -> Option<Vec<f32>> {
         self.files.as_ref().and_then(|m| m.score(rows).ok())
+    }
+
+    fn score_tail(
+        &self,
+        rows: &[[f32; locus_search::N_FEATURES]],
+        candidate: &[[f32; locus_search::N_CANDIDATE_FEATURES]],
+    ) -> Option<Vec<f32>> {
+        let model = self.tail.as_ref()?;
+        let joined: Vec<[f32; locus_embed::TAIL_RANKER_FEATURES]> = rows
+            .iter()
+            .zip(candidate)
+            .map(|(r, c)| {
+                let mut x = [0.0; locus_embed::TAIL_RANKER_FEATURES];
+                x[..locus_search::N_FEATURES].copy_from_slice(r);
+                x[locus_search::N_FEATURES..].copy_from_slice(c);
+                x
+            })
+            .collect();
+        model.score(&joined).ok()
     }
 }
 

@@ -229,7 +229,23 @@ pub trait Scorer: Sync + Send {
     fn score_files(&self, _rows: &[[f32; N_FILE_FEATURES]]) -> Option<Vec<f32>> {
         None
     }
+
+    /// One score per function row from the row and its [`CANDIDATE_FEATURE_NAMES`], ordering
+    /// the candidates after the first [`KEEP_TOP`] of [`Scorer::score`]; `None` when the
+    /// scorer has no such model (the order then stays `score`'s). Asked only when the
+    /// encoder's vectors are there.
+    fn score_tail(
+        &self,
+        _rows: &[[f32; N_FEATURES]],
+        _candidate: &[[f32; N_CANDIDATE_FEATURES]],
+    ) -> Option<Vec<f32>> {
+        None
+    }
 }
+
+/// The function model's leading candidates the tail model leaves in place (docs/ranker-notes.md,
+/// session 5: the tail model alone lifts Acc@10 but ranks the first gold function later).
+pub const KEEP_TOP: usize = 3;
 
 /// Candidates re-scored by a learned scorer; the rest keep their order below them.
 const RERANK_DEPTH: usize = 100;
@@ -970,23 +986,53 @@ impl Search<'_> {
         let funcs = self.ranked_functions();
         let want_features = self.opts.collect_features || self.opts.scorer.is_some();
         if !want_features {
-            return FinalFunctions { ranked: funcs, rows: Vec::new(), learned: FxHashMap::default() };
+            return FinalFunctions {
+                ranked: funcs,
+                rows: Vec::new(),
+                learned: FxHashMap::default(),
+                tail: false,
+            };
         }
         let (pool, tail) = self.candidate_pool(&funcs, files);
         let rows = self.features(&pool, files);
         let learned = self.opts.scorer.as_ref().map(|s| s.score(&rows)).filter(|l| l.len() == pool.len());
         let Some(learned) = learned else {
             let rows = pool.iter().map(|p| p.0).zip(rows).collect();
-            return FinalFunctions { ranked: funcs, rows, learned: FxHashMap::default() };
+            return FinalFunctions { ranked: funcs, rows, learned: FxHashMap::default(), tail: false };
         };
         let by_id = pool.iter().map(|p| p.0).zip(learned.iter().copied()).collect();
+        let ids: Vec<u32> = pool.iter().map(|p| p.0).collect();
+        let tail_scores = match (self.dense, &self.opts.scorer) {
+            (Some(_), Some(s)) => {
+                s.score_tail(&rows, &self.candidate_features(&ids)).filter(|t| t.len() == pool.len())
+            }
+            _ => None,
+        };
         let mut head: Vec<(u32, f32, [f32; N_FEATURES])> =
             pool.iter().zip(learned).zip(rows).map(|((p, s), r)| (p.0, s, r)).collect();
         // Stable: equal scores (rows with equal features, common among the pooled functions
         // no tool returned) keep the pool's order, the fusion's, as in train_ranker.py.
-        head.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let mut order: Vec<usize> = (0..head.len()).collect();
+        order.sort_by(|&a, &b| head[b].1.total_cmp(&head[a].1));
+        let tailed = tail_scores.is_some();
+        if let Some(t) = tail_scores {
+            // The model's first KEEP_TOP stay; the rest follow in the tail model's order (ties
+            // in pool order, as in train_tail_ranker.py), their scores the tail model's scaled
+            // to start just below the last one kept.
+            let keep = order.len().min(KEEP_TOP);
+            let mut rest = order.split_off(keep);
+            rest.sort_by(|&a, &b| t[b].total_cmp(&t[a]).then(a.cmp(&b)));
+            let floor = order.last().map(|&i| head[i].1).unwrap_or(1.0) * 0.99;
+            let top = rest.first().map(|&i| t[i]).unwrap_or(1.0).max(1e-6);
+            for &i in &rest {
+                head[i].1 = floor * (t[i] / top).max(0.0);
+            }
+            order.extend(rest);
+        }
+        let head: Vec<(u32, f32, [f32; N_FEATURES])> = order.into_iter().map(|i| head[i]).collect();
         let ranked = rescored(head.iter().map(|h| (h.0, h.1)).collect(), tail);
-        FinalFunctions { ranked, rows: head.into_iter().map(|h| (h.0, h.2)).collect(), learned: by_id }
+        let rows = head.into_iter().map(|h| (h.0, h.2)).collect();
+        FinalFunctions { ranked, rows, learned: by_id, tail: tailed }
     }
 
     /// The files the learned file model scores, as indices into the fusion's file ranking:
@@ -1144,10 +1190,12 @@ impl Search<'_> {
         let fusion_files = self.ranked_files();
         let fns = self.final_functions(&fusion_files);
         let (files_r, file_rows, files_learned) = self.final_files(&fusion_files, &fns);
-        let ranking = match (fns.learned.is_empty(), files_learned) {
-            (true, _) => "fusion",
-            (false, false) => "model: functions",
-            (false, true) => "model: functions and files",
+        let ranking = match (fns.learned.is_empty(), fns.tail, files_learned) {
+            (true, _, _) => "fusion",
+            (false, false, false) => "model: functions",
+            (false, false, true) => "model: functions and files",
+            (false, true, false) => "model: functions with tail",
+            (false, true, true) => "model: functions with tail, and files",
         };
         let FinalFunctions { ranked: funcs, rows, .. } = fns;
         let top_f = funcs.first().map(|f| f.1).unwrap_or(1.0).max(1e-6);
@@ -1246,6 +1294,8 @@ struct FinalFunctions {
     rows: Vec<(u32, [f32; N_FEATURES])>,
     /// The function model's score per candidate it saw (empty without a model).
     learned: FxHashMap<u32, f32>,
+    /// Whether the tail model ordered the candidates after the first [`KEEP_TOP`].
+    tail: bool,
 }
 
 /// A ranking whose leader is ahead of the second by more than this share of its score has

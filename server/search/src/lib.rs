@@ -10,8 +10,8 @@ pub mod tools;
 
 pub use engine::{
     locate, Cancelled, Localization, Mode, Options, Ranked, Scorer, Trace, CANDIDATE_FEATURE_NAMES,
-    FEATURE_NAMES, FILE_FEATURE_NAMES, FILE_POOL, N_CANDIDATE_FEATURES, N_FEATURES, N_FILE_FEATURES,
-    POOL_FILES,
+    FEATURE_NAMES, FILE_FEATURE_NAMES, FILE_POOL, KEEP_TOP, N_CANDIDATE_FEATURES, N_FEATURES,
+    N_FILE_FEATURES, POOL_FILES,
 };
 pub use signals::{Signal, SignalKind};
 

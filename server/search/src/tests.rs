@@ -9,7 +9,7 @@ use locus_index::{FileUnit, Index, Skipped};
 
 use crate::engine::{
     locate, Localization, Mode, Options, Scorer, CANDIDATE_FEATURE_NAMES, FEATURE_NAMES, FILE_FEATURE_NAMES,
-    N_FEATURES, N_FILE_FEATURES,
+    KEEP_TOP, N_CANDIDATE_FEATURES, N_FEATURES, N_FILE_FEATURES,
 };
 use crate::tools::Semantic;
 
@@ -250,4 +250,49 @@ fn an_unsure_search_requeries_with_words_learned_from_its_leaders() {
     let lexical_calls =
         sure.trace.turns.iter().flat_map(|t| &t.calls).filter(|c| c.tool == "lexical").count();
     assert_eq!(lexical_calls, 1, "{:?}", sure.trace.turns);
+}
+
+/// Scores functions by one feature, and the tail by the negated `semantic_all`.
+struct WithTail(usize);
+
+impl Scorer for WithTail {
+    fn score(&self, rows: &[[f32; N_FEATURES]]) -> Vec<f32> {
+        rows.iter().map(|r| r[self.0]).collect()
+    }
+
+    fn score_tail(
+        &self,
+        _rows: &[[f32; N_FEATURES]],
+        candidate: &[[f32; N_CANDIDATE_FEATURES]],
+    ) -> Option<Vec<f32>> {
+        Some(candidate.iter().map(|c| 1.0 - c[0]).collect())
+    }
+}
+
+#[test]
+fn a_tail_model_orders_what_follows_the_function_models_first_candidates() {
+    let ix = workspace();
+    let lines = FEATURE_NAMES.iter().position(|n| *n == "log_lines").unwrap();
+    let with = |scorer: Arc<dyn Scorer>| Options {
+        max_results: 100,
+        collect_features: true,
+        scorer: Some(scorer),
+        ..Options::default()
+    };
+    let (plain, tailed) = (with(Arc::new(ByFeature(lines, 1.0))), with(Arc::new(WithTail(lines))));
+    let enc = FakeEncoder(ix.n_entities());
+    let cancel = AtomicBool::new(false);
+    let before = locate(&ix, Some(&enc), ISSUE, &plain, &cancel).unwrap();
+    let loc = locate(&ix, Some(&enc), ISSUE, &tailed, &cancel).unwrap();
+    // The first KEEP_TOP are the function model's, in its order.
+    assert_eq!(names(&loc)[..KEEP_TOP], names(&before)[..KEEP_TOP]);
+    assert_eq!(loc.functions.len(), before.functions.len());
+    // After them the tail model's order (lowest cosine first, as WithTail scores), below them.
+    let cos: Vec<f32> = loc.candidate_features[KEEP_TOP..].iter().map(|c| c[0]).collect();
+    assert!(cos.windows(2).all(|w| w[0] <= w[1]), "{cos:?}");
+    assert_ne!(names(&loc)[KEEP_TOP..], names(&before)[KEEP_TOP..]);
+    let scores: Vec<f32> = loc.functions.iter().map(|r| r.score).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+    // Without the encoder's vectors the tail model is not asked.
+    assert_eq!(names(&run(&ix, &tailed)), names(&run(&ix, &plain)));
 }

@@ -1,0 +1,187 @@
+"""Trains the tail model: the function model's inputs plus the engine's candidate input
+`semantic_all`, used to order the functions after the function model's first three.
+
+    python train_tail_ranker.py [--lite FILE] [--tokio FILE] [--out DIR] [--folds-out DIR] [--no-write]
+
+Why and how it was chosen: docs/ranker-notes.md, "Session 5". The engine ranks the function
+model's (ranker.onnx) first KEEP_TOP candidates first, in its order, and every other pooled
+candidate after them in this model's order; the files stay the file model's. Inputs are the
+same feature dumps as train_ranker.py (`locus eval … --semantic --features FILE`), whose
+candidates carry `"c"`, the candidate inputs named by the line's `"candidate_features"`.
+
+Protocol as train_ranker.py: one fold per repository, the parameters fixed in advance
+(train_ranker.PARAMS), every reported figure out of fold (the first three by the fold's
+function model, the rest by the fold's tail model), the shipped model trained on all folds.
+--folds-out writes `<owner>+<name>.tail.onnx` beside train_ranker.py's fold models, which is
+where `locus eval --model-folds` looks for it.
+
+Writes (unless --no-write) into --out (default: the checkout's models/):
+  ranker.tail.onnx          input `features` float32 [N, 17]; `probabilities` column 1
+  ranker.tail.json          feature names, protocol, data, figures, versions, sha256
+  ranker.tail_fixture.json  20 rows and their expected scores (test_ranker.py, server/embed/tests)
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+
+import train_ranker as tr  # noqa: E402  (sets OMP_NUM_THREADS=1 first)
+
+CANDIDATE = "semantic_all"
+NAMES = tr.FEATURE_NAMES + [CANDIDATE]
+WIDTH = len(NAMES)
+MONOTONE = dict(tr.MONOTONE, **{CANDIDATE: 1})
+KEEP_TOP = 3  # engine.rs KEEP_TOP
+
+
+def load(features: Path, gold: dict[str, list[str]]) -> tuple[list[tr.Instance], list[tr.Instance], int]:
+    """The usable instances twice: with the function model's 16 columns and with the 17."""
+    base, tail, lines = {}, {}, 0
+    with open(features, encoding="utf-8") as f:
+        for line in f:
+            lines += 1
+            d = json.loads(line)
+            iid = d["instance_id"]
+            if iid not in gold:
+                continue
+            names = d.get("candidate_features", [])
+            if CANDIDATE not in names:
+                sys.exit(f"{features}: no `{CANDIDATE}` candidate input; dump it again with this engine "
+                         "(`locus eval … --semantic --features FILE`)")
+            k = names.index(CANDIDATE)
+            cands = d["candidates"]
+            x = np.array([c["f"] for c in cands], dtype=np.float32).reshape(len(cands), tr.N_FEATURES)
+            c = np.array([[c["c"][k]] for c in cands], dtype=np.float32).reshape(len(cands), 1)
+            if not (np.isfinite(x).all() and np.isfinite(c).all()):
+                sys.exit(f"{features}: {iid} has non-finite features")
+            cand_names = [c["name"] for c in cands]
+            base[iid] = tr.Instance(iid, d["repo"], cand_names, x, gold[iid])
+            tail[iid] = tr.Instance(iid, d["repo"], cand_names, np.concatenate([x, c], axis=1), gold[iid])
+    ids = sorted(base)
+    return [base[i] for i in ids], [tail[i] for i in ids], lines
+
+
+def fit(insts: list[tr.Instance]):
+    x, y = tr.stack(insts)
+    return tr.make_model(tr.PARAMS, NAMES, MONOTONE).fit(x, y)
+
+
+def combined(base: np.ndarray, tail: np.ndarray) -> np.ndarray:
+    """Scores whose descending order is the engine's: the function model's first KEEP_TOP,
+    then the rest by the tail model (stable: ties keep the candidates' order)."""
+    head = np.argsort(-base, kind="stable")[:KEEP_TOP]
+    rest = [j for j in np.argsort(-tail, kind="stable") if j not in set(head)]
+    out = np.empty(len(base), dtype=np.float64)
+    for rank, j in enumerate(list(head) + rest):
+        out[j] = len(base) - rank
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--lite", type=Path, required=True)
+    ap.add_argument("--tokio", type=Path, required=True)
+    ap.add_argument("--gold-lite", type=Path, default=tr.DATA / "swebench_lite.gold.jsonl")
+    ap.add_argument("--gold-tokio", type=Path, default=tr.DATA / "rust_tokio.gold.jsonl")
+    ap.add_argument("--out", type=Path, default=tr.ROOT / "models")
+    ap.add_argument("--folds-out", type=Path, help="also write the leave-one-repository-out tail models here")
+    ap.add_argument("--no-write", action="store_true", help="report only; write nothing")
+    args = ap.parse_args()
+
+    ver = tr.versions()
+    lite_b, lite_t, lite_lines = load(args.lite, tr.load_gold(args.gold_lite))
+    tokio_b, tokio_t, tokio_lines = load(args.tokio, tr.load_gold(args.gold_tokio))
+    base, tail = lite_b + tokio_b, lite_t + tokio_t
+    repos = sorted({i.repo for i in base})
+    folds = tr.repo_folds(base)
+    print(f"{len(repos)} repositories, {len(base)} instances, {sum(len(i.names) for i in base)} candidates")
+
+    # Out of fold: the fold's function model for the head, the fold's tail model for the rest.
+    oof_base = tr.out_of_fold(base, tr.PARAMS, folds)
+    oof_tail: list[np.ndarray | None] = [None] * len(tail)
+    for test in folds:
+        held = set(test)
+        model = fit([t for j, t in enumerate(tail) if j not in held])
+        for j in test:
+            oof_tail[j] = model.predict_proba(tail[j].x)[:, 1]
+    scores = [combined(b, t) for b, t in zip(oof_base, oof_tail)]
+    by_id = {i.iid: s for i, s in zip(base, scores)}
+    shipped = {i.iid: s for i, s in zip(base, oof_base)}
+    figures = {}
+    print("\nOut of fold (function model's first three, then the tail model):")
+    print("| subset | n | order | Acc@5 | Acc@10 | Recall@5 | MRR | first gold vs fusion |")
+    print("|---|---:|---|---:|---:|---:|---:|---|")
+    for label, insts in [("Lite-available (9 repos)", lite_b), ("tokio (Rust)", tokio_b)]:
+        s_ship, s_new = [shipped[i.iid] for i in insts], [by_id[i.iid] for i in insts]
+        m_ship, m_new = tr.metrics(insts, s_ship), tr.metrics(insts, s_new)
+        print(tr.fmt_row(label, "function model", m_ship))
+        print(tr.fmt_row(label, "+ tail model", m_new, tr.paired(insts, s_new)))
+        figures[label] = {"function_model": m_ship, "with_tail": m_new}
+
+    if args.no_write:
+        return
+    if args.folds_out:
+        args.folds_out.mkdir(parents=True, exist_ok=True)
+        for repo, test in zip(repos, folds):
+            held = set(test)
+            m = fit([t for j, t in enumerate(tail) if j not in held])
+            tr.write_model(args.folds_out, repo.replace("/", "+") + ".tail", export(m),
+                           {"trained_without": repo, "params": tr.PARAMS}, NAMES)
+        print(f"wrote {len(repos)} fold tail models to {args.folds_out}")
+
+    model = fit(tail)
+    data = export(model)
+    x_all = tr.stack(tail)[0]
+    diff = np.abs(tr.onnx_scores(data, x_all) - model.predict_proba(x_all)[:, 1])
+    print(f"\nONNX vs sklearn on {len(x_all)} rows: max abs diff {diff.max():.2e}")
+    if diff.max() > 1e-4:
+        sys.exit("ONNX Runtime disagrees with scikit-learn by more than 1e-4; not writing ranker.tail.json")
+    sha = hashlib.sha256(data).hexdigest()
+    fx = fixture_rows(tail)
+    fixture = tr.fixture_record(model, fx, NAMES, sha,
+                                "written by scripts/model/train_tail_ranker.py; expected = sklearn predict_proba[:, 1]")
+    meta = {
+        **tr.model_record(data, WIDTH, tr.PARAMS, MONOTONE),
+        "use": f"orders the candidates after the function model's first {KEEP_TOP}",
+        "label": "1 iff the candidate's name is in the instance's gold `functions`",
+        "training_repos": repos,
+        "training_instances": len(tail),
+        "training_rows": int(sum(len(i.names) for i in tail)),
+        "data": {
+            "lite": {"file": args.lite.name, "sha256": tr.file_sha(args.lite), "lines": lite_lines},
+            "tokio": {"file": args.tokio.name, "sha256": tr.file_sha(args.tokio), "lines": tokio_lines},
+        },
+        "protocol": "folds by repository; fixed hyper-parameters; figures out of fold; shipped model trained on all folds",
+        "out_of_fold": {lab: {k: {m: (round(v, 4) if isinstance(v, float) else v) for m, v in d.items()}
+                              for k, d in f.items()} for lab, f in figures.items()},
+        "versions": ver,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    tr.write_model(args.out, "ranker.tail", data, meta, NAMES)
+    (args.out / "ranker.tail_fixture.json").write_text(tr.fixture_json(fixture), encoding="utf-8")
+    print(f"wrote {args.out / 'ranker.tail.onnx'} ({len(data)} bytes, sha256 {sha}), ranker.tail.json, fixture")
+
+
+def export(model) -> bytes:
+    return tr.export_onnx(model, WIDTH, f"Locus tail model: P(candidate is edited by the fix) from {WIDTH} engine features")
+
+
+def fixture_rows(insts: list[tr.Instance]) -> np.ndarray:
+    """As train_ranker.fixture_rows, at this model's width."""
+    x, y = tr.stack(insts)
+    pos = list(np.flatnonzero(y)[:5])
+    spread = np.linspace(0, len(x) - 1, tr.FIXTURE_ROWS - 1 - len(pos)).round().astype(int)
+    rows = [np.zeros(WIDTH, dtype=np.float32)] + [x[j] for j in pos] + [x[j] for j in spread]
+    return np.stack(rows).astype(np.float32)
+
+
+if __name__ == "__main__":
+    main()
