@@ -57,7 +57,7 @@ class Inst:
         self.names = [x["name"] for x in c]
         self.paths = [n.split(":", 1)[0] for n in self.names]
         self.x = np.array([x["f"] for x in c], dtype=np.float32).reshape(len(c), tr.N_FEATURES)
-        # The engine's candidate inputs (CANDIDATE_FEATURE_NAMES: dumped, read by no shipped model).
+        # The engine's candidate inputs (CANDIDATE_FEATURE_NAMES; of the models only the tail reads them).
         names = d.get("candidate_features", [])
         cand = np.array([x.get("c", []) for x in c], dtype=np.float32).reshape(len(c), len(names))
         self.extra = {n: cand[:, k] for k, n in enumerate(names)}

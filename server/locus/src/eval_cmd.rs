@@ -167,7 +167,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
         let ms = t.elapsed().as_secs_f64() * 1000.0;
         if let Some(out) = &features_out {
             use std::io::Write;
-            // "c": the candidate inputs (CANDIDATE_FEATURE_NAMES), which no shipped model reads.
+            // "c": the candidate inputs (CANDIDATE_FEATURE_NAMES), which only the tail model reads.
             let cands: Vec<serde_json::Value> = loc
                 .features
                 .iter()

@@ -187,8 +187,9 @@ pub const FEATURE_NAMES: [&str; N_FEATURES] = [
     "file_lexical",
 ];
 
-/// Number of candidate inputs: evidence the engine dumps beside [`FEATURE_NAMES`] for
-/// experiments (`locus eval --features`) but the shipped models do not read.
+/// Number of candidate inputs: evidence beside [`FEATURE_NAMES`] that the function and file
+/// models do not read; the tail model ([`Scorer::score_tail`]) does, and `locus eval
+/// --features` dumps it for experiments.
 pub const N_CANDIDATE_FEATURES: usize = 1;
 
 /// Candidate input names, in order. `semantic_all`: the encoder's cosine of the function
