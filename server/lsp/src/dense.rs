@@ -39,8 +39,8 @@ pub struct DenseIndex {
     vecs: Vec<f32>,
     /// Entity id -> its row in `vecs`.
     row: FxHashMap<u32, u32>,
-    /// The last query embedded and its vector: a feature dump asks for the vector
-    /// again after the semantic tool's call (`similarity` of the candidates).
+    /// The last query embedded and its vector: the tail ranking (and a feature dump) asks for
+    /// the vector again after the semantic tool's call (`similarity` of the candidates).
     last: Mutex<Option<(String, Vec<f32>)>>,
     encoder: Arc<Encoder>,
     /// Entities that should have a vector (ready = all of them).
