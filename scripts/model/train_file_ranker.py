@@ -150,13 +150,7 @@ class FunctionModels:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--lite", type=Path, required=True)
-    ap.add_argument("--tokio", type=Path, required=True)
-    ap.add_argument("--gold-lite", type=Path, default=tr.DATA / "swebench_lite.gold.jsonl")
-    ap.add_argument("--gold-tokio", type=Path, default=tr.DATA / "rust_tokio.gold.jsonl")
-    ap.add_argument("--out", type=Path, default=tr.ROOT / "models")
-    ap.add_argument("--folds-out", type=Path, help="also write the leave-one-repository-out file models here")
-    ap.add_argument("--no-write", action="store_true", help="report only; write nothing")
+    tr.data_arguments(ap, "file")
     args = ap.parse_args()
 
     lite = load(args.lite, load_gold_files(args.gold_lite))

@@ -101,8 +101,9 @@ class Instance:
         self.y = np.array([n in gold_set for n in names], dtype=np.int64)
 
 
-def load_instances(features: Path, gold: dict[str, list[str]]) -> tuple[list[Instance], int]:
-    """The usable instances of a feature dump (sorted by id), and how many lines it had."""
+def load_instances(features: Path, gold: dict[str, list[str]], candidate: str | None = None) -> tuple[list[Instance], int]:
+    """The usable instances of a feature dump (sorted by id), and how many lines it had.
+    With `candidate`, each row also has that candidate input (the dump's `"c"`) as its last column."""
     out, lines = {}, 0
     with open(features, encoding="utf-8") as f:
         for line in f:
@@ -113,10 +114,29 @@ def load_instances(features: Path, gold: dict[str, list[str]]) -> tuple[list[Ins
                 continue
             cands = d["candidates"]
             x = np.array([c["f"] for c in cands], dtype=np.float32).reshape(len(cands), N_FEATURES)
+            if candidate is not None:
+                names = d.get("candidate_features", [])
+                if candidate not in names:
+                    sys.exit(f"{features}: no `{candidate}` candidate input; dump it again with this engine "
+                             "(`locus eval … --semantic --features FILE`)")
+                k = names.index(candidate)
+                c = np.array([c["c"][k] for c in cands], dtype=np.float32).reshape(len(cands), 1)
+                x = np.concatenate([x, c], axis=1)
             if not np.isfinite(x).all():
                 sys.exit(f"{features}: {iid} has non-finite features")
             out[iid] = Instance(iid, d["repo"], [c["name"] for c in cands], x, gold[iid])
     return [out[k] for k in sorted(out)], lines
+
+
+def data_arguments(ap, what: str) -> None:
+    """The command line train_file_ranker.py and train_tail_ranker.py share."""
+    ap.add_argument("--lite", type=Path, required=True)
+    ap.add_argument("--tokio", type=Path, required=True)
+    ap.add_argument("--gold-lite", type=Path, default=DATA / "swebench_lite.gold.jsonl")
+    ap.add_argument("--gold-tokio", type=Path, default=DATA / "rust_tokio.gold.jsonl")
+    ap.add_argument("--out", type=Path, default=ROOT / "models")
+    ap.add_argument("--folds-out", type=Path, help=f"also write the leave-one-repository-out {what} models here")
+    ap.add_argument("--no-write", action="store_true", help="report only; write nothing")
 
 
 def metrics(insts: list[Instance], scores: list[np.ndarray] | None) -> dict[str, float]:

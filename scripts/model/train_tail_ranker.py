@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import sys
 from pathlib import Path
 
@@ -44,29 +43,9 @@ KEEP_TOP = 3  # engine.rs KEEP_TOP
 
 def load(features: Path, gold: dict[str, list[str]]) -> tuple[list[tr.Instance], list[tr.Instance], int]:
     """The usable instances twice: with the function model's 16 columns and with the 17."""
-    base, tail, lines = {}, {}, 0
-    with open(features, encoding="utf-8") as f:
-        for line in f:
-            lines += 1
-            d = json.loads(line)
-            iid = d["instance_id"]
-            if iid not in gold:
-                continue
-            names = d.get("candidate_features", [])
-            if CANDIDATE not in names:
-                sys.exit(f"{features}: no `{CANDIDATE}` candidate input; dump it again with this engine "
-                         "(`locus eval … --semantic --features FILE`)")
-            k = names.index(CANDIDATE)
-            cands = d["candidates"]
-            x = np.array([c["f"] for c in cands], dtype=np.float32).reshape(len(cands), tr.N_FEATURES)
-            c = np.array([[c["c"][k]] for c in cands], dtype=np.float32).reshape(len(cands), 1)
-            if not (np.isfinite(x).all() and np.isfinite(c).all()):
-                sys.exit(f"{features}: {iid} has non-finite features")
-            cand_names = [c["name"] for c in cands]
-            base[iid] = tr.Instance(iid, d["repo"], cand_names, x, gold[iid])
-            tail[iid] = tr.Instance(iid, d["repo"], cand_names, np.concatenate([x, c], axis=1), gold[iid])
-    ids = sorted(base)
-    return [base[i] for i in ids], [tail[i] for i in ids], lines
+    tail, lines = tr.load_instances(features, gold, CANDIDATE)
+    base = [tr.Instance(i.iid, i.repo, i.names, i.x[:, : tr.N_FEATURES], i.gold) for i in tail]
+    return base, tail, lines
 
 
 def fit(insts: list[tr.Instance]):
@@ -87,13 +66,7 @@ def combined(base: np.ndarray, tail: np.ndarray) -> np.ndarray:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--lite", type=Path, required=True)
-    ap.add_argument("--tokio", type=Path, required=True)
-    ap.add_argument("--gold-lite", type=Path, default=tr.DATA / "swebench_lite.gold.jsonl")
-    ap.add_argument("--gold-tokio", type=Path, default=tr.DATA / "rust_tokio.gold.jsonl")
-    ap.add_argument("--out", type=Path, default=tr.ROOT / "models")
-    ap.add_argument("--folds-out", type=Path, help="also write the leave-one-repository-out tail models here")
-    ap.add_argument("--no-write", action="store_true", help="report only; write nothing")
+    tr.data_arguments(ap, "tail")
     args = ap.parse_args()
 
     ver = tr.versions()
@@ -107,9 +80,11 @@ def main() -> None:
     # Out of fold: the fold's function model for the head, the fold's tail model for the rest.
     oof_base = tr.out_of_fold(base, tr.PARAMS, folds)
     oof_tail: list[np.ndarray | None] = [None] * len(tail)
+    fold_models = []
     for test in folds:
         held = set(test)
         model = fit([t for j, t in enumerate(tail) if j not in held])
+        fold_models.append(model)
         for j in test:
             oof_tail[j] = model.predict_proba(tail[j].x)[:, 1]
     scores = [combined(b, t) for b, t in zip(oof_base, oof_tail)]
@@ -130,9 +105,7 @@ def main() -> None:
         return
     if args.folds_out:
         args.folds_out.mkdir(parents=True, exist_ok=True)
-        for repo, test in zip(repos, folds):
-            held = set(test)
-            m = fit([t for j, t in enumerate(tail) if j not in held])
+        for repo, m in zip(repos, fold_models):
             tr.write_model(args.folds_out, repo.replace("/", "+") + ".tail", export(m),
                            {"trained_without": repo, "params": tr.PARAMS}, NAMES)
         print(f"wrote {len(repos)} fold tail models to {args.folds_out}")

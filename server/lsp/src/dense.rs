@@ -248,6 +248,10 @@ impl locus_search::Scorer for LearnedScorer {
         self.files.as_ref().and_then(|m| m.score(rows).ok())
     }
 
+    fn has_tail(&self) -> bool {
+        self.tail.is_some()
+    }
+
     fn score_tail(
         &self,
         rows: &[[f32; locus_search::N_FEATURES]],

@@ -231,6 +231,12 @@ pub trait Scorer: Sync + Send {
         None
     }
 
+    /// Whether [`Scorer::score_tail`] has a model (the engine computes the candidate inputs
+    /// only then).
+    fn has_tail(&self) -> bool {
+        false
+    }
+
     /// One score per function row from the row and its [`CANDIDATE_FEATURE_NAMES`], ordering
     /// the candidates after the first [`KEEP_TOP`] of [`Scorer::score`]; `None` when the
     /// scorer has no such model (the order then stays `score`'s). Asked only when the
@@ -1004,7 +1010,7 @@ impl Search<'_> {
         let by_id = pool.iter().map(|p| p.0).zip(learned.iter().copied()).collect();
         let ids: Vec<u32> = pool.iter().map(|p| p.0).collect();
         let tail_scores = match (self.dense, &self.opts.scorer) {
-            (Some(_), Some(s)) => {
+            (Some(_), Some(s)) if s.has_tail() => {
                 s.score_tail(&rows, &self.candidate_features(&ids)).filter(|t| t.len() == pool.len())
             }
             _ => None,

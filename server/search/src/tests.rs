@@ -260,6 +260,10 @@ impl Scorer for WithTail {
         rows.iter().map(|r| r[self.0]).collect()
     }
 
+    fn has_tail(&self) -> bool {
+        true
+    }
+
     fn score_tail(
         &self,
         _rows: &[[f32; N_FEATURES]],
