@@ -29,6 +29,7 @@ step "the shipped models against their fixtures (Python ONNX Runtime)"
 "${LOCUS_CACHE:-$HOME/.cache/locus}/venv/bin/python" scripts/model/test_ranker.py
 
 step "safety: no network system call (strace), same answer in a network namespace"
+bash tests/safety/network_calls_test.sh
 bash tests/safety/no_network.sh
 
 step "protocol and editor tests"

@@ -20,12 +20,14 @@ fuzz_target!(|data: &[u8]| {
     };
     assert!(!p.text.trim().is_empty());
     assert!(p.text.len() <= 10 * 1024 * 1024 + 1024);
-    assert!(matches!(p.granularity.as_deref(), None | Some("file" | "function")));
     // The object the fields came from (`[x]` is `x`).
     let mut obj = &v;
     while let Value::Array(a) = obj {
         obj = &a[0];
     }
+    // A granularity is the one asked for, by its protocol name.
+    let asked = obj.get("granularity").filter(|g| !g.is_null()).cloned();
+    assert_eq!(p.granularity.map(|g| serde_json::to_value(g).unwrap()), asked);
     if let Some(n) = obj.get("maxResults").and_then(Value::as_u64) {
         assert_eq!(p.max_results, Some(n as usize));
     }

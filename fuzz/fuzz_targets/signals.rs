@@ -47,7 +47,7 @@ fuzz_target!(|data: &[u8]| {
     let ix = &*INDEX;
     let opts = Options { mode: Mode::Adaptive, budget_ms: 10_000, ..Options::default() };
     let never = AtomicBool::new(false);
-    let loc = locate(ix, None, &text, &opts, &never).expect("an uncancelled search returns a result");
+    let loc = locate(ix, None, None, &text, &opts, &never).expect("an uncancelled search returns a result");
     for r in loc.files.iter().chain(&loc.functions) {
         assert!((r.id as usize) < ix.n_entities());
         assert!(r.score.is_finite() && (0.0..=1.0).contains(&r.score), "score {} of {}", r.score, r.name);

@@ -23,6 +23,12 @@ Variants (docs/ranker-notes.md, "Session 4: what did not move function Acc@10"):
 Every figure is out of fold. DEV = sympy + sphinx (the repositories version 1 chose its
 settings on); "rest" = the other seven Lite repositories; a choice made on these figures
 should be made on DEV and reported on rest.
+
+The dumps' columns are the schema's (models/features.json, read by schema.py): `function` for
+the candidates' `"f"`, `candidate` for their `"c"` (the `+ <candidate input>` variants), `file`
+for the files' `"f"`; a dump of other widths or other `candidate_features` is refused. Needs the
+versions of scripts/model/requirements.txt, as train_ranker.py (and snowballstemmer for the
+name-overlap variants).
 """
 
 from __future__ import annotations
@@ -39,35 +45,53 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 
 import train_file_ranker as tf  # noqa: E402
-import train_ranker as tr  # noqa: E402  (sets OMP_NUM_THREADS=1 first)
+import train_ranker as tr  # noqa: E402
+from schema import SchemaError, check_monotone, check_width, feature_schema  # noqa: E402
 
 RERANK_DEPTH = 100  # engine.rs
 POOL_MAX = 400  # engine.rs, for POOL_FILES = 3
 DEV = ("sympy/sympy", "sphinx-doc/sphinx")
 DEEPEST = 10  # the deepest pool a variant uses; the dump must hold at least this many files' functions
-HEURISTIC, LOG_FILE_RANK = tr.FEATURE_NAMES.index("heuristic"), tr.FEATURE_NAMES.index("log_file_rank")
+# The file columns file_rows() recomputes from a pool's function rows, in the order it writes them.
+FILE_FN_COLUMNS = ("fn_lexical_max", "fn_semantic_max", "fn_symbol_max", "fn_best", "fn_second", "log_fn_count")
+
+
+def column(key: str, name: str) -> int:
+    """The position of a column this script reads or writes by meaning, in the schema's `key` list;
+    stops if the schema has no such column."""
+    names = feature_schema().names(key)
+    if name not in names:
+        raise SchemaError(f"the schema's `{key}` features have no `{name}`, which pool_experiments.py uses: "
+                          f"{list(names)}")
+    return names.index(name)
 
 
 class Inst:
     """One issue of the deep dump: function rows (pool order), file rows, gold."""
 
-    def __init__(self, d: dict, gold_files: set[str], gold_fns: list[str] | None):
+    def __init__(self, d: dict, gold_files: set[str], gold_fns: list[str] | None, source: Path | str = "dump"):
         self.iid, self.repo = d["instance_id"], d["repo"]
         c = d["candidates"]
+        schema = feature_schema()
         self.names = [x["name"] for x in c]
         self.paths = [n.split(":", 1)[0] for n in self.names]
-        self.x = np.array([x["f"] for x in c], dtype=np.float32).reshape(len(c), tr.N_FEATURES)
-        # The engine's candidate inputs (CANDIDATE_FEATURE_NAMES; of the models only the tail reads them).
+        check_width([x["f"] for x in c], len(schema.function), f"{source}: {self.iid}: candidates' \"f\"")
+        self.x = np.array([x["f"] for x in c], dtype=np.float32).reshape(len(c), len(schema.function))
+        # The engine's candidate inputs (the schema's `candidate`; of the models only the tail reads
+        # them). A dump without them (an older engine's) has none; one with them has the schema's
+        # (load() checked the names).
         names = d.get("candidate_features", [])
+        check_width([x.get("c", []) for x in c], len(names), f"{source}: {self.iid}: candidates' \"c\"")
         cand = np.array([x.get("c", []) for x in c], dtype=np.float32).reshape(len(c), len(names))
         self.extra = {n: cand[:, k] for k, n in enumerate(names)}
         self.fpaths = [r["path"] for r in d["files"]]
-        self.fx = np.array([r["f"] for r in d["files"]], dtype=np.float32).reshape(len(self.fpaths), tf.N_FILE)
+        check_width([r["f"] for r in d["files"]], len(schema.file), f"{source}: {self.iid}: files' \"f\"")
+        self.fx = np.array([r["f"] for r in d["files"]], dtype=np.float32).reshape(len(self.fpaths), len(schema.file))
         self.gold_files, self.gold_fns = gold_files, gold_fns
         # The fusion's ranked functions come first (positive fused score); pooled extras after.
-        zero = np.flatnonzero(self.x[:, HEURISTIC] == 0)
+        zero = np.flatnonzero(self.x[:, column("function", "heuristic")] == 0)
         self.depth = min(RERANK_DEPTH, int(zero[0]) if len(zero) else len(c))
-        self.file_rank = np.round(np.exp(self.x[:, LOG_FILE_RANK]) - 1).astype(int)
+        self.file_rank = np.round(np.exp(self.x[:, column("function", "log_file_rank")]) - 1).astype(int)
         self._pools: dict[int, np.ndarray] = {}
 
     def pool(self, k: int) -> np.ndarray:
@@ -88,11 +112,12 @@ def load(path: Path, gold_files: dict, gold_fns: dict) -> list[Inst]:
     with open(path, encoding="utf-8") as f:
         for line in f:
             d = json.loads(line)
+            tr.check_dump_line(path, d)
             if d.get("pool_files", 3) < DEEPEST:
                 sys.exit(f"{path}: dumped with a {d.get('pool_files', 3)}-file pool; "
                          f"re-run `locus eval … --pool-files {DEEPEST} --features {path}`")
             if d["instance_id"] in gold_files:
-                out.append(Inst(d, gold_files[d["instance_id"]], gold_fns.get(d["instance_id"])))
+                out.append(Inst(d, gold_files[d["instance_id"]], gold_fns.get(d["instance_id"]), path))
     return sorted(out, key=lambda i: i.iid)
 
 
@@ -167,7 +192,7 @@ def within_file(i: Inst, rows: np.ndarray) -> dict[str, np.ndarray]:
     by_file: dict[str, list[int]] = {}
     for n, j in enumerate(rows):
         by_file.setdefault(i.paths[j], []).append(n)
-    lex, sem = i.x[rows, 0], i.x[rows, 1]
+    lex, sem = i.x[rows, column("function", "lexical")], i.x[rows, column("function", "semantic")]
     out = {k: np.zeros(len(rows), dtype=np.float32) for k in WITHIN_FILE}
     for members in by_file.values():
         m = np.array(members)
@@ -208,9 +233,9 @@ class Variant:
         # variant's model orders the functions after them.
         self.keep_top = keep_top
         self.params = dict(tr.PARAMS, **(params or {}))
-        self.names = (tr.FEATURE_NAMES + (["name_overlap"] if name_overlap else []) + list(within)
+        self.names = (list(feature_schema().function) + (["name_overlap"] if name_overlap else []) + list(within)
                       + list(dumped))
-        self.mono = dict(tr.MONOTONE, name_overlap=1, semantic_all=1, **WITHIN_FILE)
+        self.mono = {**tr.MONOTONE, "name_overlap": 1, **tr.CANDIDATE_MONOTONE, **WITHIN_FILE}
 
 
 class Experiment:
@@ -249,21 +274,24 @@ class Experiment:
         return rows, self.fn_model(excl).predict_proba(self.x(i, rows))[:, 1]
 
     def file_rows(self, i: Inst, rows: np.ndarray, scores: np.ndarray) -> np.ndarray:
-        """The file rows with every fn_* column recomputed from this pool (file_features in engine.rs)."""
+        """The file rows with every fn_* column (FILE_FN_COLUMNS) recomputed from this pool
+        (file_features in the engine)."""
+        lex, sem, sym = (column("function", n) for n in ("lexical", "semantic", "symbol"))
+        fn_cols = [column("file", n) for n in FILE_FN_COLUMNS]
         agg: dict[str, list] = {}
         for j, s in zip(rows, scores):
             a = agg.setdefault(i.paths[j], [0.0, 0.0, 0.0, [], 0])
-            a[0], a[1], a[2] = max(a[0], i.x[j, 0]), max(a[1], i.x[j, 1]), max(a[2], i.x[j, 2])
+            a[0], a[1], a[2] = max(a[0], i.x[j, lex]), max(a[1], i.x[j, sem]), max(a[2], i.x[j, sym])
             a[3].append(float(s))
             a[4] += 1
         x = i.fx.copy()
         for fi, p in enumerate(i.fpaths):
             a = agg.get(p)
             if a is None:
-                x[fi, 6:12] = 0.0
+                x[fi, fn_cols] = 0.0
                 continue
             top = sorted(a[3], reverse=True) + [0.0, 0.0]
-            x[fi, 6:12] = [a[0], a[1], a[2], max(top[0], 0.0), max(top[1], 0.0), math.log1p(a[4])]
+            x[fi, fn_cols] = [a[0], a[1], a[2], max(top[0], 0.0), max(top[1], 0.0), math.log1p(a[4])]
         return x
 
     def file_model(self, excl: frozenset):
@@ -368,6 +396,11 @@ def main() -> None:
     ap.add_argument("--within-only", action="store_true",
                     help="only the shipped inputs and session 5's variants (within-file inputs, weights)")
     args = ap.parse_args()
+    tr.single_thread()
+    schema = feature_schema()
+    check_monotone(schema.function, tr.MONOTONE, "train_ranker.MONOTONE")
+    check_monotone(schema.candidate, tr.CANDIDATE_MONOTONE, "train_ranker.CANDIDATE_MONOTONE")
+    check_monotone(schema.file, tf.FILE_MONOTONE, "train_file_ranker.FILE_MONOTONE")
     lite = load(args.lite, tf.load_gold_files(tr.DATA / "swebench_lite.gold.jsonl"),
                 tr.load_gold(tr.DATA / "swebench_lite.gold.jsonl"))
     tokio = load(args.tokio, tf.load_gold_files(tr.DATA / "rust_tokio.gold.jsonl"),
@@ -394,12 +427,15 @@ def main() -> None:
         Variant("pool 3, instance-balanced weights", weights="instance"),
         Variant("pool 3, instance- and gold-balanced weights", weights="positives"),
     ]
-    if all("semantic_all" in i.extra for i in every):
-        variants += [Variant("pool 3, + semantic_all", dumped=("semantic_all",)),
-                     Variant("pool 10, + semantic_all", pool=10, dumped=("semantic_all",)),
-                     Variant("pool 3, + semantic_all, instance-balanced weights", dumped=("semantic_all",),
+    # The candidate inputs (the schema's `candidate`), where the dumps have them.
+    cand = schema.candidate
+    if all(n in i.extra for i in every for n in cand):
+        plus = "+ " + ", ".join(cand)
+        variants += [Variant(f"pool 3, {plus}", dumped=cand),
+                     Variant(f"pool 10, {plus}", pool=10, dumped=cand),
+                     Variant(f"pool 3, {plus}, instance-balanced weights", dumped=cand,
                              weights="instance"),
-                     Variant("pool 3, shipped top 3 and files, then + semantic_all", dumped=("semantic_all",),
+                     Variant(f"pool 3, shipped top 3 and files, then {plus}", dumped=cand,
                              keep_top=3)]
     if args.only:
         variants = [variants[0]] + [v for v in variants[1:] if args.only in v.label]

@@ -1,19 +1,25 @@
 """Checks the committed localization models: models/ranker.onnx, ranker.files.onnx and ranker.tail.onnx against their metadata and fixtures.
 
-    python test_ranker.py [--models DIR]
+    python test_ranker.py [--models DIR] [--schema FILE]
 
-For the function model (ranker.onnx, ranker.json, ranker_fixture.json; 16 features) and the
-file model (ranker.files.onnx, ranker.files.json, ranker.files_fixture.json; 12 features) and
-the tail model (ranker.tail.onnx, ranker.tail.json, ranker.tail_fixture.json; 17 features):
+For the function model (ranker.onnx, ranker.json, ranker_fixture.json; the schema's
+`function` features), the file model (ranker.files.onnx, ranker.files.json,
+ranker.files_fixture.json; `file`) and the tail model (ranker.tail.onnx, ranker.tail.json,
+ranker.tail_fixture.json; `tail`), the schema being the engine's models/features.json:
+- its json's `feature_names` are that schema list exactly (same names, same order), and so
+  are its fixture's: a model trained on other columns would read the engine's rows wrongly;
 - the model has the sha256 that its json and its fixture record;
 - its graph has the contract locus-embed relies on (input `features` float32 [N, width],
-  output `probabilities` float32 [N, 2]) and its json names that many features;
+  output `probabilities` float32 [N, 2]), width being the schema list's length, and every
+  fixture row has that width;
 - ONNX Runtime's P(edited) for the fixture rows equals the scikit-learn scores the
   fixture records (written by train_ranker.py from the same model), within TOLERANCE;
 - an empty batch and a batch in another order give the same per-row scores.
 
 Exits non-zero with the numbers on any failure. Needs only numpy, onnx and onnxruntime
-(the venv of scripts/setup.sh); scikit-learn is not needed.
+(the venv of scripts/setup.sh); scikit-learn is not needed. --models DIR checks the models in
+DIR instead of the checkout's models/ (against the same schema); --schema FILE reads another
+schema than the checkout's models/features.json.
 """
 
 from __future__ import annotations
@@ -26,30 +32,49 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from schema import SCHEMA_PATH, feature_schema, name_diff  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
-# (stem, fixture, features per row)
-MODELS = [("ranker", "ranker_fixture.json", 16), ("ranker.files", "ranker.files_fixture.json", 12),
-          ("ranker.tail", "ranker.tail_fixture.json", 17)]
+# (stem, fixture, the schema list of its input columns)
+MODELS = [("ranker", "ranker_fixture.json", "function"), ("ranker.files", "ranker.files_fixture.json", "file"),
+          ("ranker.tail", "ranker.tail_fixture.json", "tail")]
+# The script that trains each model, for the message when its names are not the schema's.
+TRAINER = {"ranker": "train_ranker.py", "ranker.files": "train_file_ranker.py", "ranker.tail": "train_tail_ranker.py"}
 # The Rust test uses the same bound: the tree ensemble is float32 arithmetic in ONNX
 # Runtime and float64 in scikit-learn, which differ by ~1e-7 on these rows.
 TOLERANCE = 1e-4
 
 
-def check(models: Path, stem: str, fixture_name: str, n_features: int) -> list[str]:
+def check(models: Path, stem: str, fixture_name: str, key: str, names: tuple[str, ...], schema_path: Path) -> list[str]:
+    """Every check of one model; `names`: the schema's `key` list, its input columns."""
     import onnx
     import onnxruntime as ort
 
     failures = []
+    n_features = len(names)
     data = (models / f"{stem}.onnx").read_bytes()
     meta = json.loads((models / f"{stem}.json").read_text(encoding="utf-8"))
     fixture = json.loads((models / fixture_name).read_text(encoding="utf-8"))
+
+    # The names first: a model trained on other columns reads the engine's rows wrongly, and
+    # the engine refuses it (it compares the same names when it loads the model).
+    for name, got in [(f"{stem}.json", meta.get("feature_names")), (fixture_name, fixture.get("feature_names"))]:
+        if got != list(names):
+            failures.append(
+                f"{name}: feature_names are not the schema's `{key}` ({schema_path}): "
+                f"{name_diff(names, got or [])}; retrain the model (scripts/model/{TRAINER[stem]}) "
+                "on a dump of the current engine"
+            )
 
     sha = hashlib.sha256(data).hexdigest()
     for name, recorded in [(f"{stem}.json", meta["onnx_sha256"]), (fixture_name, fixture["onnx_sha256"])]:
         if recorded != sha:
             failures.append(f"{name} records sha256 {recorded}, {stem}.onnx has {sha}")
-    if len(meta["feature_names"]) != n_features or meta["feature_names"] != fixture["feature_names"]:
-        failures.append(f"feature names differ: {meta['feature_names']} vs {fixture['feature_names']}")
+    bad = [k for k, r in enumerate(fixture["rows"]) if len(r) != n_features]
+    if bad:
+        failures.append(f"{fixture_name}: rows {bad} do not have the schema's {n_features} values")
+        return [f"{stem}: {f}" for f in failures]
 
     graph = onnx.load_from_string(data).graph
     inputs = [(i.name, [d.dim_value or d.dim_param or None for d in i.type.tensor_type.shape.dim]) for i in graph.input]
@@ -89,9 +114,12 @@ def check(models: Path, stem: str, fixture_name: str, n_features: int) -> list[s
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--models", type=Path, default=ROOT / "models")
+    ap.add_argument("--models", type=Path, default=ROOT / "models", help="the models to check (default: %(default)s)")
+    ap.add_argument("--schema", type=Path, default=SCHEMA_PATH, help="the feature schema (default: %(default)s)")
     args = ap.parse_args()
-    failures = [f for stem, fixture, width in MODELS for f in check(args.models, stem, fixture, width)]
+    schema = feature_schema(args.schema)
+    failures = [f for stem, fixture, key in MODELS
+                for f in check(args.models, stem, fixture, key, schema.names(key), args.schema)]
     for f in failures:
         print("FAIL:", f, file=sys.stderr)
     return 1 if failures else 0

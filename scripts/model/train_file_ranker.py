@@ -1,4 +1,4 @@
-"""Trains the file model (gradient-boosted trees over the engine's 12 file features, two of them the function model's scores) and exports it to ONNX.
+"""Trains the file model (gradient-boosted trees over the engine's file features, two of them the function model's scores) and exports it to ONNX.
 
     python train_file_ranker.py [--lite FILE] [--tokio FILE] [--gold-lite FILE] [--gold-tokio FILE]
                                 [--out DIR] [--folds-out DIR] [--no-write]
@@ -8,8 +8,10 @@ files (`FILE_POOL` in server/search/src/engine.rs, plus the files of the functio
 leading functions) from the file's own evidence and a summary of its function candidates,
 including the function model's best and second-best score in the file (`fn_best`,
 `fn_second`). Inputs are the feature dumps of `locus eval --features FILE` (each line has
-`candidates`, the function rows, and `files`, the file rows `{"path", "f": [12 floats]}`) and
-the gold files of /work/shared/data. A file row is labelled 1 iff its path is one of the
+`candidates`, the function rows, and `files`, the file rows `{"path", "f": [floats]}`) and
+the gold files of /work/shared/data. The columns are the schema's (models/features.json, read
+by schema.py): `file` for the file rows, `function` for the function rows; a dump of other
+widths is refused. A file row is labelled 1 iff its path is one of the
 instance's gold `files` (the source files the patch edits, tests excluded); every instance
 with non-empty gold files is used, whether or not its function gold is reliable.
 
@@ -24,10 +26,11 @@ without its repository. The hyper-parameters and the model family are the functi
 (train_ranker.PARAMS), fixed in advance, not tuned here.
 
 Writes (unless --no-write) into --out (default: the checkout's models/):
-  ranker.files.onnx          input `features` float32 [N, 12]; `probabilities` float32 [N, 2]
+  ranker.files.onnx          input `features` float32 [N, len(file)] (12 today); `probabilities` float32 [N, 2]
   ranker.files.json          feature names, protocol, figures, versions, sha256 of the onnx
   ranker.files_fixture.json  real file rows and their expected P(edited) (Rust test)
 and with --folds-out DIR, `DIR/<owner>+<name>.files.onnx` beside the function fold models.
+Needs the versions of scripts/model/requirements.txt, as train_ranker.py.
 """
 
 from __future__ import annotations
@@ -42,16 +45,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 
-import train_ranker as tr  # noqa: E402  (sets OMP_NUM_THREADS=1 before numpy/sklearn threads start)
+import train_ranker as tr  # noqa: E402
+from schema import SchemaError, check_monotone, check_width, feature_schema  # noqa: E402
 
-# The order of FILE_FEATURE_NAMES in server/search/src/engine.rs; the ONNX input columns.
-FILE_FEATURE_NAMES = [
-    "file_score", "log_file_rank", "file_path", "file_lexical", "file_semantic", "is_test",
-    "fn_lexical_max", "fn_semantic_max", "fn_symbol_max", "fn_best", "fn_second", "log_fn_count",
-]
-N_FILE = len(FILE_FEATURE_NAMES)
-FN_BEST, FN_SECOND, FN_COUNT = 9, 10, 11
+# The file columns this script recomputes from the function rows (the engine's rule, below).
+FN_BEST, FN_SECOND, FN_COUNT = "fn_best", "fn_second", "log_fn_count"
 # As for functions: more evidence never lowers a file, a worse fusion rank never raises it.
+# Keyed by name and checked against the schema's `file` names (check_monotone).
 FILE_MONOTONE = {
     "file_score": 1, "log_file_rank": -1, "file_path": 1, "file_lexical": 1, "file_semantic": 1,
     "is_test": 0, "fn_lexical_max": 1, "fn_semantic_max": 1, "fn_symbol_max": 1, "fn_best": 1,
@@ -59,6 +59,20 @@ FILE_MONOTONE = {
 }
 PARAMS = tr.PARAMS
 FIXTURE_ROWS = 20
+
+
+def file_names() -> tuple[str, ...]:
+    """The file model's columns (the schema's `file`)."""
+    return feature_schema().file
+
+
+def file_column(name: str) -> int:
+    """The position of a file column the script itself computes; stops if the schema lacks it."""
+    names = file_names()
+    if name not in names:
+        raise SchemaError(f"the schema's `file` features have no `{name}`, which train_file_ranker.py "
+                          f"recomputes from the function rows: {list(names)}")
+    return names.index(name)
 
 
 def load_gold_files(path: Path) -> dict[str, set[str]]:
@@ -74,28 +88,32 @@ def load_gold_files(path: Path) -> dict[str, set[str]]:
 class FileInstance:
     """One issue's file rows (fusion order), their labels, and its function rows."""
 
-    def __init__(self, d: dict, gold: set[str]):
+    def __init__(self, d: dict, gold: set[str], source: Path | str = "dump"):
         self.iid, self.repo = d["instance_id"], d["repo"]
+        n_file, n_fn = len(feature_schema().file), len(feature_schema().function)
         self.paths = [r["path"] for r in d["files"]]
-        self.x = np.array([r["f"] for r in d["files"]], dtype=np.float32).reshape(len(self.paths), N_FILE)
+        check_width([r["f"] for r in d["files"]], n_file, f"{source}: {self.iid}: files' \"f\"")
+        self.x = np.array([r["f"] for r in d["files"]], dtype=np.float32).reshape(len(self.paths), n_file)
         self.gold = gold
         self.y = np.array([p in gold for p in self.paths], dtype=np.int64)
         cands = d["candidates"]
-        self.fn_x = np.array([c["f"] for c in cands], dtype=np.float32).reshape(len(cands), tr.N_FEATURES)
+        check_width([c["f"] for c in cands], n_fn, f"{source}: {self.iid}: candidates' \"f\"")
+        self.fn_x = np.array([c["f"] for c in cands], dtype=np.float32).reshape(len(cands), n_fn)
         fn_paths = [c["name"].split(":", 1)[0] for c in cands]
         # Which function rows belong to each file row, as the engine groups them.
         self.members = [[j for j, fp in enumerate(fn_paths) if fp == p] for p in self.paths]
         counts = np.log1p(np.array([len(m) for m in self.members], dtype=np.float32))
-        if not np.allclose(counts, self.x[:, FN_COUNT], atol=1e-5):
+        if not np.allclose(counts, self.x[:, file_column(FN_COUNT)], atol=1e-5):
             sys.exit(f"{self.iid}: the dump's log_fn_count disagrees with its function rows")
 
     def with_fn_scores(self, scores: np.ndarray) -> np.ndarray:
         """The rows with `fn_best` / `fn_second` from these function scores (engine's rule:
         the two highest scores of the file's candidates, 0 where there are fewer)."""
+        best, second = file_column(FN_BEST), file_column(FN_SECOND)
         x = self.x.copy()
         for i, m in enumerate(self.members):
             top = sorted((float(scores[j]) for j in m), reverse=True) + [0.0, 0.0]
-            x[i, FN_BEST], x[i, FN_SECOND] = max(top[0], 0.0), max(top[1], 0.0)
+            x[i, best], x[i, second] = max(top[0], 0.0), max(top[1], 0.0)
         return x
 
 
@@ -104,11 +122,12 @@ def load(features: Path, gold: dict[str, set[str]]) -> list[FileInstance]:
     with open(features, encoding="utf-8") as f:
         for line in f:
             d = json.loads(line)
+            tr.check_dump_line(features, d)
             if d["instance_id"] not in gold:
                 continue
             if "files" not in d:
                 sys.exit(f"{features}: no `files` rows; re-run `locus eval --features` with a build that writes them")
-            out[d["instance_id"]] = FileInstance(d, gold[d["instance_id"]])
+            out[d["instance_id"]] = FileInstance(d, gold[d["instance_id"]], features)
     return [out[k] for k in sorted(out)]
 
 
@@ -129,7 +148,7 @@ def file_metrics(insts: list[FileInstance], scores: list[np.ndarray] | None) -> 
 
 
 def fit_files(xs: list[np.ndarray], ys: list[np.ndarray]):
-    model = tr.make_model(PARAMS, FILE_FEATURE_NAMES, FILE_MONOTONE)
+    model = tr.make_model(PARAMS, file_names(), FILE_MONOTONE)
     return model.fit(np.concatenate(xs), np.concatenate(ys))
 
 
@@ -152,6 +171,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     tr.data_arguments(ap, "file")
     args = ap.parse_args()
+    tr.single_thread()
+    names = file_names()
+    check_monotone(names, FILE_MONOTONE, "train_file_ranker.FILE_MONOTONE")
+    check_monotone(feature_schema().function, tr.MONOTONE, "train_ranker.MONOTONE")
 
     lite = load(args.lite, load_gold_files(args.gold_lite))
     tokio = load(args.tokio, load_gold_files(args.gold_tokio))
@@ -192,14 +215,14 @@ def main() -> None:
         return
 
     def export(model) -> bytes:
-        return tr.export_onnx(model, N_FILE, "Locus file model: P(file is edited by the fix) from 12 engine features")
+        return tr.export_onnx(model, len(names), f"Locus file model: P(file is edited by the fix) from {len(names)} engine features")
 
     if args.folds_out:
         args.folds_out.mkdir(parents=True, exist_ok=True)
         for k, model in fold_models.items():
             stem = k.replace("/", "+") + ".files"
             tr.write_model(args.folds_out, stem, export(model),
-                           {"trained_without": k, "params": PARAMS}, FILE_FEATURE_NAMES)
+                           {"trained_without": k, "params": PARAMS}, names)
         print(f"wrote {len(fold_models)} fold file models to {args.folds_out}")
 
     # 2. The shipped file model: every repository, each row's function scores out of fold.
@@ -215,11 +238,11 @@ def main() -> None:
     y_all = np.concatenate([i.y for i in every])
     pos = list(np.flatnonzero(y_all)[:5])
     spread = np.linspace(0, len(x_all) - 1, FIXTURE_ROWS - 1 - len(pos)).round().astype(int)
-    fx = np.stack([np.zeros(N_FILE, dtype=np.float32)] + [x_all[j] for j in pos] + [x_all[j] for j in spread])
-    fixture = tr.fixture_record(model, fx, FILE_FEATURE_NAMES, sha, "written by scripts/model/train_file_ranker.py; "
+    fx = np.stack([np.zeros(len(names), dtype=np.float32)] + [x_all[j] for j in pos] + [x_all[j] for j in spread])
+    fixture = tr.fixture_record(model, fx, names, sha, "written by scripts/model/train_file_ranker.py; "
                                 "expected = sklearn predict_proba[:, 1] of the shipped file model")
     meta = {
-        **tr.model_record(data, N_FILE, PARAMS, FILE_MONOTONE),
+        **tr.model_record(data, len(names), PARAMS, FILE_MONOTONE),
         "label": "1 iff the file's path is in the instance's gold `files`",
         "training_repos": repos,
         "training_instances": len(every),
@@ -234,7 +257,7 @@ def main() -> None:
         "versions": tr.versions(),
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    tr.write_model(args.out, "ranker.files", data, meta, FILE_FEATURE_NAMES)
+    tr.write_model(args.out, "ranker.files", data, meta, names)
     (args.out / "ranker.files_fixture.json").write_text(tr.fixture_json(fixture), encoding="utf-8")
     print(f"wrote {args.out / 'ranker.files.onnx'} ({len(data)} bytes, sha256 {sha}), ranker.files.json, "
           "ranker.files_fixture.json")

@@ -1,11 +1,14 @@
-"""Trains the localization model (gradient-boosted trees over the engine's 16 candidate features) and exports it to ONNX.
+"""Trains the localization model (gradient-boosted trees over the engine's function features) and exports it to ONNX.
 
     python train_ranker.py [--lite FILE] [--tokio FILE] [--gold-lite FILE] [--gold-tokio FILE]
                            [--out DIR] [--folds-out DIR] [--no-write]
 
 Inputs are the feature dumps of the search engine (`locus eval --features FILE`; one JSON
 line per instance: `instance_id`, `repo`, `candidates` = the candidates the model scores,
-each `{"name", "f": [16 floats]}`) and the gold files of /work/shared/data. A candidate is
+each `{"name", "f": [floats]}`) and the gold files of /work/shared/data. The columns of `"f"`
+are the schema's `function` names (models/features.json, written by the engine; read by
+schema.py): the script holds no copy of them, and a dump of another width or with other
+`candidate_features` is refused. A candidate is
 labelled 1 iff its name is one of the instance's edited `functions`; only instances with
 `function_gold_reliable` and non-empty `functions` are used.
 
@@ -19,16 +22,20 @@ model is trained on all folds. --folds-out writes the fold models
 the end-to-end run of the same protocol.
 
 Writes (unless --no-write) into --out (default: the checkout's models/):
-  ranker.onnx          input `features` float32 [N, 16]; outputs `label` int64 [N] and
+  ranker.onnx          input `features` float32 [N, len(function)] (16 today); outputs `label` int64 [N] and
                        `probabilities` float32 [N, 2] (no ZipMap); column 1 = P(edited)
   ranker.json          feature names, protocol, training data, figures, versions, sha256 of ranker.onnx
   ranker_fixture.json  20 feature rows and their expected P(edited), shared by
                        test_ranker.py and server/embed/tests/ranker.rs
 
 Deterministic: fixed random_state, no early stopping or subsampling, one OpenMP thread,
-sorted inputs; running it twice on the same data writes the same bytes. Needs, besides
-the venv of scripts/setup.sh (numpy, onnx, onnxruntime):
-    ${LOCUS_CACHE:-$HOME/.cache/locus}/venv/bin/python -m pip install scikit-learn==1.9.1 skl2onnx==1.20.0
+sorted inputs; running it twice on the same data writes the same bytes. Needs the exact
+versions of scripts/model/requirements.txt (the venv of scripts/setup.sh has numpy, onnx and
+onnxruntime at those versions; scikit-learn and skl2onnx come on top):
+    ${LOCUS_CACHE:-$HOME/.cache/locus}/venv/bin/python -m pip install -r scripts/model/requirements.txt
+
+Also the library of train_file_ranker.py, train_tail_ranker.py and pool_experiments.py:
+importing it does nothing but define; each script's main() calls single_thread() first.
 """
 
 from __future__ import annotations
@@ -40,36 +47,31 @@ import os
 import sys
 from pathlib import Path
 
-# One OpenMP thread: HistGradientBoosting sums gradients in parallel, and a sum's
-# rounding depends on how it is split; one thread makes the model the same bytes on
-# every machine. (Set before numpy and scikit-learn load their thread pools.)
-os.environ["OMP_NUM_THREADS"] = "1"
+import numpy as np
 
-import numpy as np  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from schema import SchemaError, check_monotone, check_names, check_width, feature_schema  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# The order of FEATURE_NAMES in server/search/src/engine.rs; the ONNX input columns.
-FEATURE_NAMES = [
-    "lexical", "semantic", "symbol", "frame", "path", "grep", "graph", "n_tools",
-    "is_test", "kind", "log_lines", "heuristic", "log_rank", "log_file_rank",
-    "file_path", "file_lexical",
-]
-N_FEATURES = len(FEATURE_NAMES)
-
-# The versions the shipped model was made with (ranker.json records what actually ran).
-PINNED = {"scikit-learn": "1.9.1", "skl2onnx": "1.20.0"}
+# The exact versions the shipped models were made with (each model's .json records what ran).
+REQUIREMENTS = Path(__file__).resolve().parent / "requirements.txt"
 
 SEED = 0
 # The direction each feature may move the score when monotone constraints are on (1 up,
 # -1 down, 0 free): more evidence from a tool never makes a candidate less likely, a
 # worse fusion rank never makes it more likely. A prior, not a fit: with ~150 training
 # issues it keeps the trees from learning accidents of a few repositories.
+# Keyed by name and checked against the schema's `function` names (check_monotone), so a
+# feature the engine adds cannot be trained unconstrained by default.
 MONOTONE = {
     "lexical": 1, "semantic": 1, "symbol": 1, "frame": 1, "path": 1, "grep": 1, "graph": 1,
     "n_tools": 1, "is_test": 0, "kind": 0, "log_lines": 0, "heuristic": 1, "log_rank": -1,
     "log_file_rank": -1, "file_path": 1, "file_lexical": 1,
 }
+# The same for the schema's `candidate` inputs (the tail model's extra columns): a function
+# that reads closer to the whole issue is never less likely.
+CANDIDATE_MONOTONE = {"semantic_all": 1}
 # Shallow trees, as the design asks; fixed in advance (the first version of this script chose
 # them by 5-fold cross-validation on sympy + sphinx only, from a 16-point grid).
 PARAMS = {"monotone": True, "max_depth": 2, "max_iter": 100, "learning_rate": 0.05}
@@ -79,6 +81,33 @@ TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 FIXTURE_ROWS = 20
 
 DATA = Path("/work/shared/data")
+
+
+def single_thread() -> None:
+    """One OpenMP thread: HistGradientBoosting sums gradients in parallel, and a sum's
+    rounding depends on how it is split; one thread makes the model the same bytes on every
+    machine. OpenMP reads OMP_NUM_THREADS when scikit-learn loads it, so this must run before
+    the first scikit-learn import: each script's main() calls it first, make_model() again."""
+    if os.environ.get("OMP_NUM_THREADS") == "1":
+        return
+    if "sklearn" in sys.modules:
+        sys.exit("scikit-learn was imported before OMP_NUM_THREADS=1 was set; its trees would not be "
+                 "reproducible: call train_ranker.single_thread() first (or set OMP_NUM_THREADS=1)")
+    os.environ["OMP_NUM_THREADS"] = "1"
+
+
+def pinned() -> dict[str, str]:
+    """requirements.txt as {package: version}; every line must be an exact `==` pin."""
+    pins = {}
+    for line in REQUIREMENTS.read_text(encoding="utf-8").splitlines():
+        spec = line.split("#", 1)[0].strip()
+        if not spec:
+            continue
+        name, sep, version = spec.partition("==")
+        if not sep or not version.strip():
+            sys.exit(f"{REQUIREMENTS}: `{spec}` is not an exact `name==version` pin")
+        pins[name.strip().lower()] = version.strip()
+    return pins
 
 
 def load_gold(path: Path) -> dict[str, list[str]]:
@@ -101,26 +130,38 @@ class Instance:
         self.y = np.array([n in gold_set for n in names], dtype=np.int64)
 
 
-def load_instances(features: Path, gold: dict[str, list[str]], candidate: str | None = None) -> tuple[list[Instance], int]:
+def check_dump_line(features: Path, d: dict) -> None:
+    """Stops unless a dump line's `candidate_features` (where it has them) are the schema's
+    `candidate` names: a dump of another engine has other columns, named or not."""
+    if "candidate_features" in d:
+        check_names(feature_schema().candidate, d["candidate_features"],
+                    f"{features}: {d.get('instance_id')}: the dump's candidate_features")
+
+
+def load_instances(features: Path, gold: dict[str, list[str]], with_candidates: bool = False) -> tuple[list[Instance], int]:
     """The usable instances of a feature dump (sorted by id), and how many lines it had.
-    With `candidate`, each row also has that candidate input (the dump's `"c"`) as its last column."""
+    Each row has the schema's `function` columns (the dump's `"f"`); with `with_candidates`,
+    the schema's `candidate` columns (the dump's `"c"`) after them: the tail model's row."""
+    schema = feature_schema()
+    width, n_cand = len(schema.function), len(schema.candidate)
     out, lines = {}, 0
     with open(features, encoding="utf-8") as f:
         for line in f:
             lines += 1
             d = json.loads(line)
+            check_dump_line(features, d)
             iid = d["instance_id"]
             if iid not in gold:
                 continue
             cands = d["candidates"]
-            x = np.array([c["f"] for c in cands], dtype=np.float32).reshape(len(cands), N_FEATURES)
-            if candidate is not None:
-                names = d.get("candidate_features", [])
-                if candidate not in names:
-                    sys.exit(f"{features}: no `{candidate}` candidate input; dump it again with this engine "
-                             "(`locus eval … --semantic --features FILE`)")
-                k = names.index(candidate)
-                c = np.array([c["c"][k] for c in cands], dtype=np.float32).reshape(len(cands), 1)
+            check_width([c["f"] for c in cands], width, f"{features}: {iid}: candidates' \"f\"")
+            x = np.array([c["f"] for c in cands], dtype=np.float32).reshape(len(cands), width)
+            if with_candidates:
+                if "candidate_features" not in d:
+                    sys.exit(f"{features}: no candidate inputs ({list(schema.candidate)}); dump it again with this "
+                             "engine (`locus eval … --semantic --features FILE`)")
+                check_width([c.get("c", []) for c in cands], n_cand, f"{features}: {iid}: candidates' \"c\"")
+                c = np.array([c["c"] for c in cands], dtype=np.float32).reshape(len(cands), n_cand)
                 x = np.concatenate([x, c], axis=1)
             if not np.isfinite(x).all():
                 sys.exit(f"{features}: {iid} has non-finite features")
@@ -194,12 +235,19 @@ def stack(insts: list[Instance]) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([i.x for i in insts]), np.concatenate([i.y for i in insts])
 
 
-def make_model(params: dict, names: list[str] = FEATURE_NAMES, monotone: dict = MONOTONE):
+def make_model(params: dict, names: tuple[str, ...] | list[str] | None = None, monotone: dict = MONOTONE):
     """HistGradientBoostingClassifier (log-loss) without early stopping, so every
-    training row is used and nothing is drawn at random."""
+    training row is used and nothing is drawn at random. `names`: the columns (default the
+    schema's `function`), each of which needs a direction in `monotone`."""
+    single_thread()
     from sklearn.ensemble import HistGradientBoostingClassifier
 
+    names = feature_schema().function if names is None else names
     p = dict(params)
+    if p["monotone"]:
+        missing = [n for n in names if n not in monotone]
+        if missing:
+            raise SchemaError(f"no monotone direction for the features {missing}; add them to the constraints")
     mono = [monotone[n] for n in names] if p.pop("monotone") else None
     return HistGradientBoostingClassifier(random_state=SEED, early_stopping=False, monotonic_cst=mono, **p)
 
@@ -255,11 +303,12 @@ def _patch_skl2onnx_leaf_flag() -> None:
     te.add_node = add_node
 
 
-def export_onnx(model, width: int = N_FEATURES, doc: str = "") -> bytes:
+def export_onnx(model, width: int | None = None, doc: str = "") -> bytes:
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
 
     _patch_skl2onnx_leaf_flag()
+    width = len(feature_schema().function) if width is None else width
 
     onx = convert_sklearn(
         model,
@@ -268,7 +317,7 @@ def export_onnx(model, width: int = N_FEATURES, doc: str = "") -> bytes:
         options={id(model): {"zipmap": False}},
         target_opset=TARGET_OPSET,
     )
-    onx.doc_string = doc or "Locus localization model: P(candidate is edited by the fix) from 16 engine features"
+    onx.doc_string = doc or f"Locus localization model: P(candidate is edited by the fix) from {width} engine features"
     return onx.SerializeToString(deterministic=True)
 
 
@@ -286,7 +335,7 @@ def fixture_rows(insts: list[Instance]) -> np.ndarray:
     x, y = stack(insts)
     pos = list(np.flatnonzero(y)[:5])
     spread = np.linspace(0, len(x) - 1, FIXTURE_ROWS - 1 - len(pos)).round().astype(int)
-    rows = [np.zeros(N_FEATURES, dtype=np.float32)] + [x[j] for j in pos] + [x[j] for j in spread]
+    rows = [np.zeros(len(feature_schema().function), dtype=np.float32)] + [x[j] for j in pos] + [x[j] for j in spread]
     return np.stack(rows).astype(np.float32)
 
 
@@ -322,12 +371,20 @@ def versions() -> dict[str, str]:
     }
 
 
-def fixture_record(model, rows: np.ndarray, names: list[str], sha: str, comment: str) -> dict:
+def warn_unpinned(ver: dict[str, str]) -> None:
+    """A warning for each package whose version is not requirements.txt's."""
+    for pkg, want in pinned().items():
+        if pkg in ver and ver[pkg] != want:
+            print(f"warning: {pkg} {ver[pkg]} is not the pinned {want} (requirements.txt); the model may differ",
+                  file=sys.stderr)
+
+
+def fixture_record(model, rows: np.ndarray, names: tuple[str, ...] | list[str], sha: str, comment: str) -> dict:
     """A fixture: feature rows and the scikit-learn scores ONNX Runtime must reproduce."""
     return {
         "comment": comment,
         "onnx_sha256": sha,
-        "feature_names": names,
+        "feature_names": list(names),
         "rows": [[float(v) for v in r] for r in rows],
         "expected": [round(float(p), 7) for p in model.predict_proba(rows)[:, 1]],
     }
@@ -345,8 +402,10 @@ def model_record(data: bytes, width: int, params: dict, monotone: dict | None) -
     }
 
 
-def write_model(out: Path, stem: str, data: bytes, extra: dict, names: list[str] = FEATURE_NAMES) -> str:
-    """`stem.onnx` and the `stem.json` the Rust loader checks (sha256, feature names)."""
+def write_model(out: Path, stem: str, data: bytes, extra: dict, names: tuple[str, ...] | list[str] | None = None) -> str:
+    """`stem.onnx` and the `stem.json` the Rust loader checks (sha256, feature names; default the
+    schema's `function`)."""
+    names = list(feature_schema().function if names is None else names)
     sha = hashlib.sha256(data).hexdigest()
     (out / f"{stem}.onnx").write_bytes(data)
     meta = {"model": "locus-ranker", "onnx": f"{stem}.onnx", "onnx_sha256": sha, "feature_names": names, **extra}
@@ -364,11 +423,12 @@ def main() -> None:
     ap.add_argument("--folds-out", type=Path, help="also write the leave-one-repository-out models here")
     ap.add_argument("--no-write", action="store_true", help="report only; write nothing")
     args = ap.parse_args()
+    single_thread()
+    names = feature_schema().function
+    check_monotone(names, MONOTONE, "train_ranker.MONOTONE")
 
     ver = versions()
-    for pkg, want in PINNED.items():
-        if ver[pkg] != want:
-            print(f"warning: {pkg} {ver[pkg]} is not the pinned {want}; the model may differ", file=sys.stderr)
+    warn_unpinned(ver)
 
     lite, lite_lines = load_instances(args.lite, load_gold(args.gold_lite))
     tokio, tokio_lines = load_instances(args.tokio, load_gold(args.gold_tokio))
@@ -433,7 +493,7 @@ def main() -> None:
     sha = hashlib.sha256(data).hexdigest()
 
     fx = fixture_rows(every)
-    fixture = fixture_record(model, fx, FEATURE_NAMES, sha, "written by scripts/model/train_ranker.py; "
+    fixture = fixture_record(model, fx, names, sha, "written by scripts/model/train_ranker.py; "
                              "expected = sklearn predict_proba[:, 1] of the shipped model")
 
     def rounded(m: dict | str) -> dict | str:
@@ -442,7 +502,7 @@ def main() -> None:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in m.items()}
 
     meta = {
-        **model_record(data, N_FEATURES, PARAMS, MONOTONE if PARAMS["monotone"] else None),
+        **model_record(data, len(names), PARAMS, MONOTONE if PARAMS["monotone"] else None),
         "label": "1 iff the candidate's name is in the instance's gold `functions`",
         "training_repos": repos,
         "training_instances": len(every),

@@ -1,5 +1,4 @@
-"""Trains the tail model: the function model's inputs plus the engine's candidate input
-`semantic_all`, used to order the functions after the function model's first three.
+"""Trains the tail model: the function model's inputs plus the engine's candidate inputs, used to order the functions after the function model's first three.
 
     python train_tail_ranker.py [--lite FILE] [--tokio FILE] [--out DIR] [--folds-out DIR] [--no-write]
 
@@ -8,6 +7,9 @@ model's (ranker.onnx) first KEEP_TOP candidates first, in its order, and every o
 candidate after them in this model's order; the files stay the file model's. Inputs are the
 same feature dumps as train_ranker.py (`locus eval … --semantic --features FILE`), whose
 candidates carry `"c"`, the candidate inputs named by the line's `"candidate_features"`.
+The columns are the schema's `tail` names (models/features.json, read by schema.py): its
+`function` names (the dump's `"f"`), then its `candidate` names (today `semantic_all`; the
+dump's `"c"`, whose `candidate_features` must be exactly those).
 
 Protocol as train_ranker.py: one fold per repository, the parameters fixed in advance
 (train_ranker.PARAMS), every reported figure out of fold (the first three by the fold's
@@ -16,9 +18,10 @@ function model, the rest by the fold's tail model), the shipped model trained on
 where `locus eval --model-folds` looks for it.
 
 Writes (unless --no-write) into --out (default: the checkout's models/):
-  ranker.tail.onnx          input `features` float32 [N, 17]; `probabilities` column 1
+  ranker.tail.onnx          input `features` float32 [N, len(tail)] (17 today); `probabilities` column 1
   ranker.tail.json          feature names, protocol, data, figures, versions, sha256
   ranker.tail_fixture.json  20 rows and their expected scores (test_ranker.py, server/embed/tests)
+Needs the versions of scripts/model/requirements.txt, as train_ranker.py.
 """
 
 from __future__ import annotations
@@ -32,25 +35,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 
-import train_ranker as tr  # noqa: E402  (sets OMP_NUM_THREADS=1 first)
+import train_ranker as tr  # noqa: E402
+from schema import check_monotone, feature_schema  # noqa: E402
 
-CANDIDATE = "semantic_all"
-NAMES = tr.FEATURE_NAMES + [CANDIDATE]
-WIDTH = len(NAMES)
-MONOTONE = dict(tr.MONOTONE, **{CANDIDATE: 1})
+# The function model's directions, then the candidate inputs'; checked against the schema's
+# `tail` names (check_monotone) in main().
+MONOTONE = {**tr.MONOTONE, **tr.CANDIDATE_MONOTONE}
 KEEP_TOP = 3  # engine.rs KEEP_TOP
 
 
+def tail_names() -> tuple[str, ...]:
+    """The tail model's columns (the schema's `tail`: its `function`, then its `candidate`)."""
+    return feature_schema().tail
+
+
 def load(features: Path, gold: dict[str, list[str]]) -> tuple[list[tr.Instance], list[tr.Instance], int]:
-    """The usable instances twice: with the function model's 16 columns and with the 17."""
-    tail, lines = tr.load_instances(features, gold, CANDIDATE)
-    base = [tr.Instance(i.iid, i.repo, i.names, i.x[:, : tr.N_FEATURES], i.gold) for i in tail]
+    """The usable instances twice: with the function model's columns and with the tail model's."""
+    tail, lines = tr.load_instances(features, gold, with_candidates=True)
+    n_fn = len(feature_schema().function)
+    base = [tr.Instance(i.iid, i.repo, i.names, i.x[:, :n_fn], i.gold) for i in tail]
     return base, tail, lines
 
 
 def fit(insts: list[tr.Instance]):
     x, y = tr.stack(insts)
-    return tr.make_model(tr.PARAMS, NAMES, MONOTONE).fit(x, y)
+    return tr.make_model(tr.PARAMS, tail_names(), MONOTONE).fit(x, y)
 
 
 def combined(base: np.ndarray, tail: np.ndarray) -> np.ndarray:
@@ -68,6 +77,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     tr.data_arguments(ap, "tail")
     args = ap.parse_args()
+    tr.single_thread()
+    names = tail_names()
+    check_monotone(feature_schema().function, tr.MONOTONE, "train_ranker.MONOTONE")
+    check_monotone(names, MONOTONE, "train_tail_ranker.MONOTONE (train_ranker.MONOTONE + CANDIDATE_MONOTONE)")
 
     ver = tr.versions()
     lite_b, lite_t, lite_lines = load(args.lite, tr.load_gold(args.gold_lite))
@@ -107,7 +120,7 @@ def main() -> None:
         args.folds_out.mkdir(parents=True, exist_ok=True)
         for repo, m in zip(repos, fold_models):
             tr.write_model(args.folds_out, repo.replace("/", "+") + ".tail", export(m),
-                           {"trained_without": repo, "params": tr.PARAMS}, NAMES)
+                           {"trained_without": repo, "params": tr.PARAMS}, names)
         print(f"wrote {len(repos)} fold tail models to {args.folds_out}")
 
     model = fit(tail)
@@ -119,10 +132,10 @@ def main() -> None:
         sys.exit("ONNX Runtime disagrees with scikit-learn by more than 1e-4; not writing ranker.tail.json")
     sha = hashlib.sha256(data).hexdigest()
     fx = fixture_rows(tail)
-    fixture = tr.fixture_record(model, fx, NAMES, sha,
+    fixture = tr.fixture_record(model, fx, names, sha,
                                 "written by scripts/model/train_tail_ranker.py; expected = sklearn predict_proba[:, 1]")
     meta = {
-        **tr.model_record(data, WIDTH, tr.PARAMS, MONOTONE),
+        **tr.model_record(data, len(names), tr.PARAMS, MONOTONE),
         "use": f"orders the candidates after the function model's first {KEEP_TOP}",
         "label": "1 iff the candidate's name is in the instance's gold `functions`",
         "training_repos": repos,
@@ -138,13 +151,14 @@ def main() -> None:
         "versions": ver,
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    tr.write_model(args.out, "ranker.tail", data, meta, NAMES)
+    tr.write_model(args.out, "ranker.tail", data, meta, names)
     (args.out / "ranker.tail_fixture.json").write_text(tr.fixture_json(fixture), encoding="utf-8")
     print(f"wrote {args.out / 'ranker.tail.onnx'} ({len(data)} bytes, sha256 {sha}), ranker.tail.json, fixture")
 
 
 def export(model) -> bytes:
-    return tr.export_onnx(model, WIDTH, f"Locus tail model: P(candidate is edited by the fix) from {WIDTH} engine features")
+    width = len(tail_names())
+    return tr.export_onnx(model, width, f"Locus tail model: P(candidate is edited by the fix) from {width} engine features")
 
 
 def fixture_rows(insts: list[tr.Instance]) -> np.ndarray:
@@ -152,7 +166,7 @@ def fixture_rows(insts: list[tr.Instance]) -> np.ndarray:
     x, y = tr.stack(insts)
     pos = list(np.flatnonzero(y)[:5])
     spread = np.linspace(0, len(x) - 1, tr.FIXTURE_ROWS - 1 - len(pos)).round().astype(int)
-    rows = [np.zeros(WIDTH, dtype=np.float32)] + [x[j] for j in pos] + [x[j] for j in spread]
+    rows = [np.zeros(len(tail_names()), dtype=np.float32)] + [x[j] for j in pos] + [x[j] for j in spread]
     return np.stack(rows).astype(np.float32)
 
 

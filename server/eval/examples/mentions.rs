@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use locus_eval::{run, Instance, Prediction, RunOptions};
+use locus_eval::{run, Issue, Prediction, RunOptions};
 
 /// Source extensions the baseline ranks.
 const SOURCE_EXTENSIONS: [&str; 2] = ["py", "rs"];
@@ -35,9 +35,9 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn mentions(tree: &Path, instance: &Instance) -> anyhow::Result<Prediction> {
+fn mentions(tree: &Path, issue: &Issue<'_>) -> anyhow::Result<Prediction> {
     let start = Instant::now();
-    let text = instance.problem_statement.to_lowercase();
+    let text = issue.text.to_lowercase();
     let mut files = Vec::new();
     collect(tree, tree, &mut files)?;
     let mut scored: Vec<(usize, String)> = files

@@ -8,7 +8,7 @@ pub mod metrics;
 pub mod report;
 pub mod runner;
 
-pub use data::{Gold, Instance};
+pub use data::{Gold, Instance, Issue};
 pub use materialize::{materialize, MaterializeError};
 pub use report::{markdown_table, summarize, InstanceRow, Metrics, Summary};
 pub use runner::{run, Prediction, RunOptions};

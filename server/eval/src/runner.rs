@@ -20,7 +20,7 @@ use std::time::Instant;
 use anyhow::Context as _;
 use rayon::prelude::*;
 
-use crate::data::{self, Instance};
+use crate::data::{self, Instance, Issue};
 use crate::materialize::{self, MaterializeError};
 use crate::report::{self, InstanceRow, Summary};
 
@@ -52,9 +52,9 @@ pub struct Prediction {
     pub peak_rss_kb: Option<u64>,
 }
 
-/// The engine under evaluation: given the materialized tree root and the instance, rank files
-/// and functions. It must not read `instance.patch`.
-pub type Locate<'a> = dyn Fn(&Path, &Instance) -> anyhow::Result<Prediction> + Sync + 'a;
+/// The engine under evaluation: given the materialized tree root and the issue (no patch, no
+/// gold), rank files and functions.
+pub type Locate<'a> = dyn Fn(&Path, &Issue<'_>) -> anyhow::Result<Prediction> + Sync + 'a;
 
 /// What to run and where to put it.
 #[derive(Debug, Clone, PartialEq)]
@@ -280,7 +280,7 @@ fn run_one(opts: &RunOptions, locate: &Locate<'_>, instance: &Instance) -> Insta
 
     let start = Instant::now();
     // A panicking engine costs one instance, not the whole run.
-    let outcome = panic::catch_unwind(AssertUnwindSafe(|| locate(&tree, instance)));
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| locate(&tree, &instance.issue())));
     row.wall_ms = start.elapsed().as_secs_f64() * 1000.0;
     match outcome {
         Ok(Ok(p)) => {
@@ -443,19 +443,8 @@ fn path_safe(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::process::Command;
+    use crate::materialize::test_repo::{drop_object, SourceRepo};
     use std::sync::atomic::{AtomicUsize, Ordering};
-
-    fn git(dir: &Path, args: &[&str]) -> String {
-        let out = Command::new("git")
-            .current_dir(dir)
-            .args(["-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    }
 
     /// A bare mirror of `o/r` with two files, nested like the real ones (`o+r/repo`), plus
     /// instance and gold files: two instances on the mirror, one without, one bad line.
@@ -469,16 +458,12 @@ mod tests {
         fn new() -> Self {
             let dir = tempfile::tempdir().unwrap();
             let root = dir.path().to_owned();
-            let src = root.join("src");
-            fs::create_dir_all(src.join("pkg")).unwrap();
-            fs::write(src.join("pkg/alpha.py"), "def parse():\n    pass\n").unwrap();
-            fs::write(src.join("pkg/beta.py"), "def render():\n    pass\n").unwrap();
-            git(&src, &["init", "-q"]);
-            git(&src, &["add", "."]);
-            git(&src, &["commit", "-q", "-m", "init"]);
-            let commit = git(&src, &["rev-parse", "HEAD"]);
-            fs::create_dir_all(root.join("mirrors/o+r")).unwrap();
-            git(&root, &["clone", "-q", "--bare", "src", "mirrors/o+r/repo"]);
+            let mut src = SourceRepo::init(&root.join("src"));
+            let commit = src.commit(
+                &[("pkg/alpha.py", "def parse():\n    pass\n"), ("pkg/beta.py", "def render():\n    pass\n")],
+                &[],
+            );
+            src.mirror(&root.join("mirrors"), "o+r/repo");
 
             let instance = |id: &str, repo: &str, text: &str| {
                 serde_json::json!({
@@ -529,16 +514,16 @@ mod tests {
     /// issue; fails on issues saying FAIL.
     fn toy_engine(
         calls: &AtomicUsize,
-    ) -> impl Fn(&Path, &Instance) -> anyhow::Result<Prediction> + Sync + '_ {
-        move |tree, instance| {
+    ) -> impl Fn(&Path, &Issue<'_>) -> anyhow::Result<Prediction> + Sync + '_ {
+        move |tree, issue: &Issue<'_>| {
             calls.fetch_add(1, Ordering::SeqCst);
-            anyhow::ensure!(!instance.problem_statement.contains("FAIL"), "asked to fail");
+            anyhow::ensure!(!issue.text.contains("FAIL"), "asked to fail");
             let mut scored = Vec::new();
             for name in ["alpha", "beta"] {
                 let path = format!("pkg/{name}.py");
                 let text = fs::read_to_string(tree.join(&path))?;
                 let func = text.strip_prefix("def ").and_then(|t| t.split('(').next()).unwrap().to_owned();
-                let hit = instance.problem_statement.contains(&func);
+                let hit = issue.text.contains(&func);
                 scored.push((!hit, path.clone(), format!("{path}:{func}")));
             }
             scored.sort();
@@ -679,7 +664,7 @@ mod tests {
         let fx = Fixture::new();
         let mut opts = fx.options();
         opts.ids = vec!["o__r-1".into()];
-        let summary = run(&opts, &|_: &Path, _: &Instance| -> anyhow::Result<Prediction> {
+        let summary = run(&opts, &|_: &Path, _: &Issue<'_>| -> anyhow::Result<Prediction> {
             panic!("index out of bounds")
         })
         .unwrap();
@@ -735,31 +720,86 @@ mod tests {
         assert_eq!(path_safe(".."), "__");
     }
 
-    /// The real thing: the six psf/requests instances of SWE-bench Lite, materialized from the
-    /// mirror and located by a naive engine. Skipped where the data or mirror is absent.
+    /// A SWE-bench-like run, end to end with a naive engine: a `psf/requests`-like mirror built
+    /// here with two base commits (the second adds `requests/adapters.py` and a blob the mirror
+    /// then loses), instances of a repository without a mirror, a repository filter and a
+    /// limit, two jobs. Each instance must be located in the tree at its own base commit.
     #[test]
-    fn requests_instances_from_the_real_mirror() {
-        let data_dir = Path::new("/work/shared/data");
-        let mirrors = Path::new("/work/.mirror");
-        if !data_dir.is_dir() || !mirrors.join("psf+requests").is_dir() {
-            eprintln!("skipping: needs /work/shared/data and /work/.mirror/psf+requests");
-            return;
-        }
-        let cache = tempfile::tempdir().unwrap();
+    fn naive_engine_locates_each_instance_in_its_base_commit_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let mut src = SourceRepo::init(&root.join("src"));
+        let module = |name: &str| format!("def {name}():\n    pass\n");
+        let first = src.commit(
+            &[
+                ("requests/__init__.py", ""),
+                ("requests/models.py", &module("json")),
+                ("requests/sessions.py", &module("send")),
+                ("requests/utils.py", &module("quote")),
+                ("README.md", "requests\n"),
+            ],
+            &[],
+        );
+        let second = src.commit(
+            &[
+                ("requests/adapters.py", &module("retry")),
+                ("requests/models.py", &module("content")),
+                ("docs/logo.bin", "a large file the mirror drops\n"),
+            ],
+            &[],
+        );
+        let git_dir = src.mirror(&root.join("mirrors"), "psf+requests/repo");
+        drop_object(&git_dir, &src.blob(&second, "docs/logo.bin"));
+
+        let instance = |id: &str, repo: &str, commit: &str, text: &str| {
+            serde_json::json!({
+                "instance_id": id, "repo": repo, "base_commit": commit,
+                "problem_statement": text, "patch": "diff --git a/x b/x",
+            })
+            .to_string()
+        };
+        let lines = [
+            instance(
+                "psf__requests-1",
+                "psf/requests",
+                &first,
+                "Cookies lost: sessions.py drops what sessions set",
+            ),
+            instance("django__django-1", "django/django", "abcdef12", "no mirror for this one"),
+            instance("psf__requests-2", "psf/requests", &second, "Adapters: the adapters retry forever"),
+            instance("pallets__flask-1", "pallets/flask", &first, "filtered out by repository"),
+            instance("django__django-2", "django/django", "abcdef12", "no mirror either"),
+            instance("psf__requests-3", "psf/requests", &second, "Response.json in models: models break"),
+            instance("psf__requests-4", "psf/requests", &first, "beyond the limit: utils"),
+        ];
+        fs::write(root.join("lite.jsonl"), lines.join("\n") + "\n").unwrap();
+        let gold = |id: &str, file: &str| {
+            serde_json::json!({"instance_id": id, "files": [file], "all_files": [file]}).to_string()
+        };
+        let golds = [
+            gold("psf__requests-1", "requests/sessions.py"),
+            gold("psf__requests-2", "requests/adapters.py"),
+            gold("psf__requests-3", "requests/models.py"),
+            gold("psf__requests-4", "requests/utils.py"),
+            gold("django__django-1", "django/a.py"),
+            gold("django__django-2", "django/a.py"),
+        ];
+        fs::write(root.join("lite.gold.jsonl"), golds.join("\n") + "\n").unwrap();
+
         let mut opts = RunOptions::new(
-            data_dir.join("swebench_lite.jsonl"),
-            data_dir.join("swebench_lite.gold.jsonl"),
-            mirrors,
-            cache.path(),
+            root.join("lite.jsonl"),
+            root.join("lite.gold.jsonl"),
+            root.join("mirrors"),
+            root.join("cache"),
             "naive",
         );
         opts.repos = vec!["psf/requests".into(), "django/django".into()];
-        opts.limit = Some(12);
+        opts.limit = Some(5);
         opts.jobs = 2;
         opts.progress = false;
         // Ranks the package's modules by how often their stem appears in the issue.
-        let naive = |tree: &Path, instance: &Instance| -> anyhow::Result<Prediction> {
-            let text = instance.problem_statement.to_lowercase();
+        let naive = |tree: &Path, issue: &Issue<'_>| -> anyhow::Result<Prediction> {
+            let text = issue.text.to_lowercase();
             let mut files: Vec<(usize, String)> = fs::read_dir(tree.join("requests"))?
                 .filter_map(Result::ok)
                 .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -775,12 +815,42 @@ mod tests {
             })
         };
         let summary = run(&opts, &naive).unwrap();
-        let requests = 6;
-        assert_eq!(summary.n, requests);
-        assert_eq!(summary.skipped.count, 12 - requests);
-        assert_eq!(summary.skipped.reasons["no mirror for django/django"], 12 - requests);
-        assert_eq!(summary.metrics.n_file, requests);
-        assert!(summary.metrics.file_acc_5.unwrap() > 0.0);
-        assert_eq!(summary.errors, 0);
+        assert_eq!((summary.n, summary.errors, summary.bad_input_lines), (3, 0, 0));
+        assert_eq!(summary.skipped.count, 2);
+        assert_eq!(summary.skipped.reasons["no mirror for django/django"], 2);
+        assert_eq!(summary.subset, "lite[repos=psf/requests,django/django;limit=5]");
+        assert_eq!(summary.metrics.n_file, 3);
+        assert_eq!(summary.metrics.file_acc_1, Some(1.0));
+
+        let rows = read_rows(&opts.out_dir().join(PER_INSTANCE_FILE));
+        let ids: Vec<_> = rows.iter().map(|r| r.instance_id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["django__django-1", "django__django-2", "psf__requests-1", "psf__requests-2", "psf__requests-3"]
+        );
+        let by_id = |id: &str| rows.iter().find(|r| r.instance_id == id).unwrap();
+        // At the first commit there is no adapters.py; at the second there is.
+        let first_row = by_id("psf__requests-1");
+        assert_eq!(first_row.base_commit, first);
+        assert_eq!(first_row.ranked_files[0], "requests/sessions.py");
+        assert!(
+            !first_row.ranked_files.iter().any(|f| f.ends_with("adapters.py")),
+            "{:?}",
+            first_row.ranked_files
+        );
+        assert_eq!(by_id("psf__requests-2").ranked_files[0], "requests/adapters.py");
+        assert_eq!(by_id("psf__requests-3").ranked_files[0], "requests/models.py");
+        // The dropped blob exists only at the second commit.
+        let missing: Vec<_> = ["psf__requests-1", "psf__requests-2", "psf__requests-3"]
+            .map(|id| by_id(id).missing_blobs)
+            .to_vec();
+        assert_eq!(missing, [0, 1, 1]);
+        let trees = root.join("cache/trees/psf+requests");
+        assert!(trees.join(&first).join("requests/sessions.py").is_file());
+        assert_eq!(
+            materialize::missing_blobs(&trees.join(&second)),
+            ["docs/logo.bin"],
+            "the tree of the second commit lists the dropped blob"
+        );
     }
 }

@@ -114,8 +114,4 @@ impl Symbols {
     pub fn files_with_stem(&self, stem: &str) -> &[u32] {
         self.stems.get(&stem.to_lowercase()).map(|v| v.as_slice()).unwrap_or(&[])
     }
-
-    pub fn n_names(&self) -> usize {
-        self.exact.len()
-    }
 }

@@ -4,11 +4,14 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
+use std::sync::Arc;
+
 use anyhow::{bail, Context};
 use clap::Args;
-use locus_index::{Index, WalkOptions};
+use locus_engine::{DenseIndex, Granularity, ModelPaths, Workspace};
+use locus_index::Index;
 use locus_search::{Mode, Options};
-use serde_json::json;
+use serde::Serialize;
 
 use crate::output;
 
@@ -41,17 +44,17 @@ pub struct LocateArgs {
     #[arg(long, default_value_t = 10)]
     pub top: usize,
     /// Show only files or only functions.
-    #[arg(long, value_parser = ["file", "function"])]
-    pub granularity: Option<String>,
+    #[arg(long)]
+    pub granularity: Option<Granularity>,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
     /// Print the search trace: turns, calls, efficiency, time per tool.
     #[arg(long)]
     pub explain: bool,
-    /// Search engine: adaptive (default), single, fixed, bm25.
+    /// Search engine: adaptive (default), single, fixed, bm25, dense.
     #[arg(long, default_value = "adaptive")]
-    pub engine: String,
+    pub engine: Mode,
     /// Gitignore-style globs to leave out (repeatable).
     #[arg(long)]
     pub exclude: Vec<String>,
@@ -63,10 +66,10 @@ pub struct LocateArgs {
     pub no_model: bool,
 }
 
-/// The learned localization model, or `None` with a note (the fusion ranks instead).
-pub fn scorer() -> Option<std::sync::Arc<dyn locus_search::Scorer>> {
-    match locus_lsp::dense::LearnedScorer::load(None) {
-        Ok(s) => Some(std::sync::Arc::new(s)),
+/// The learned localization models, or `None` with a note (the fusion ranks instead).
+pub fn scorer() -> Option<Arc<dyn locus_search::Scorer>> {
+    match ModelPaths::default().scorer() {
+        Ok(s) => Some(Arc::new(s)),
         Err(e) => {
             eprintln!("locus: the learned ranking is off (the fusion ranks instead): {e}");
             None
@@ -77,18 +80,17 @@ pub fn scorer() -> Option<std::sync::Arc<dyn locus_search::Scorer>> {
 /// Loads the encoder and brings the workspace's vectors up to date (cached by content hash),
 /// with a progress line on stderr. `None`, with a note saying how to fix it, when the model or
 /// runtime is missing: every other tool still works.
-pub fn vectors(ix: &Index) -> Option<locus_lsp::dense::DenseIndex> {
-    let enc = match locus_lsp::dense::Encoder::load(&locus_embed::EmbedConfig::default()) {
-        Ok(e) => std::sync::Arc::new(e),
+pub fn vectors(ix: &Index) -> Option<Arc<DenseIndex>> {
+    let enc = match ModelPaths::default().encoder() {
+        Ok(e) => Arc::new(e),
         Err(e) => {
             eprintln!("locus: semantic search is off: {e}");
             return None;
         }
     };
-    let cancel = AtomicBool::new(false);
     let t = std::time::Instant::now();
     let mut shown = false;
-    let r = locus_lsp::dense::DenseIndex::build(ix, enc, true, &cancel, |done, total| {
+    let r = locus_engine::vectors(ix, enc, &AtomicBool::new(false), |done, total| {
         eprint!("\rlocus: embedding {done}/{total} entities");
         shown = true;
     });
@@ -96,7 +98,7 @@ pub fn vectors(ix: &Index) -> Option<locus_lsp::dense::DenseIndex> {
         eprintln!(" ({:.1} s)", t.elapsed().as_secs_f64());
     }
     match r {
-        Ok(d) => Some(d),
+        Ok(d) => Some(Arc::new(d)),
         Err(e) => {
             eprintln!("locus: semantic search is off: {e}");
             None
@@ -104,16 +106,20 @@ pub fn vectors(ix: &Index) -> Option<locus_lsp::dense::DenseIndex> {
     }
 }
 
-pub fn build_index(path: &std::path::Path, exclude: &[String]) -> anyhow::Result<Index> {
-    if !path.is_dir() {
-        bail!("{} is not a directory; give the root of the workspace to search", path.display());
-    }
-    let opts = WalkOptions { exclude: exclude.to_vec(), ..WalkOptions::default() };
-    Index::build(path, &opts).with_context(|| format!("indexing {}", path.display()))
+/// `locus index --json`: the index's statistics and the vectors'.
+#[derive(Serialize)]
+struct IndexReport {
+    #[serde(flatten)]
+    index: locus_index::IndexStats,
+    peak_rss_kb: Option<u64>,
+    vectors: usize,
+    /// Which encoder made the vectors (its model id), if any.
+    model: Option<String>,
+    vector_seconds: f64,
 }
 
 pub fn index(a: IndexArgs) -> anyhow::Result<()> {
-    let ix = build_index(&a.path, &a.exclude)?;
+    let ix = locus_engine::index(&a.path, &a.exclude)?;
     let st = ix.stats();
     let t = std::time::Instant::now();
     let dense = if a.no_vectors { None } else { vectors(&ix) };
@@ -121,12 +127,9 @@ pub fn index(a: IndexArgs) -> anyhow::Result<()> {
     let model = dense.as_ref().map(|d| d.model_id().to_string());
     let n_vectors = dense.as_ref().map(|d| d.len()).unwrap_or(0);
     if a.json {
-        let mut v = serde_json::to_value(&st)?;
-        v["peak_rss_kb"] = json!(peak_rss_kb());
-        v["vectors"] = json!(n_vectors);
-        v["model"] = json!(model);
-        v["vector_seconds"] = json!(vector_seconds);
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        let report =
+            IndexReport { index: st, peak_rss_kb: peak_rss_kb(), vectors: n_vectors, model, vector_seconds };
+        println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!(
             "{} files, {} entities, {} edges ({} calls unresolved), {} skipped, in {:.2} s",
@@ -177,29 +180,17 @@ fn read_issue(a: &LocateArgs) -> anyhow::Result<String> {
 
 pub fn locate(a: LocateArgs) -> anyhow::Result<()> {
     let issue = read_issue(&a)?;
-    let Some(mode) = Mode::parse(&a.engine) else {
-        bail!("unknown engine `{}`; use adaptive, single, fixed or bm25", a.engine);
-    };
-    let ix = build_index(&a.path, &a.exclude)?;
-    let use_model = !a.no_model && matches!(mode, Mode::Adaptive | Mode::SinglePass | Mode::Fixed);
-    let opts = Options {
-        mode,
-        max_results: a.top.max(1),
-        scorer: if use_model { scorer() } else { None },
-        ..Options::default()
-    };
-    let cancel = AtomicBool::new(false);
-    let dense = if a.no_semantic || mode == Mode::Bm25 { None } else { vectors(&ix) };
-    let d = dense.as_ref().map(|d| d as &dyn locus_search::tools::Semantic);
-    let loc = locus_search::locate(&ix, d, &issue, &opts, &cancel)?;
+    let ix = Arc::new(locus_engine::index(&a.path, &a.exclude)?);
+    let use_model = !a.no_model && a.engine.learned_by_default();
+    let vectors = if a.no_semantic || a.engine == Mode::Bm25 { None } else { vectors(&ix) };
+    let ws = Workspace { index: ix, vectors, scorer: if use_model { scorer() } else { None } };
+    let opts = Options { mode: a.engine, max_results: a.top.max(1), ..Options::default() };
+    let loc = ws.locate(&issue, &opts, &AtomicBool::new(false))?;
     if a.json {
-        let st = ix.stats();
-        let index =
-            json!({"files": st.files, "entities": st.entities.values().sum::<u32>(), "seconds": st.seconds});
-        let v = output::localization_json(&loc, a.top, a.granularity.as_deref(), index);
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        let out = output::LocateOutput::new(&ws, &loc, a.top, a.granularity);
+        println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        output::print_human(&loc, a.top, a.granularity.as_deref());
+        output::print_human(&loc, a.top, a.granularity);
         if a.explain {
             output::print_explain(&loc);
         }

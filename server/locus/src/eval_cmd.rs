@@ -1,15 +1,17 @@
 //! `locus eval`: runs an engine over benchmark instances materialized from bare git mirrors.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use anyhow::bail;
 use clap::Args;
-use locus_eval::{Instance, Prediction, RunOptions};
+use locus_engine::{LearnedScorer, ModelPaths, Workspace};
+use locus_eval::{Issue, Prediction, RunOptions};
 use locus_index::{Index, WalkOptions};
-use locus_search::{Mode, Options};
+use locus_search::{CandidateFeatures, FileFeatures, FunctionFeatures, Mode, Options, RankedBy};
+use serde::Serialize;
 
 #[derive(Args)]
 pub struct EvalArgs {
@@ -63,28 +65,86 @@ pub struct EvalArgs {
 /// The leave-one-repository-out models of `--model-folds`, loaded once each.
 struct FoldModels {
     dir: PathBuf,
-    loaded: Mutex<std::collections::HashMap<String, Arc<dyn locus_search::Scorer>>>,
+    loaded: Mutex<HashMap<String, Arc<LearnedScorer>>>,
 }
 
 impl FoldModels {
-    fn for_repo(&self, repo: &str) -> anyhow::Result<Arc<dyn locus_search::Scorer>> {
-        let mut loaded = self.loaded.lock().unwrap();
+    fn for_repo(&self, repo: &str) -> anyhow::Result<Arc<LearnedScorer>> {
+        let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(s) = loaded.get(repo) {
             return Ok(s.clone());
         }
         let path = self.dir.join(format!("{}.onnx", repo.replace('/', "+")));
-        let scorer = locus_lsp::dense::LearnedScorer::load_from(&path, None)
+        let scorer = LearnedScorer::load_from(&path, None)
             .map_err(|e| anyhow::anyhow!("the fold model for {repo}: {e}"))?;
-        let s: Arc<dyn locus_search::Scorer> = Arc::new(scorer);
+        let s = Arc::new(scorer);
         loaded.insert(repo.to_string(), s.clone());
         Ok(s)
     }
 }
 
+/// Which models rank: none, the shipped ones, or each repository's fold model.
+enum Models {
+    None,
+    /// Trained on every repository of the benchmarks: in-sample on them.
+    Shipped(Arc<LearnedScorer>),
+    Folds(FoldModels),
+}
+
+impl Models {
+    fn for_repo(&self, repo: &str) -> anyhow::Result<Option<Arc<LearnedScorer>>> {
+        Ok(match self {
+            Models::None => None,
+            Models::Shipped(s) => Some(s.clone()),
+            Models::Folds(f) => Some(f.for_repo(repo)?),
+        })
+    }
+}
+
+/// Who put a feature dump's rows in their order: training data ordered by a model that saw the
+/// instance is in-sample, and the dump says so.
+#[derive(Serialize)]
+struct RowsOrder {
+    /// Who ordered the final lists (`fusion`, or which models).
+    ranking: RankedBy,
+    /// The function model's file and sha256, when a model was loaded.
+    model: Option<String>,
+    sha256: Option<String>,
+    /// Whether that model was trained on this instance's repository.
+    in_sample: bool,
+}
+
+/// One line of a `--features` dump (scripts/model/ reads it): the candidates the models score,
+/// with their rows in the schema's columns (`models/features.json`).
+#[derive(Serialize)]
+struct FeatureLine<'a> {
+    instance_id: &'a str,
+    repo: &'a str,
+    pool_files: usize,
+    feature_names: &'static [&'static str],
+    /// The names of `c`, the candidate inputs only the tail model reads.
+    candidate_features: &'static [&'static str],
+    file_feature_names: &'static [&'static str],
+    rows_ordered_by: RowsOrder,
+    candidates: Vec<CandidateRow<'a>>,
+    files: Vec<FileRow<'a>>,
+}
+
+#[derive(Serialize)]
+struct CandidateRow<'a> {
+    name: &'a str,
+    f: [f32; FunctionFeatures::WIDTH],
+    c: [f32; CandidateFeatures::WIDTH],
+}
+
+#[derive(Serialize)]
+struct FileRow<'a> {
+    path: &'a str,
+    f: [f32; FileFeatures::WIDTH],
+}
+
 pub fn run(a: EvalArgs) -> anyhow::Result<()> {
-    let Some(mode) = Mode::parse(&a.engine) else {
-        bail!("unknown engine `{}`; use adaptive, single, fixed or bm25", a.engine);
-    };
+    let mode: Mode = a.engine.parse().map_err(anyhow::Error::msg)?;
     let mut opts = RunOptions::new(a.instances, a.gold, a.mirrors, a.cache, a.engine.clone());
     opts.repos = a.repo;
     opts.ids = a.ids;
@@ -93,19 +153,14 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     opts.jobs = a.jobs.max(1);
     opts.progress = true;
     opts.forbid_under = project_root();
+    let paths = ModelPaths::default();
     let semantic = a.semantic || mode == Mode::Dense;
     let encoder = if semantic {
-        locus_lsp::dense::Encoder::load(&locus_embed::EmbedConfig::default())
-            .map(Arc::new)
-            .map_err(|e| e.to_string())
+        let e = paths.encoder().map_err(|e| anyhow::anyhow!("the encoder is needed for --semantic: {e}"))?;
+        Some(Arc::new(e))
     } else {
-        Err("not asked for".to_string())
+        None
     };
-    if semantic {
-        if let Err(e) = &encoder {
-            bail!("the encoder is needed for --semantic: {e}");
-        }
-    }
     let vector_ms: Mutex<Vec<f64>> = Mutex::new(Vec::new());
     // The index of the last tree, reused when consecutive instances share a commit.
     let last: Mutex<Option<(PathBuf, Arc<Index>, f64)>> = Mutex::new(None);
@@ -113,79 +168,82 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
         Some(p) => Some(Mutex::new(std::io::BufWriter::new(std::fs::File::create(p)?))),
         None => None,
     };
-    let scorer = if a.model {
-        let s = locus_lsp::dense::LearnedScorer::load(None)
-            .map_err(|e| anyhow::anyhow!("the localization model is needed for --model: {e}"))?;
-        Some(Arc::new(s) as Arc<dyn locus_search::Scorer>)
-    } else {
-        None
+    let models = match (a.model, a.model_folds) {
+        (true, _) => Models::Shipped(Arc::new(
+            paths
+                .scorer()
+                .map_err(|e| anyhow::anyhow!("the localization model is needed for --model: {e}"))?,
+        )),
+        (false, Some(dir)) => Models::Folds(FoldModels { dir, loaded: Mutex::default() }),
+        (false, None) => Models::None,
     };
-    let folds = a.model_folds.map(|dir| FoldModels { dir, loaded: Mutex::default() });
     let search = Options {
         mode,
         max_results: 50,
         collect_features: features_out.is_some(),
-        scorer,
         pool_files: a.pool_files,
         ..Options::default()
     };
-    let locate = |root: &Path, inst: &Instance| -> anyhow::Result<Prediction> {
+    // The engine sees the issue's text and repository, never the patch or the gold.
+    let locate = |root: &Path, issue: &Issue<'_>| -> anyhow::Result<Prediction> {
         let (ix, index_ms) = {
-            let cached = last.lock().unwrap().clone();
+            let cached = last.lock().unwrap_or_else(|e| e.into_inner()).clone();
             match cached {
                 Some((p, ix, ms)) if p == root => (ix, ms),
                 _ => {
                     let t = Instant::now();
                     let ix = Arc::new(Index::build(root, &WalkOptions::default())?);
                     let ms = t.elapsed().as_secs_f64() * 1000.0;
-                    *last.lock().unwrap() = Some((root.to_path_buf(), ix.clone(), ms));
+                    *last.lock().unwrap_or_else(|e| e.into_inner()) =
+                        Some((root.to_path_buf(), ix.clone(), ms));
                     (ix, ms)
                 }
             }
         };
         let cancel = AtomicBool::new(false);
-        let dense = if semantic {
-            let enc = encoder.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
-            let t = Instant::now();
-            let d = locus_lsp::dense::DenseIndex::build(&ix, enc.clone(), true, &cancel, |_, _| {})?;
-            vector_ms.lock().unwrap().push(t.elapsed().as_secs_f64() * 1000.0);
-            Some(d)
-        } else {
-            None
-        };
-        let d = dense.as_ref().map(|d| d as &dyn locus_search::tools::Semantic);
-        let t = Instant::now();
-        let fold_opts;
-        let opts = match &folds {
-            Some(f) => {
-                fold_opts = Options { scorer: Some(f.for_repo(&inst.repo)?), ..search.clone() };
-                &fold_opts
+        let vectors = match &encoder {
+            Some(enc) => {
+                let t = Instant::now();
+                let d = locus_engine::vectors(&ix, enc.clone(), &cancel, |_, _| {})?;
+                vector_ms.lock().unwrap_or_else(|e| e.into_inner()).push(t.elapsed().as_secs_f64() * 1000.0);
+                Some(Arc::new(d))
             }
-            None => &search,
+            None => None,
         };
-        let loc = locus_search::locate(&ix, d, &inst.problem_statement, opts, &cancel)?;
+        let model = models.for_repo(issue.repo)?;
+        let ws = Workspace {
+            index: ix,
+            vectors,
+            scorer: model.clone().map(|m| m as Arc<dyn locus_search::Scorer>),
+        };
+        let t = Instant::now();
+        let loc = ws.locate(issue.text, &search, &cancel)?;
         let ms = t.elapsed().as_secs_f64() * 1000.0;
         if let Some(out) = &features_out {
             use std::io::Write;
-            // "c": the candidate inputs (CANDIDATE_FEATURE_NAMES), which only the tail model reads.
-            let cands: Vec<serde_json::Value> = loc
-                .features
-                .iter()
-                .zip(&loc.candidate_features)
-                .map(|((name, f), c)| serde_json::json!({"name": name, "f": f, "c": c}))
-                .collect();
-            let files: Vec<serde_json::Value> =
-                loc.file_features.iter().map(|(path, f)| serde_json::json!({"path": path, "f": f})).collect();
-            let line = serde_json::json!({
-                "instance_id": inst.instance_id,
-                "repo": inst.repo,
-                "pool_files": opts.pool_files,
-                "candidate_features": locus_search::CANDIDATE_FEATURE_NAMES,
-                "candidates": cands,
-                "files": files,
-            });
-            let mut w = out.lock().unwrap();
-            writeln!(w, "{line}")?;
+            let line = FeatureLine {
+                instance_id: issue.instance_id,
+                repo: issue.repo,
+                pool_files: search.pool_files,
+                feature_names: FunctionFeatures::NAMES,
+                candidate_features: CandidateFeatures::NAMES,
+                file_feature_names: FileFeatures::NAMES,
+                rows_ordered_by: RowsOrder {
+                    ranking: loc.trace.ranking,
+                    model: model.as_ref().map(|m| m.path().display().to_string()),
+                    sha256: model.as_ref().map(|m| m.functions.sha256().to_string()),
+                    in_sample: matches!(models, Models::Shipped(_)),
+                },
+                candidates: loc
+                    .features
+                    .iter()
+                    .zip(&loc.candidate_features)
+                    .map(|((name, f), c)| CandidateRow { name, f: f.to_row(), c: c.to_row() })
+                    .collect(),
+                files: loc.file_features.iter().map(|(path, f)| FileRow { path, f: f.to_row() }).collect(),
+            };
+            let mut w = out.lock().unwrap_or_else(|e| e.into_inner());
+            writeln!(w, "{}", serde_json::to_string(&line)?)?;
             w.flush()?;
         }
         Ok(Prediction {
@@ -202,9 +260,15 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
             peak_rss_kb: crate::cli::peak_rss_kb(),
         })
     };
+    if a.features.is_some() && matches!(models, Models::Shipped(_)) {
+        eprintln!(
+            "locus: note: the shipped models were trained on every benchmark repository; the dump's rows \
+             are in their (in-sample) order and each line says so (`rows_ordered_by.in_sample`)"
+        );
+    }
     // The runner prints the table and writes summary.json itself.
     locus_eval::run(&opts, &locate)?;
-    let v = vector_ms.lock().unwrap();
+    let v = vector_ms.lock().unwrap_or_else(|e| e.into_inner());
     if !v.is_empty() {
         eprintln!("vectors: {} trees, {:.1} s in all", v.len(), v.iter().sum::<f64>() / 1000.0);
     }

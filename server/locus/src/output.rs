@@ -1,70 +1,86 @@
 //! Plain-text and JSON renderings of index statistics and localizations for the terminal.
 
-use locus_search::{Localization, Ranked};
-use serde_json::{json, Value};
+use locus_engine::{Granularity, LocatedItem, Stats, Workspace};
+use locus_search::{Localization, Ranked, Trace};
+use serde::Serialize;
 
-pub fn ranked_json(r: &Ranked, with_range: bool) -> Value {
-    let mut v = json!({
-        "name": r.name,
-        "path": r.path,
-        "kind": r.kind,
-        "score": round3(r.score),
-        "reason": r.reason,
-    });
-    if with_range {
-        v["range"] = json!({
-            "start": {"line": r.span.start.line, "character": r.span.start.col},
-            "end": {"line": r.span.end.line, "character": r.span.end.col},
-        });
+/// Where a located item is, on the command line: its path and its span (0-based lines, byte
+/// columns).
+#[derive(Serialize)]
+pub struct Place {
+    path: String,
+    range: Range,
+}
+
+#[derive(Serialize)]
+struct Range {
+    start: Position,
+    end: Position,
+}
+
+#[derive(Serialize)]
+struct Position {
+    line: u32,
+    character: u32,
+}
+
+impl Place {
+    fn of(r: &Ranked) -> Place {
+        let at = |p: locus_syntax::Point| Position { line: p.line, character: p.col };
+        Place { path: r.path.clone(), range: Range { start: at(r.span.start), end: at(r.span.end) } }
     }
-    v
 }
 
-pub fn localization_json(loc: &Localization, top: usize, granularity: Option<&str>, index: Value) -> Value {
-    let files: Vec<Value> = if granularity != Some("function") {
-        loc.files.iter().take(top).map(|r| ranked_json(r, false)).collect()
-    } else {
-        Vec::new()
-    };
-    let functions: Vec<Value> = if granularity != Some("file") {
-        loc.functions.iter().take(top).map(|r| ranked_json(r, true)).collect()
-    } else {
-        Vec::new()
-    };
-    let t = &loc.trace;
-    json!({
-        "files": files,
-        "functions": functions,
-        "predicted": {"files": loc.predicted_files, "functions": loc.predicted_functions},
-        "stats": {
-            "ms": round3(t.ms as f32),
-            "turns": t.turns.len(),
-            "calls": t.calls,
-            "efficiency": round3(t.efficiency),
-            "redundant_calls": t.redundant_calls,
-            "skipped_calls": t.skipped_calls,
-            "signals": t.signals,
-            "stop": t.stop,
-            "ranking": t.ranking,
-            "semantic_ready": t.semantic_ready,
-            "index": index,
-        },
-        "trace": t,
-    })
+/// The predicted sets (adaptive cut-off), full names.
+#[derive(Serialize)]
+struct Predicted<'a> {
+    files: &'a [String],
+    functions: &'a [String],
 }
 
-pub fn round3(x: f32) -> f64 {
-    ((x as f64) * 1000.0).round() / 1000.0
+/// `locus locate --json`: the items (the server's, with a path for a URI), the predicted sets,
+/// the stats (the server's) and the whole trace.
+#[derive(Serialize)]
+pub struct LocateOutput<'a> {
+    files: Vec<LocatedItem<Place>>,
+    functions: Vec<LocatedItem<Place>>,
+    predicted: Predicted<'a>,
+    stats: Stats,
+    trace: &'a Trace,
 }
 
-pub fn print_human(loc: &Localization, top: usize, granularity: Option<&str>) {
-    if granularity != Some("function") {
+impl<'a> LocateOutput<'a> {
+    /// The first `top` of each list (only one list with a `granularity`).
+    pub fn new(
+        ws: &Workspace,
+        loc: &'a Localization,
+        top: usize,
+        granularity: Option<Granularity>,
+    ) -> LocateOutput<'a> {
+        let items = |list: &[Ranked], shown: bool| -> Vec<LocatedItem<Place>> {
+            if !shown {
+                return Vec::new();
+            }
+            list.iter().take(top).map(|r| LocatedItem::new(r, Place::of(r))).collect()
+        };
+        LocateOutput {
+            files: items(&loc.files, granularity != Some(Granularity::Function)),
+            functions: items(&loc.functions, granularity != Some(Granularity::File)),
+            predicted: Predicted { files: &loc.predicted_files, functions: &loc.predicted_functions },
+            stats: Stats::new(ws, loc, granularity.unwrap_or_default(), true),
+            trace: &loc.trace,
+        }
+    }
+}
+
+pub fn print_human(loc: &Localization, top: usize, granularity: Option<Granularity>) {
+    if granularity != Some(Granularity::Function) {
         println!("Files:");
         for (i, r) in loc.files.iter().take(top).enumerate() {
             println!("{:>3}. [{:.2}] {}  — {}", i + 1, r.score, r.path, r.reason);
         }
     }
-    if granularity != Some("file") {
+    if granularity != Some(Granularity::File) {
         println!("Functions:");
         for (i, r) in loc.functions.iter().take(top).enumerate() {
             println!(

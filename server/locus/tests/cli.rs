@@ -55,14 +55,14 @@ fn locates_the_python_issue() {
     // today: the fix must at least be right under them, and its file in the top three.
     let files = names(&v, "files", "path");
     assert!(files.iter().take(3).any(|f| f == "shop/pricing.py"), "{files:?}");
-    let funcs = names(&v, "functions", "name");
+    let funcs = names(&v, "functions", "qualifiedName");
     let mut frames = funcs[..2].to_vec();
     frames.sort();
     assert_eq!(frames, ["shop/checkout.py:checkout", "shop/receipt.py:Receipt.verify"]);
     assert!(funcs.iter().take(5).any(|f| f == "shop/pricing.py:PriceCalculator.apply_coupon"), "{funcs:?}");
     // The tail model orders what follows the function model's first three once the encoder's
     // vectors are there (a machine without the encoder ranks with the other two models).
-    let semantic = v["stats"]["semantic_ready"].as_u64().unwrap_or(0) > 0;
+    let semantic = v["stats"]["semanticReady"].as_u64().unwrap_or(0) > 0;
     let want = if semantic { "model: functions with tail, and files" } else { "model: functions and files" };
     assert_eq!(v["stats"]["ranking"], want);
     for f in v["functions"].as_array().unwrap() {
@@ -79,10 +79,10 @@ fn locates_the_rust_issue() {
     // model, trained mostly on Python issues where the named function is often only the
     // symptom, keeps it near the top but may put lexically closer methods first.
     let fused = locate_json_with(issue.to_str().unwrap(), &["--no-model"]);
-    let funcs = names(&fused, "functions", "name");
+    let funcs = names(&fused, "functions", "qualifiedName");
     assert!(funcs.iter().take(3).any(|f| f == "ledger/src/ledger.rs:Ledger::refund"), "{funcs:?}");
     let v = locate_json(issue.to_str().unwrap());
-    let funcs = names(&v, "functions", "name");
+    let funcs = names(&v, "functions", "qualifiedName");
     assert!(funcs.iter().take(5).any(|f| f == "ledger/src/ledger.rs:Ledger::refund"), "{funcs:?}");
 }
 

@@ -5,14 +5,15 @@
 //! results are converted here.
 
 mod convert;
-pub mod dense;
 pub mod framing;
 mod state;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use locus_search::{Localization, Mode, Options};
+use locus_engine::{Granularity, LocatedItem, Stats, Workspace};
+use locus_search::{Mode, Options};
+use serde::Serialize;
 use serde_json::{json, Value};
 use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp_server::ls_types::notification::Progress;
@@ -78,8 +79,15 @@ impl Drop for CancelOnDrop {
 pub struct LocateParams {
     pub text: String,
     pub max_results: Option<usize>,
-    pub granularity: Option<String>,
+    pub granularity: Option<Granularity>,
     pub token: Option<NumberOrString>,
+}
+
+/// The `locus/locateIssue` result (docs/protocol.md).
+#[derive(Serialize)]
+struct LocateResult {
+    items: Vec<LocatedItem<Location>>,
+    stats: Stats,
 }
 
 fn invalid(msg: impl Into<String>) -> Error {
@@ -114,7 +122,9 @@ pub fn parse_params(v: &Value) -> Result<LocateParams> {
     };
     let granularity = match obj.and_then(|o| o.get("granularity")) {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s == "file" || s == "function" => Some(s.clone()),
+        Some(Value::String(s)) => {
+            Some(s.parse().map_err(|_| invalid("`granularity` must be \"file\" or \"function\""))?)
+        }
         Some(_) => return Err(invalid("`granularity` must be \"file\" or \"function\"")),
     };
     let token = match obj.and_then(|o| o.get("workDoneToken")) {
@@ -158,7 +168,7 @@ impl Backend {
         }
         let settings = self.state.settings();
         let max = p.max_results.unwrap_or(settings.max_results).clamp(1, 200);
-        let granularity = p.granularity.clone().unwrap_or(settings.granularity.clone());
+        let granularity = p.granularity.unwrap_or(settings.granularity);
         let flag = Arc::new(AtomicBool::new(false));
         let _guard = CancelOnDrop {
             flag: flag.clone(),
@@ -178,24 +188,21 @@ impl Backend {
             )
             .await;
         }
-        let scorer = self.state.scorer().ok().map(|s| s as Arc<dyn locus_search::Scorer>);
-        let learned = scorer.is_some();
+        let ws = Workspace {
+            index: ix.clone(),
+            vectors: self.state.dense_for(&ix),
+            scorer: self.state.scorer().ok().map(|s| s as Arc<dyn locus_search::Scorer>),
+        };
         let opts = Options {
             mode: Mode::Adaptive,
-            scorer,
             max_results: max,
             budget_ms: settings.budget_ms,
             ..Options::default()
         };
         let text = p.text;
-        let ix2 = ix.clone();
         let f2 = flag.clone();
-        let dense = self.state.dense_for(&ix);
-        let outcome = tokio::task::spawn_blocking(move || {
-            let d = dense.as_deref().map(|d| d as &dyn locus_search::tools::Semantic);
-            locus_search::locate(&ix2, d, &text, &opts, &f2)
-        })
-        .await;
+        let ws2 = ws.clone();
+        let outcome = tokio::task::spawn_blocking(move || ws2.locate(&text, &opts, &f2)).await;
         if let Some(t) = &p.token {
             self.progress(t, WorkDoneProgress::End(WorkDoneProgressEnd { message: Some("done".into()) }))
                 .await;
@@ -203,7 +210,7 @@ impl Backend {
             // only until the response, so let the `end` notification go out first.
             tokio::time::sleep(std::time::Duration::from_millis(PROGRESS_END_GRACE_MS)).await;
         }
-        let loc: Localization = match outcome {
+        let loc = match outcome {
             Ok(Ok(loc)) => loc,
             Ok(Err(_)) => return Err(Error::request_cancelled()),
             Err(e) => {
@@ -214,42 +221,25 @@ impl Backend {
                 })
             }
         };
-        let list = if granularity == "file" { &loc.files } else { &loc.functions };
+        let list = match granularity {
+            Granularity::File => &loc.files,
+            Granularity::Function => &loc.functions,
+        };
         let mut items = Vec::new();
         let mut locs = Vec::new();
         for r in list.iter().take(max) {
             let Some(l) = convert::location(&ix, r) else { continue };
-            let name = r
-                .name
-                .split_once(':')
-                .map(|x| x.1.to_string())
-                .filter(|s| !s.is_empty())
-                .unwrap_or(r.name.clone());
-            items.push(json!({
-                "uri": l.uri, "range": l.range,
-                "score": (r.score as f64 * 1000.0).round() / 1000.0,
-                "name": name, "qualifiedName": r.name, "kind": r.kind.as_str(), "reason": r.reason,
-            }));
-            locs.push((l, format!("[{:.2}] {} — {}", r.score, name, r.reason)));
+            let item = LocatedItem::new(r, l.clone());
+            locs.push((l, format!("[{:.2}] {} — {}", r.score, item.name, r.reason)));
+            items.push(item);
         }
-        let t = &loc.trace;
-        let stats = json!({
-            "ms": (t.ms * 10.0).round() / 10.0,
-            "turns": t.turns.len(),
-            "calls": t.calls,
-            "efficiency": (t.efficiency as f64 * 1000.0).round() / 1000.0,
-            "redundantCalls": t.redundant_calls,
-            "skippedCalls": t.skipped_calls,
-            "indexReady": index_ready,
-            "learnedRanking": learned,
-            "ranking": t.ranking,
-            "files": ix.files.len(),
-            "entities": ix.n_entities(),
-            "granularity": granularity,
-            "semanticReady": t.semantic_ready,
-            "vectorsWanted": self.state.dense_for(&ix).map(|d| d.wanted).unwrap_or(0),
-        });
-        Ok((json!({ "items": items, "stats": stats }), locs))
+        let stats = Stats::new(&ws, &loc, granularity, index_ready);
+        let result = serde_json::to_value(LocateResult { items, stats }).map_err(|e| Error {
+            code: ErrorCode::InternalError,
+            message: format!("the result could not be written: {e}").into(),
+            data: None,
+        })?;
+        Ok((result, locs))
     }
 
     async fn locate_request(&self, params: Value) -> Result<Value> {
@@ -745,6 +735,6 @@ mod tests {
     fn settings_merge_keeps_good_fields_and_ignores_bad() {
         let s = Settings::default().merged(&json!({"locus": {"maxResults": 5, "granularity": 7}}));
         assert_eq!(s.max_results, 5);
-        assert_eq!(s.granularity, "function");
+        assert_eq!(s.granularity, Granularity::Function);
     }
 }

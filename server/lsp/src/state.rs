@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use dashmap::DashMap;
+use locus_engine::{Granularity, ModelPaths};
 use locus_index::{walk, Index, Skipped, WalkOptions};
 use serde::{Deserialize, Serialize};
 use tower_lsp_server::ls_types::TextDocumentContentChangeEvent;
@@ -20,7 +21,7 @@ use tower_lsp_server::ls_types::TextDocumentContentChangeEvent;
 #[serde(rename_all = "camelCase", default)]
 pub struct Settings {
     pub max_results: usize,
-    pub granularity: String,
+    pub granularity: Granularity,
     pub budget_ms: u64,
     pub exclude: Vec<String>,
     pub model_dir: Option<String>,
@@ -31,8 +32,8 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             max_results: 10,
-            granularity: "function".into(),
-            budget_ms: 1500,
+            granularity: Granularity::Function,
+            budget_ms: locus_search::DEFAULT_BUDGET_MS,
             exclude: Vec::new(),
             model_dir: None,
             runtime_path: None,
@@ -41,6 +42,15 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// Where the encoder, the runtime and the learned models are looked for.
+    pub fn model_paths(&self) -> ModelPaths {
+        ModelPaths {
+            encoder_dir: self.model_dir.as_ref().map(PathBuf::from),
+            runtime: self.runtime_path.as_ref().map(PathBuf::from),
+            ranker: None,
+        }
+    }
+
     /// Reads settings from `{"locus": {...}}` or `{...}`; unknown or ill-typed fields keep
     /// their current values.
     pub fn merged(&self, v: &serde_json::Value) -> Settings {
@@ -98,11 +108,11 @@ pub struct State {
     pub diagnosed: Mutex<Vec<tower_lsp_server::ls_types::Uri>>,
     pub progress_supported: AtomicBool,
     /// The encoder, once loaded (`Err`: why semantic search is off).
-    pub encoder: Mutex<Option<Result<Arc<crate::dense::Encoder>, String>>>,
+    pub encoder: Mutex<Option<Result<Arc<locus_engine::Encoder>, String>>>,
     /// The learned localization model, once loaded (`Err`: why the fusion ranks instead).
-    pub scorer: Mutex<Option<Result<Arc<crate::dense::LearnedScorer>, String>>>,
+    pub scorer: Mutex<Option<Result<Arc<locus_engine::LearnedScorer>, String>>>,
     /// Vectors for a snapshot (used only with that very snapshot).
-    pub dense: RwLock<Option<(Arc<Index>, Arc<crate::dense::DenseIndex>)>>,
+    pub dense: RwLock<Option<(Arc<Index>, Arc<locus_engine::DenseIndex>)>>,
     /// A vector refresh is running / another one was asked for meanwhile.
     pub embedding: AtomicBool,
     pub embed_again: AtomicBool,
@@ -133,7 +143,7 @@ impl State {
     }
 
     /// Vectors matching `ix`, if they are built.
-    pub fn dense_for(&self, ix: &Arc<Index>) -> Option<Arc<crate::dense::DenseIndex>> {
+    pub fn dense_for(&self, ix: &Arc<Index>) -> Option<Arc<locus_engine::DenseIndex>> {
         let d = self.dense.read().unwrap_or_else(|e| e.into_inner());
         d.as_ref().filter(|(i, _)| Arc::ptr_eq(i, ix)).map(|(_, d)| d.clone())
     }
@@ -145,29 +155,19 @@ impl State {
     }
 
     /// Loads the encoder on first use; remembers a failure (and its message) for the session.
-    pub fn encoder(&self) -> Result<Arc<crate::dense::Encoder>, String> {
+    pub fn encoder(&self) -> Result<Arc<locus_engine::Encoder>, String> {
         let mut e = self.encoder.lock().unwrap_or_else(|e| e.into_inner());
         if e.is_none() {
-            let s = self.settings();
-            let cfg = locus_embed::EmbedConfig {
-                model_dir: s.model_dir.map(PathBuf::from),
-                runtime_path: s.runtime_path.map(PathBuf::from),
-                threads: 1,
-                max_tokens: 0,
-            };
-            *e = Some(crate::dense::Encoder::load(&cfg).map(Arc::new).map_err(|err| err.to_string()));
+            *e = Some(self.settings().model_paths().encoder().map(Arc::new).map_err(|err| err.to_string()));
         }
         e.clone().unwrap_or_else(|| Err("encoder not loaded".into()))
     }
 
     /// Loads the localization model on first use.
-    pub fn scorer(&self) -> Result<Arc<crate::dense::LearnedScorer>, String> {
+    pub fn scorer(&self) -> Result<Arc<locus_engine::LearnedScorer>, String> {
         let mut s = self.scorer.lock().unwrap_or_else(|e| e.into_inner());
         if s.is_none() {
-            let rt = self.settings().runtime_path.map(PathBuf::from);
-            *s = Some(
-                crate::dense::LearnedScorer::load(rt.as_deref()).map(Arc::new).map_err(|e| e.to_string()),
-            );
+            *s = Some(self.settings().model_paths().scorer().map(Arc::new).map_err(|e| e.to_string()));
         }
         s.clone().unwrap_or_else(|| Err("model not loaded".into()))
     }
@@ -183,7 +183,7 @@ impl State {
             self.embed_again.store(false, Ordering::SeqCst);
             let ix = self.snapshot();
             let never = AtomicBool::new(false);
-            match crate::dense::DenseIndex::build(&ix, enc.clone(), true, &never, &mut progress) {
+            match locus_engine::vectors(&ix, enc.clone(), &never, &mut progress) {
                 Ok(d) => {
                     let n = d.len();
                     *self.dense.write().unwrap_or_else(|e| e.into_inner()) = Some((ix, Arc::new(d)));

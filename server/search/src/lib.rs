@@ -1,18 +1,26 @@
-//! The localization engine: issue signals, search tools, and the adaptive multi-turn search.
+//! The localization engine's search: issue signals, the tools, the adaptive multi-turn search
+//! and its policy, the fusion of evidence into rankings, and the learned re-ranking step.
 //!
 //! Architecture invariant: this crate returns plain data ([`Localization`]) and knows nothing of
-//! LSP, JSON-RPC, UTF-16 or the encoder's runtime; dense retrieval comes in through the
-//! [`tools::Semantic`] trait.
+//! LSP, JSON-RPC, UTF-16 or the models' runtime; dense retrieval comes in through the
+//! [`tools::Semantic`] trait and the learned models through the [`Scorer`] trait.
 
-pub mod engine;
+pub mod features;
+pub mod fusion;
+pub mod localization;
+mod policy;
+pub mod rerank;
+mod search;
 pub mod signals;
 pub mod tools;
 
-pub use engine::{
-    locate, Cancelled, Localization, Mode, Options, Ranked, Scorer, Trace, CANDIDATE_FEATURE_NAMES,
-    FEATURE_NAMES, FILE_FEATURE_NAMES, FILE_POOL, KEEP_TOP, N_CANDIDATE_FEATURES, N_FEATURES,
-    N_FILE_FEATURES, POOL_FILES,
+pub use features::{CandidateFeatures, FileFeatures, FunctionFeatures};
+pub use fusion::Fused;
+pub use localization::{
+    Cancelled, Localization, Mode, Options, Ranked, RankedBy, Stop, Trace, DEFAULT_BUDGET_MS,
 };
+pub use rerank::{Reranked, Scorer, FILE_POOL, KEEP_TOP, POOL_FILES};
+pub use search::{locate, search};
 pub use signals::{Signal, SignalKind};
 
 #[cfg(test)]

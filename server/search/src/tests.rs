@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use locus_index::{FileUnit, Index, Skipped};
 
-use crate::engine::{
-    locate, Localization, Mode, Options, Scorer, CANDIDATE_FEATURE_NAMES, FEATURE_NAMES, FILE_FEATURE_NAMES,
-    KEEP_TOP, N_CANDIDATE_FEATURES, N_FEATURES, N_FILE_FEATURES,
-};
+use crate::features::{CandidateFeatures, FileFeatures, FunctionFeatures};
+use crate::localization::{Localization, Mode, Options};
+use crate::rerank::{Scorer, KEEP_TOP};
+use crate::search::locate;
 use crate::tools::Semantic;
 
 fn index_of(files: &[(&str, String)]) -> Index {
@@ -39,7 +39,11 @@ fn workspace() -> Index {
 const ISSUE: &str = "`apply_refund` gives back the wrong amount when an order is refunded twice.";
 
 fn run(ix: &Index, opts: &Options) -> Localization {
-    locate(ix, None, ISSUE, opts, &AtomicBool::new(false)).expect("not cancelled")
+    run_with(ix, None, opts)
+}
+
+fn run_with(ix: &Index, scorer: Option<&dyn Scorer>, opts: &Options) -> Localization {
+    locate(ix, None, scorer, ISSUE, opts, &AtomicBool::new(false)).expect("not cancelled")
 }
 
 fn names(loc: &Localization) -> Vec<&str> {
@@ -68,7 +72,7 @@ fn trace_accounts_for_every_call() {
 fn a_cancelled_search_stops() {
     let ix = workspace();
     let cancel = AtomicBool::new(true);
-    assert!(locate(&ix, None, ISSUE, &Options::default(), &cancel).is_err());
+    assert!(locate(&ix, None, None, ISSUE, &Options::default(), &cancel).is_err());
 }
 
 #[test]
@@ -85,8 +89,7 @@ fn features_cover_the_leading_files_without_changing_the_fusion_ranking() {
         assert!(feats.contains(&name.as_str()), "{name} missing from {feats:?}");
     }
     // `lexical` is the whole issue's BM25 relative to the best, for every candidate.
-    let lex = FEATURE_NAMES.iter().position(|n| *n == "lexical").unwrap();
-    let of = |n: &str| with.features.iter().find(|f| f.0 == n).unwrap().1[lex];
+    let of = |n: &str| with.features.iter().find(|f| f.0 == n).unwrap().1.lexical;
     assert!(of("billing.py:apply_refund") > 0.0 && of("other.py:refund_amount") > 0.0);
     assert_eq!(of("billing.py:helper_7"), 0.0);
 }
@@ -113,16 +116,16 @@ fn candidate_inputs_cover_every_candidate_and_leave_the_model_inputs_alone() {
     let opts = Options { max_results: 100, collect_features: true, ..Options::default() };
     let cancel = AtomicBool::new(false);
     let enc = FakeEncoder(ix.n_entities());
-    let with = locate(&ix, Some(&enc), ISSUE, &opts, &cancel).unwrap();
-    assert_eq!(CANDIDATE_FEATURE_NAMES, ["semantic_all"]);
+    let with = locate(&ix, Some(&enc), None, ISSUE, &opts, &cancel).unwrap();
+    assert_eq!(CandidateFeatures::NAMES, ["semantic_all"]);
     assert_eq!(with.candidate_features.len(), with.features.len());
     // Every pooled function has its cosine over the best pooled one's, in (0, 1], one at 1.
-    let vals: Vec<f32> = with.candidate_features.iter().map(|c| c[0]).collect();
+    let vals: Vec<f32> = with.candidate_features.iter().map(|c| c.semantic_all).collect();
     assert!(vals.iter().all(|&v| v > 0.0 && v <= 1.0), "{vals:?}");
     assert!(vals.contains(&1.0), "{vals:?}");
     // Without an encoder the column is 0, and the model's own inputs are the same rows.
     let without = run(&ix, &opts);
-    assert!(without.candidate_features.iter().all(|c| c[0] == 0.0));
+    assert!(without.candidate_features.iter().all(|c| c.semantic_all == 0.0));
     assert_eq!(without.candidate_features.len(), without.features.len());
     assert!(run(&ix, &Options { max_results: 100, ..Options::default() }).candidate_features.is_empty());
 }
@@ -143,12 +146,16 @@ fn the_pool_depth_sets_which_files_give_every_function() {
 }
 
 /// Scores candidates by one feature, to see the scorer's order take over.
-struct ByFeature(usize, f32);
+struct ByFeature(fn(&FunctionFeatures) -> f32);
 
 impl Scorer for ByFeature {
-    fn score(&self, rows: &[[f32; N_FEATURES]]) -> Vec<f32> {
-        rows.iter().map(|r| self.1 * r[self.0]).collect()
+    fn score(&self, rows: &[FunctionFeatures]) -> Vec<f32> {
+        rows.iter().map(self.0).collect()
     }
+}
+
+fn log_lines(r: &FunctionFeatures) -> f32 {
+    r.log_lines
 }
 
 #[test]
@@ -156,29 +163,28 @@ fn a_scorer_ranks_the_whole_pool() {
     let ix = workspace();
     // Longest first: the scorer's order, not the fusion's, and candidates no tool returned
     // (the helpers) can rise above those that were.
-    let lines = FEATURE_NAMES.iter().position(|n| *n == "log_lines").unwrap();
-    let opts =
-        Options { max_results: 100, scorer: Some(Arc::new(ByFeature(lines, 1.0))), ..Options::default() };
-    let loc = run(&ix, &opts);
+    let opts = Options { max_results: 100, ..Options::default() };
+    let scorer = ByFeature(log_lines);
+    let loc = run_with(&ix, Some(&scorer), &opts);
     let scores: Vec<f32> = loc.functions.iter().map(|r| r.score).collect();
     assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
     assert!(scores.iter().all(|&s| s > 0.0), "{scores:?}");
     assert_eq!(loc.functions.len(), 32);
     assert_eq!(names(&loc)[0], "other.py:refund_amount");
     let mode = Options { mode: Mode::Bm25, ..opts };
-    assert!(!run(&ix, &mode).functions.is_empty());
+    assert!(!run_with(&ix, Some(&scorer), &mode).functions.is_empty());
 }
 
 /// Scores functions by one feature and files by one file feature.
-struct WithFiles(usize, usize, f32);
+struct WithFiles(fn(&FunctionFeatures) -> f32, fn(&FileFeatures) -> f32);
 
 impl Scorer for WithFiles {
-    fn score(&self, rows: &[[f32; N_FEATURES]]) -> Vec<f32> {
-        rows.iter().map(|r| r[self.0]).collect()
+    fn score(&self, rows: &[FunctionFeatures]) -> Vec<f32> {
+        rows.iter().map(self.0).collect()
     }
 
-    fn score_files(&self, rows: &[[f32; N_FILE_FEATURES]]) -> Option<Vec<f32>> {
-        Some(rows.iter().map(|r| self.2 * r[self.1]).collect())
+    fn score_files(&self, rows: &[FileFeatures]) -> Option<Vec<f32>> {
+        Some(rows.iter().map(self.1).collect())
     }
 }
 
@@ -189,44 +195,38 @@ fn file_names(loc: &Localization) -> Vec<&str> {
 #[test]
 fn file_rows_summarise_the_files_function_candidates() {
     let ix = workspace();
-    let lines = FEATURE_NAMES.iter().position(|n| *n == "log_lines").unwrap();
-    let scorer = Arc::new(ByFeature(lines, 1.0));
-    let opts = Options { collect_features: true, scorer: Some(scorer), ..Options::default() };
-    let loc = run(&ix, &opts);
+    let opts = Options { collect_features: true, ..Options::default() };
+    let loc = run_with(&ix, Some(&ByFeature(log_lines)), &opts);
     let paths: Vec<&str> = loc.file_features.iter().map(|f| f.0.as_str()).collect();
     assert_eq!(paths, file_names(&loc), "the pool is the fusion's file ranking, in order");
-    let col = |n: &str| FILE_FEATURE_NAMES.iter().position(|f| *f == n).unwrap();
     for (path, row) in &loc.file_features {
         let members: Vec<f32> = loc
             .features
             .iter()
             .filter(|f| f.0.split(':').next() == Some(path.as_str()))
-            .map(|f| f.1[lines])
+            .map(|f| f.1.log_lines)
             .collect();
-        assert_eq!(row[col("log_fn_count")], (1.0 + members.len() as f32).ln(), "{path}");
+        assert_eq!(row.log_fn_count, (1.0 + members.len() as f32).ln(), "{path}");
         let best = members.iter().copied().fold(0.0, f32::max);
-        assert_eq!(row[col("fn_best")], best, "{path}: the function model's best score in the file");
+        assert_eq!(row.fn_best, best, "{path}: the function model's best score in the file");
     }
-    assert_eq!(loc.file_features[0].1[col("file_score")], 1.0);
-    assert_eq!(loc.file_features[0].1[col("log_file_rank")], 0.0);
+    assert_eq!(loc.file_features[0].1.file_score, 1.0);
+    assert_eq!(loc.file_features[0].1.log_file_rank, 0.0);
 }
 
 #[test]
 fn a_file_scorer_reorders_the_files() {
     let ix = workspace();
-    let lines = FEATURE_NAMES.iter().position(|n| *n == "log_lines").unwrap();
-    let rank = FILE_FEATURE_NAMES.iter().position(|n| *n == "log_file_rank").unwrap();
     let fusion = run(&ix, &Options::default());
     assert_eq!(file_names(&fusion), ["billing.py", "other.py"]);
     // Worst fusion rank first: the file model's order replaces the fusion's.
-    let opts = Options { scorer: Some(Arc::new(WithFiles(lines, rank, 1.0))), ..Options::default() };
-    let loc = run(&ix, &opts);
+    let loc = run_with(&ix, Some(&WithFiles(log_lines, |r| r.log_file_rank)), &Options::default());
     assert_eq!(file_names(&loc), ["other.py", "billing.py"]);
     let scores: Vec<f32> = loc.files.iter().map(|r| r.score).collect();
     assert!(scores.windows(2).all(|w| w[0] >= w[1]) && scores.iter().all(|&s| s > 0.0), "{scores:?}");
     // A scorer without a file model leaves the fusion's file order.
-    let opts = Options { scorer: Some(Arc::new(ByFeature(lines, 1.0))), ..Options::default() };
-    assert_eq!(file_names(&run(&ix, &opts)), ["billing.py", "other.py"]);
+    let loc = run_with(&ix, Some(&ByFeature(log_lines)), &Options::default());
+    assert_eq!(file_names(&loc), ["billing.py", "other.py"]);
 }
 
 #[test]
@@ -234,7 +234,7 @@ fn an_unsure_search_requeries_with_words_learned_from_its_leaders() {
     let ix = workspace();
     // No name in the issue: the two refund functions tie on its words, so turn 2 is unsure.
     let issue = "A refund gives back the wrong amount.";
-    let loc = locate(&ix, None, issue, &Options::default(), &AtomicBool::new(false)).unwrap();
+    let loc = locate(&ix, None, None, issue, &Options::default(), &AtomicBool::new(false)).unwrap();
     let turn2 = &loc.trace.turns[1].calls;
     let requery: Vec<&str> = turn2.iter().filter(|c| c.tool == "lexical").map(|c| c.call.as_str()).collect();
     assert_eq!(requery.len(), 1, "{turn2:?}");
@@ -253,50 +253,86 @@ fn an_unsure_search_requeries_with_words_learned_from_its_leaders() {
 }
 
 /// Scores functions by one feature, and the tail by the negated `semantic_all`.
-struct WithTail(usize);
+struct WithTail(fn(&FunctionFeatures) -> f32);
 
 impl Scorer for WithTail {
-    fn score(&self, rows: &[[f32; N_FEATURES]]) -> Vec<f32> {
-        rows.iter().map(|r| r[self.0]).collect()
+    fn score(&self, rows: &[FunctionFeatures]) -> Vec<f32> {
+        rows.iter().map(self.0).collect()
     }
 
     fn has_tail(&self) -> bool {
         true
     }
 
-    fn score_tail(
-        &self,
-        _rows: &[[f32; N_FEATURES]],
-        candidate: &[[f32; N_CANDIDATE_FEATURES]],
-    ) -> Option<Vec<f32>> {
-        Some(candidate.iter().map(|c| 1.0 - c[0]).collect())
+    fn score_tail(&self, _rows: &[FunctionFeatures], candidate: &[CandidateFeatures]) -> Option<Vec<f32>> {
+        Some(candidate.iter().map(|c| 1.0 - c.semantic_all).collect())
     }
 }
 
 #[test]
 fn a_tail_model_orders_what_follows_the_function_models_first_candidates() {
     let ix = workspace();
-    let lines = FEATURE_NAMES.iter().position(|n| *n == "log_lines").unwrap();
-    let with = |scorer: Arc<dyn Scorer>| Options {
-        max_results: 100,
-        collect_features: true,
-        scorer: Some(scorer),
-        ..Options::default()
-    };
-    let (plain, tailed) = (with(Arc::new(ByFeature(lines, 1.0))), with(Arc::new(WithTail(lines))));
+    let opts = Options { max_results: 100, collect_features: true, ..Options::default() };
+    let (plain, tailed) = (ByFeature(log_lines), WithTail(log_lines));
     let enc = FakeEncoder(ix.n_entities());
     let cancel = AtomicBool::new(false);
-    let before = locate(&ix, Some(&enc), ISSUE, &plain, &cancel).unwrap();
-    let loc = locate(&ix, Some(&enc), ISSUE, &tailed, &cancel).unwrap();
+    let before = locate(&ix, Some(&enc), Some(&plain), ISSUE, &opts, &cancel).unwrap();
+    let loc = locate(&ix, Some(&enc), Some(&tailed), ISSUE, &opts, &cancel).unwrap();
     // The first KEEP_TOP are the function model's, in its order.
     assert_eq!(names(&loc)[..KEEP_TOP], names(&before)[..KEEP_TOP]);
     assert_eq!(loc.functions.len(), before.functions.len());
     // After them the tail model's order (lowest cosine first, as WithTail scores), below them.
-    let cos: Vec<f32> = loc.candidate_features[KEEP_TOP..].iter().map(|c| c[0]).collect();
+    let cos: Vec<f32> = loc.candidate_features[KEEP_TOP..].iter().map(|c| c.semantic_all).collect();
     assert!(cos.windows(2).all(|w| w[0] <= w[1]), "{cos:?}");
     assert_ne!(names(&loc)[KEEP_TOP..], names(&before)[KEEP_TOP..]);
     let scores: Vec<f32> = loc.functions.iter().map(|r| r.score).collect();
     assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
     // Without the encoder's vectors the tail model is not asked.
-    assert_eq!(names(&run(&ix, &tailed)), names(&run(&ix, &plain)));
+    assert_eq!(names(&run_with(&ix, Some(&tailed), &opts)), names(&run_with(&ix, Some(&plain), &opts)));
+}
+
+/// `models/features.json`, which the training scripts read, is the engine's own schema byte for
+/// byte; `UPDATE_SCHEMA=1 cargo test -p locus-search schema` rewrites it after a change here.
+#[test]
+fn the_committed_schema_is_the_engines() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(crate::features::SCHEMA_PATH);
+    let want = crate::features::schema_json();
+    if std::env::var_os("UPDATE_SCHEMA").is_some() {
+        std::fs::write(&path, &want).unwrap();
+    }
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        have == want,
+        "{} differs from the engine's feature schema; run `UPDATE_SCHEMA=1 cargo test -p locus-search schema` \
+         and retrain the models (scripts/model/)",
+        path.display()
+    );
+}
+
+/// A row's columns are its fields in declaration order, named as declared: the struct is the
+/// contract, and a model's input is exactly `to_row`.
+#[test]
+fn feature_rows_are_their_fields_in_name_order() {
+    let mut cols = [0.0; FunctionFeatures::WIDTH];
+    for (i, c) in cols.iter_mut().enumerate() {
+        *c = i as f32;
+    }
+    let row = FunctionFeatures::from_row(cols);
+    assert_eq!(row.to_row(), cols);
+    assert_eq!((row.lexical, row.log_lines, row.file_lexical), (0.0, 10.0, 15.0));
+    assert_eq!(FunctionFeatures::NAMES[10], "log_lines");
+    let json = serde_json::to_value(row).unwrap();
+    let keys: Vec<&str> = json.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    let mut names = FunctionFeatures::NAMES.to_vec();
+    names.sort_unstable();
+    assert_eq!(keys, names, "serde keys (sorted) are the names");
+    for (i, n) in FunctionFeatures::NAMES.iter().enumerate() {
+        assert_eq!(json[n], i as f64, "{n} is column {i}");
+    }
+    let tail = crate::features::tail_row(&row, &CandidateFeatures { semantic_all: 7.0 });
+    assert_eq!(tail[..FunctionFeatures::WIDTH], cols);
+    assert_eq!(tail[FunctionFeatures::WIDTH], 7.0);
+    assert_eq!(crate::features::tail_names().len(), crate::features::TAIL_WIDTH);
+    assert_eq!(FileFeatures::NAMES.len(), FileFeatures::WIDTH);
 }

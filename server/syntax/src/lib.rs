@@ -71,15 +71,12 @@ impl Kind {
         }
     }
 
-    /// Whether the entity is a callable (function or method).
-    pub fn is_callable(self) -> bool {
-        matches!(self, Kind::Function | Kind::Method)
-    }
-
-    /// Whether the entity is a candidate at "function" granularity. The evaluation's gold names
-    /// the innermost named item around an edit, which for Rust includes types, traits, macros and
-    /// inline modules; impl blocks are containers only (their members are `Type::method`).
-    pub fn is_function_level(self) -> bool {
+    /// Whether the entity is a named item a fix is located in — a candidate of the "function"
+    /// ranking. Not only functions: the evaluation's gold names the innermost named item around
+    /// an edit, which includes classes, and for Rust types, traits, macros and inline modules.
+    /// Files are ranked apart, and impl blocks are containers only (their members are
+    /// `Type::method`).
+    pub fn is_item(self) -> bool {
         !matches!(self, Kind::File | Kind::Impl)
     }
 }

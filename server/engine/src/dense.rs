@@ -50,7 +50,7 @@ pub struct DenseIndex {
 /// What is embedded: function-level entities and files.
 fn wanted(ix: &Index, id: u32) -> bool {
     let k = ix.entity(id).kind;
-    k.is_function_level() || k == locus_syntax::Kind::File
+    k.is_item() || k == locus_syntax::Kind::File
 }
 
 /// The text the encoder sees for an entity: where it is, what it is called, its header, its doc
@@ -192,86 +192,6 @@ impl Semantic for DenseIndex {
     }
 }
 
-/// The learned localization models as the engine's scorer: functions (`models/ranker.onnx`)
-/// and, when their files are there, files (`models/ranker.files.onnx`, re-scoring the fusion's
-/// leading files from their own evidence and the function model's scores) and the tail
-/// (`models/ranker.tail.onnx`, ordering the functions after the function model's first few
-/// with the encoder's similarity of every candidate).
-pub struct LearnedScorer {
-    pub functions: locus_embed::Ranker,
-    pub files: Option<locus_embed::Ranker>,
-    pub tail: Option<locus_embed::Ranker>,
-}
-
-impl LearnedScorer {
-    /// Loads the models shipped with Locus (or `$LOCUS_RANKER` and the file model beside it);
-    /// the error says what to do.
-    pub fn load(runtime_path: Option<&std::path::Path>) -> Result<LearnedScorer, EmbedError> {
-        LearnedScorer::load_from(&locus_embed::Ranker::default_path(), runtime_path)
-    }
-
-    /// The function model at `path` and the file and tail models beside it
-    /// ([`locus_embed::Ranker::files_path`], [`locus_embed::Ranker::tail_path`]) when their
-    /// files exist. A model that exists but does not load is an error, not a silent fall-back.
-    pub fn load_from(
-        path: &std::path::Path,
-        runtime_path: Option<&std::path::Path>,
-    ) -> Result<LearnedScorer, EmbedError> {
-        let functions = locus_embed::Ranker::load(path, runtime_path)?;
-        let beside =
-            |p: std::path::PathBuf, width: usize| -> Result<Option<locus_embed::Ranker>, EmbedError> {
-                if p.exists() {
-                    locus_embed::Ranker::load_with_width(&p, runtime_path, width).map(Some)
-                } else {
-                    Ok(None)
-                }
-            };
-        let files = beside(locus_embed::Ranker::files_path(path), locus_embed::FILE_RANKER_FEATURES)?;
-        let tail = beside(locus_embed::Ranker::tail_path(path), locus_embed::TAIL_RANKER_FEATURES)?;
-        Ok(LearnedScorer { functions, files, tail })
-    }
-}
-
-// The tail model's rows are the function model's and the candidate inputs, end to end.
-const _: () = assert!(
-    locus_embed::TAIL_RANKER_FEATURES == locus_search::N_FEATURES + locus_search::N_CANDIDATE_FEATURES
-);
-const _: () = assert!(locus_embed::RANKER_FEATURES == locus_search::N_FEATURES);
-
-impl locus_search::Scorer for LearnedScorer {
-    fn score(&self, rows: &[[f32; locus_search::N_FEATURES]]) -> Vec<f32> {
-        // A failed run leaves the fusion's order (the engine checks the length).
-        self.functions.score(rows).unwrap_or_default()
-    }
-
-    fn score_files(&self, rows: &[[f32; locus_search::N_FILE_FEATURES]]) -> Option<Vec<f32>> {
-        self.files.as_ref().and_then(|m| m.score(rows).ok())
-    }
-
-    fn has_tail(&self) -> bool {
-        self.tail.is_some()
-    }
-
-    fn score_tail(
-        &self,
-        rows: &[[f32; locus_search::N_FEATURES]],
-        candidate: &[[f32; locus_search::N_CANDIDATE_FEATURES]],
-    ) -> Option<Vec<f32>> {
-        let model = self.tail.as_ref()?;
-        let joined: Vec<[f32; locus_embed::TAIL_RANKER_FEATURES]> = rows
-            .iter()
-            .zip(candidate)
-            .map(|(r, c)| {
-                let mut x = [0.0; locus_embed::TAIL_RANKER_FEATURES];
-                x[..locus_search::N_FEATURES].copy_from_slice(r);
-                x[locus_search::N_FEATURES..].copy_from_slice(c);
-                x
-            })
-            .collect();
-        model.score(&joined).ok()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
@@ -288,13 +208,10 @@ mod tests {
     fn similarity_is_the_cosine_nearest_ranks_by() {
         let embedder = match Embedder::load(&EmbedConfig::default()) {
             Ok(e) => e,
-            Err(e) => {
-                eprintln!("skipped: no encoder here ({e}); `bash scripts/setup.sh` installs it");
-                return;
-            }
+            Err(e) => return crate::testing::missing(&format!("the encoder ({e})")),
         };
-        let dir = std::env::temp_dir().join(format!("locus-dense-test-{}", std::process::id()));
-        let store = VectorStore::open(&dir, embedder.model_id()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = VectorStore::open(dir.path(), embedder.model_id()).unwrap();
         let text = "def parse_date(s):\n    return s.split('-')\n\nclass Invoice:\n    def total(self):\n        return 0\n";
         let unit = FileUnit::build("a.py".into(), locus_syntax::Lang::Python, Arc::from(text));
         let ix = Index::from_units(PathBuf::from("/ws"), vec![Arc::new(unit)], Skipped::default());
@@ -310,6 +227,5 @@ mod tests {
         }
         // An id without a vector reads 0.
         assert_eq!(dense.similarity(query, &[ix.n_entities() as u32]), vec![0.0]);
-        std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -1,0 +1,133 @@
+//! One Locus workspace, whichever front end asks: an index snapshot, the encoder's vectors for
+//! it, the learned models and one [`Workspace::locate`]. The language server, `locus locate`
+//! and `locus eval` assemble a [`Workspace`] from these parts and call it; none of them wires
+//! the search itself.
+//!
+//! Architecture invariant: no LSP, JSON-RPC or UTF-16 here, and no benchmark data: a query is
+//! the issue's text and nothing else (an evaluation's patch and gold never reach this crate).
+
+pub mod dense;
+pub mod learned;
+pub mod report;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use locus_embed::EmbedConfig;
+use locus_index::{Index, WalkOptions};
+use locus_search::{Cancelled, Localization, Options, Scorer};
+
+pub use dense::{entity_text, DenseIndex, Encoder};
+pub use learned::{LearnedScorer, ModelError};
+pub use report::{short_name, Granularity, LocatedItem, Stats};
+
+/// A workspace ready to answer: cheap to clone (every part is shared), so a front end can
+/// assemble one per query from its current snapshot.
+#[derive(Clone)]
+pub struct Workspace {
+    pub index: Arc<Index>,
+    /// The encoder's vectors of this very snapshot; `None`: the semantic tool is off.
+    pub vectors: Option<Arc<DenseIndex>>,
+    /// The learned models; `None`: the fusion ranks.
+    pub scorer: Option<Arc<dyn Scorer>>,
+}
+
+impl Workspace {
+    pub fn new(index: Arc<Index>) -> Workspace {
+        Workspace { index, vectors: None, scorer: None }
+    }
+
+    /// Locates `text` (the issue) in this workspace. A cancelled search returns [`Cancelled`],
+    /// never half a result.
+    pub fn locate(
+        &self,
+        text: &str,
+        options: &Options,
+        cancel: &AtomicBool,
+    ) -> Result<Localization, Cancelled> {
+        let dense = self.vectors.as_deref().map(|d| d as &dyn locus_search::tools::Semantic);
+        locus_search::locate(&self.index, dense, self.scorer.as_deref(), text, options, cancel)
+    }
+}
+
+/// Where the neural parts come from; `None` fields use the defaults (the cache that
+/// `scripts/setup.sh` fills, the models shipped in the checkout, `$LOCUS_RANKER`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ModelPaths {
+    /// The encoder's folder (model.onnx, tokenizer.json, ...).
+    pub encoder_dir: Option<PathBuf>,
+    /// `libonnxruntime.so`.
+    pub runtime: Option<PathBuf>,
+    /// The function model; the file and tail models are looked for beside it.
+    pub ranker: Option<PathBuf>,
+}
+
+impl ModelPaths {
+    pub fn embed_config(&self) -> EmbedConfig {
+        EmbedConfig {
+            model_dir: self.encoder_dir.clone(),
+            runtime_path: self.runtime.clone(),
+            threads: 1,
+            max_tokens: 0,
+        }
+    }
+
+    /// Loads the encoder and opens its vector cache.
+    pub fn encoder(&self) -> Result<Encoder, locus_embed::EmbedError> {
+        Encoder::load(&self.embed_config())
+    }
+
+    /// Loads the learned models.
+    pub fn scorer(&self) -> Result<LearnedScorer, ModelError> {
+        match &self.ranker {
+            Some(p) => LearnedScorer::load_from(p, self.runtime.as_deref()),
+            None => LearnedScorer::load(self.runtime.as_deref()),
+        }
+    }
+}
+
+/// Why a workspace could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("{} is not a directory; give the root of the workspace to search", .0.display())]
+    NotADirectory(PathBuf),
+    #[error("indexing {}: {source}", path.display())]
+    Index { path: PathBuf, source: std::io::Error },
+}
+
+/// Walks and indexes `root` (gitignore-aware; `exclude` globs left out).
+pub fn index(root: &Path, exclude: &[String]) -> Result<Index, OpenError> {
+    if !root.is_dir() {
+        return Err(OpenError::NotADirectory(root.to_path_buf()));
+    }
+    let opts = WalkOptions { exclude: exclude.to_vec(), ..WalkOptions::default() };
+    Index::build(root, &opts).map_err(|source| OpenError::Index { path: root.to_path_buf(), source })
+}
+
+/// The vectors of `index`: cached ones read, missing ones embedded (`progress(done, total)`
+/// after each batch) unless `cancel` is set.
+pub fn vectors(
+    index: &Index,
+    encoder: Arc<Encoder>,
+    cancel: &AtomicBool,
+    progress: impl FnMut(usize, usize),
+) -> Result<DenseIndex, locus_embed::EmbedError> {
+    DenseIndex::build(index, encoder, true, cancel, progress)
+}
+
+#[cfg(test)]
+mod testing {
+    /// For a test that needs an installed part (the encoder, the runtime): skips on a
+    /// developer's machine, fails under CI (`CI=true`), where `scripts/setup.sh` installs it.
+    pub(crate) fn missing(what: &str) {
+        let msg = format!("needs {what}; `bash scripts/setup.sh` installs it");
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{msg}");
+        }
+        eprintln!("skipped: {msg}");
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,73 @@
+//! The workspace with the real models: a model trained on other features is refused with a
+//! message that says what to do, and the workspace then ranks with the fusion.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use locus_index::{FileUnit, Index, Skipped};
+use locus_search::{Options, RankedBy};
+
+use crate::{LearnedScorer, ModelError, ModelPaths, Workspace};
+
+fn models_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models")
+}
+
+/// A copy of the shipped function model whose `.json` is rewritten by `edit`.
+fn model_copy(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) -> PathBuf {
+    let model = dir.join("ranker.onnx");
+    std::fs::copy(models_dir().join("ranker.onnx"), &model).unwrap();
+    let text = std::fs::read_to_string(models_dir().join("ranker.json")).unwrap();
+    let mut meta: serde_json::Value = serde_json::from_str(&text).unwrap();
+    edit(&mut meta);
+    std::fs::write(dir.join("ranker.json"), serde_json::to_string(&meta).unwrap()).unwrap();
+    model
+}
+
+fn workspace() -> Index {
+    let text = "def apply_refund(order, amount):\n    return order.total - amount\n\n\
+                def refund_amount(order):\n    return order.total\n";
+    let unit = FileUnit::build("billing.py".into(), locus_syntax::Lang::Python, Arc::from(text));
+    Index::from_units(PathBuf::from("/ws"), vec![Arc::new(unit)], Skipped::default())
+}
+
+/// The front ends' rule: a model that does not load leaves the fusion to rank.
+fn ranked_by(ranker: &Path) -> (RankedBy, Option<ModelError>) {
+    let paths = ModelPaths { ranker: Some(ranker.to_path_buf()), ..ModelPaths::default() };
+    let (scorer, error) = match paths.scorer() {
+        Ok(s) => (Some(Arc::new(s) as Arc<dyn locus_search::Scorer>), None),
+        Err(e) => (None, Some(e)),
+    };
+    let ws = Workspace { scorer, ..Workspace::new(Arc::new(workspace())) };
+    let loc =
+        ws.locate("`apply_refund` refunds twice", &Options::default(), &AtomicBool::new(false)).unwrap();
+    (loc.trace.ranking, error)
+}
+
+#[test]
+fn a_model_trained_on_permuted_features_is_refused_and_the_fusion_ranks() {
+    if let Err(e) = LearnedScorer::load_from(&models_dir().join("ranker.onnx"), None) {
+        return crate::testing::missing(&format!("the ONNX Runtime and the shipped models ({e})"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // The shipped names load, and the model ranks.
+    let same = model_copy(dir.path(), |_| {});
+    assert_eq!(ranked_by(&same).0, RankedBy::Functions);
+
+    // The same model, its first two names swapped: refused, saying where and what to do.
+    let swapped = model_copy(dir.path(), |meta| meta["feature_names"].as_array_mut().unwrap().swap(0, 1));
+    let (ranking, error) = ranked_by(&swapped);
+    assert_eq!(ranking, RankedBy::Fusion);
+    let msg = error.expect("refused").to_string();
+    assert!(msg.contains("column 0 is `semantic` in the model and `lexical` in this engine"), "{msg}");
+    assert!(msg.contains("git checkout models/") && msg.contains("train_ranker.py"), "{msg}");
+
+    // A model that records no names cannot be checked: refused too.
+    let dir = tempfile::tempdir().unwrap();
+    let unnamed = model_copy(dir.path(), |_| {});
+    std::fs::remove_file(dir.path().join("ranker.json")).unwrap();
+    let (ranking, error) = ranked_by(&unnamed);
+    assert_eq!(ranking, RankedBy::Fusion);
+    assert!(matches!(error, Some(ModelError::FeatureNames { .. })), "{error:?}");
+}

@@ -1,0 +1,257 @@
+//! What a search is asked (the mode and budgets) and what it answers: the ranked files and
+//! functions with reasons, the predicted sets, the trace of turns and calls, and — for training
+//! the models — the candidates' feature rows. Plain data: the front ends convert it.
+
+use locus_syntax::Kind;
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use crate::features::{CandidateFeatures, FileFeatures, FunctionFeatures};
+use crate::rerank::POOL_FILES;
+
+/// Which search to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// The papers' baseline: BM25 with the whole issue as query, no signals, no graph.
+    Bm25,
+    /// Turn 1 only: signals, symbols, lexical (and semantic when vectors exist), fused.
+    SinglePass,
+    /// Multi-turn, breadth decided per turn, redundant calls skipped.
+    Adaptive,
+    /// Multi-turn ablation: every tool on the top candidates every turn, nothing skipped.
+    Fixed,
+    /// The encoder alone: nearest entities to the issue's embedding.
+    Dense,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Mode, String> {
+        match s {
+            "bm25" => Ok(Mode::Bm25),
+            "single" | "single-pass" => Ok(Mode::SinglePass),
+            "adaptive" | "locus" => Ok(Mode::Adaptive),
+            "fixed" => Ok(Mode::Fixed),
+            "dense" => Ok(Mode::Dense),
+            _ => Err(format!("unknown engine `{s}`; use adaptive, single, fixed, bm25 or dense")),
+        }
+    }
+}
+
+impl Mode {
+    /// Whether the learned models re-rank this mode's candidates by default (the baselines —
+    /// BM25 and the encoder alone — are measured as they are).
+    pub fn learned_by_default(self) -> bool {
+        matches!(self, Mode::Adaptive | Mode::SinglePass | Mode::Fixed)
+    }
+}
+
+/// How a search runs: its mode, its budgets and what it returns.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub mode: Mode,
+    pub max_turns: u32,
+    pub max_calls: u32,
+    /// Wall-clock budget for the whole search; the current turn finishes, no new one starts.
+    pub budget_ms: u64,
+    /// Ranked items returned per granularity.
+    pub max_results: usize,
+    /// Record candidate features in the result (for training the localization models).
+    pub collect_features: bool,
+    /// How many leading files contribute all their functions to the learned scorer's pool
+    /// ([`POOL_FILES`] by default). Deeper pools are for feature dumps: the training scripts
+    /// can then simulate any shallower pool from one run.
+    pub pool_files: usize,
+}
+
+/// The search's wall-clock budget by default (the editor's "about a second").
+pub const DEFAULT_BUDGET_MS: u64 = 1500;
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            mode: Mode::Adaptive,
+            max_turns: 4,
+            max_calls: 64,
+            budget_ms: DEFAULT_BUDGET_MS,
+            max_results: 20,
+            collect_features: false,
+            pool_files: POOL_FILES,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cancelled;
+
+impl std::fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the search was cancelled")
+    }
+}
+
+impl std::error::Error for Cancelled {}
+
+/// One ranked place.
+#[derive(Clone, Debug, Serialize)]
+pub struct Ranked {
+    pub id: u32,
+    /// `path:Qual.name` for functions, the path for files.
+    pub name: String,
+    pub path: String,
+    pub kind: Kind,
+    pub span: locus_syntax::Span,
+    /// 0..=1, relative to the best item of the same list.
+    pub score: f32,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CallTrace {
+    pub call: String,
+    pub tool: &'static str,
+    pub returned: u32,
+    pub new: u32,
+    /// `g_i`: the share of returned entities not seen before (1 when nothing is returned is
+    /// not defined; such calls count as redundant with g = 0).
+    pub efficiency: f32,
+    pub ms: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TurnTrace {
+    pub calls: Vec<CallTrace>,
+    /// Calls the policy considered and did not issue because they were predicted to bring
+    /// nothing new.
+    pub skipped: u32,
+    pub ms: f64,
+}
+
+/// Why the search stopped issuing turns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub enum Stop {
+    /// The mode runs one turn (BM25, dense, single pass).
+    #[default]
+    #[serde(rename = "single turn")]
+    SingleTurn,
+    #[serde(rename = "turn limit")]
+    TurnLimit,
+    #[serde(rename = "time budget")]
+    TimeBudget,
+    #[serde(rename = "call budget")]
+    CallBudget,
+    /// Every call the policy considered was predicted to bring nothing new.
+    #[serde(rename = "nothing new to ask")]
+    NothingNew,
+    /// No candidate to expand.
+    #[serde(rename = "no leads to expand")]
+    NoLeads,
+    /// The leading functions did not change over a turn.
+    #[serde(rename = "leading set stable")]
+    Stable,
+}
+
+impl Stop {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stop::SingleTurn => "single turn",
+            Stop::TurnLimit => "turn limit",
+            Stop::TimeBudget => "time budget",
+            Stop::CallBudget => "call budget",
+            Stop::NothingNew => "nothing new to ask",
+            Stop::NoLeads => "no leads to expand",
+            Stop::Stable => "leading set stable",
+        }
+    }
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who ordered the final lists.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub enum RankedBy {
+    /// The hand-weighted fusion of the tools' evidence (no model, or the model could not run).
+    #[default]
+    #[serde(rename = "fusion")]
+    Fusion,
+    #[serde(rename = "model: functions")]
+    Functions,
+    #[serde(rename = "model: functions and files")]
+    FunctionsAndFiles,
+    #[serde(rename = "model: functions with tail")]
+    FunctionsWithTail,
+    #[serde(rename = "model: functions with tail, and files")]
+    FunctionsWithTailAndFiles,
+}
+
+impl RankedBy {
+    pub fn new(functions: bool, tail: bool, files: bool) -> RankedBy {
+        match (functions, tail, files) {
+            (false, _, _) => RankedBy::Fusion,
+            (true, false, false) => RankedBy::Functions,
+            (true, false, true) => RankedBy::FunctionsAndFiles,
+            (true, true, false) => RankedBy::FunctionsWithTail,
+            (true, true, true) => RankedBy::FunctionsWithTailAndFiles,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RankedBy::Fusion => "fusion",
+            RankedBy::Functions => "model: functions",
+            RankedBy::FunctionsAndFiles => "model: functions and files",
+            RankedBy::FunctionsWithTail => "model: functions with tail",
+            RankedBy::FunctionsWithTailAndFiles => "model: functions with tail, and files",
+        }
+    }
+}
+
+impl std::fmt::Display for RankedBy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Trace {
+    pub signals: usize,
+    pub turns: Vec<TurnTrace>,
+    pub calls: u32,
+    pub redundant_calls: u32,
+    pub skipped_calls: u32,
+    /// Mean `g_i` over calls.
+    pub efficiency: f32,
+    pub ms: f64,
+    pub ms_by_tool: FxHashMap<&'static str, f64>,
+    pub semantic_ready: usize,
+    pub stop: Stop,
+    /// Who ordered the final lists.
+    pub ranking: RankedBy,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Localization {
+    pub files: Vec<Ranked>,
+    pub functions: Vec<Ranked>,
+    /// The predicted set (adaptive cut-off), full names.
+    pub predicted_files: Vec<String>,
+    pub predicted_functions: Vec<String>,
+    pub trace: Trace,
+    /// Features of the candidates the learned model scores (the fusion's top 100 and the
+    /// leading files' other functions; in the final order when a model ranked them), when
+    /// `Options::collect_features` is set: the model's training data.
+    pub features: Vec<(String, FunctionFeatures)>,
+    /// The [`CandidateFeatures`] of the same candidates, row by row, when
+    /// `Options::collect_features` is set.
+    pub candidate_features: Vec<CandidateFeatures>,
+    /// Features of the file candidates the learned file model scores (the fusion's top
+    /// [`crate::rerank::FILE_POOL`] files and the files of the model's leading functions), by
+    /// path, when `Options::collect_features` is set.
+    pub file_features: Vec<(String, FileFeatures)>,
+}

@@ -1,0 +1,356 @@
+//! The turn policy: which calls a turn issues. Turn 1 is wide — every strong signal of the issue
+//! becomes a call; later turns expand around the leading candidates, as few or as many as the
+//! ranking's confidence calls for, and skip calls predicted to return only seen entities. The
+//! thresholds are named below, each with what it decides.
+
+use locus_index::{bm25, text};
+use locus_syntax::Kind;
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::localization::Mode;
+use crate::search::{issue_head, semantic_query, Search};
+use crate::signals::{self, Signal, SignalKind};
+use crate::tools::{self, Call, Relation};
+
+/// How many leading functions the turn loop compares between turns: the search stops when
+/// they did not change ([`crate::localization::Stop::Stable`]).
+pub(crate) const LEADERS_COMPARED: usize = 5;
+
+/// Turn-1 caps: a long issue cannot make turn 1 unbounded.
+const MAX_SYMBOL_CALLS: usize = 24;
+const MAX_FILE_CALLS: usize = 8;
+const MAX_GREP_CALLS: usize = 4;
+
+// Turn 1: how much a symbol hit is worth, by where the name was found in the issue.
+/// A function named by a traceback frame.
+const W_FRAME_NAME: f32 = 0.9;
+/// A qualified name (`a.b`, `A::b`) inside code (a fenced block or backticks) / in prose.
+const W_QUALIFIED_IN_CODE: f32 = 1.0;
+const W_QUALIFIED_IN_PROSE: f32 = 0.85;
+/// A bare code-shaped identifier inside code / in prose.
+const W_IDENTIFIER_IN_CODE: f32 = 0.8;
+const W_IDENTIFIER_IN_PROSE: f32 = 0.6;
+/// Shortest literal run of an error message or quoted string worth a grep call.
+const MIN_GREP_LITERAL: usize = 8;
+/// A path from the issue resolves to at most this many files; a bare file name matching more
+/// says too little to outline any.
+const MAX_FILES_PER_PATH: usize = 3;
+
+// Later turns: breadth follows confidence, `(s1 - s2) / s1` of the two leading scores.
+/// A ranking whose leader is ahead of the second by more than this share of its score has
+/// found its ground: later turns expand the leader alone, and no re-query is made.
+const CONFIDENT: f32 = 0.35;
+/// Above this (and at most [`CONFIDENT`]) the leader is somewhat ahead: two leaders expanded.
+const SOMEWHAT_CONFIDENT: f32 = 0.15;
+/// Leaders expanded in turn 2 when confident / somewhat / unsure; one fewer each later turn
+/// (at least one).
+const BREADTH_CONFIDENT: usize = 1;
+const BREADTH_SOMEWHAT: usize = 2;
+const BREADTH_UNSURE: usize = 4;
+/// The fixed-breadth ablation expands this many leaders every turn.
+const FIXED_BREADTH: usize = 5;
+/// The fixed-breadth ablation's semantic re-query (the leaders' names) is worth this much.
+const FIXED_SEMANTIC_WEIGHT: f32 = 0.5;
+
+/// The re-query with terms learned from the leaders (adaptive, first expansion turn): issued
+/// only while no leader stands out (confidence at most [`CONFIDENT`]), from the top
+/// [`REQUERY_LEADERS`] functions' documents, the [`REQUERY_TERMS`] heaviest terms not in the
+/// issue, at least [`REQUERY_MIN_TERM_LEN`] long and not near-ubiquitous (idf at least
+/// [`REQUERY_MIN_IDF`]), each added to the issue's terms at [`REQUERY_WEIGHT`] (the
+/// fixed-breadth ablation's re-query uses the same weight for the leaders' names).
+const REQUERY_LEADERS: usize = 3;
+const REQUERY_TERMS: usize = 8;
+const REQUERY_MIN_IDF: f32 = 2.0;
+const REQUERY_MIN_TERM_LEN: usize = 3;
+pub(crate) const REQUERY_WEIGHT: f32 = 0.5;
+/// Term-frequency saturation of a learned term's weight (BM25's k1).
+const REQUERY_TF_SATURATION: f32 = 1.2;
+
+/// A call the policy wants to make, with what a hit would mean.
+pub(crate) struct Planned {
+    pub(crate) call: Call,
+    /// Multiplies the tool's hit scores.
+    pub(crate) weight: f32,
+    /// Reason attached to entities this call finds.
+    pub(crate) reason: String,
+    /// For frame/path outlines: whether this is a traceback frame (vs a path mention).
+    pub(crate) frame: bool,
+}
+
+impl Planned {
+    fn plain(call: Call, weight: f32) -> Planned {
+        Planned { call, weight, reason: String::new(), frame: false }
+    }
+}
+
+/// How much a graph neighbour of a leader is worth, by relation.
+fn rel_weight(rel: Relation) -> f32 {
+    match rel {
+        Relation::Calls | Relation::CalledBy => 0.6,
+        Relation::ContainedBy | Relation::Contains => 0.4,
+        Relation::Overrides => 0.35,
+        Relation::InheritedBy | Relation::Inherits => 0.4,
+        Relation::Imports | Relation::ImportedBy => 0.2,
+    }
+}
+
+impl Search<'_> {
+    /// Turn 1: every strong signal becomes a call, plus lexical (and semantic) on the issue.
+    /// Returns the plan and how many calls were skipped as predicted redundant.
+    pub(crate) fn first_turn(&self, sigs: &[Signal]) -> (Vec<Planned>, u32) {
+        let issue = self.fused.issue;
+        let ix = self.fused.ix;
+        let mut skipped = 0;
+        if self.opts.mode == Mode::Dense {
+            return (vec![Planned::plain(Call::Semantic { query: semantic_query(issue) }, 1.0)], skipped);
+        }
+        let mut plan =
+            vec![Planned::plain(Call::Lexical { query: issue_head(issue), extra: String::new() }, 1.0)];
+        if self.opts.mode == Mode::Bm25 {
+            return (plan, skipped);
+        }
+        if self.fused.dense.is_some() {
+            plan.push(Planned::plain(Call::Semantic { query: semantic_query(issue) }, 1.0));
+        }
+        let mut names: FxHashMap<String, (f32, String)> = FxHashMap::default();
+        let mut files: Vec<(u32, Option<u32>, bool, String)> = Vec::new();
+        let mut patterns: Vec<String> = Vec::new();
+        for s in sigs {
+            match s.kind {
+                SignalKind::Frame | SignalKind::Panic => {
+                    if let Some(p) = &s.path {
+                        for f in self.resolve_path(p) {
+                            let what = match (&s.func, s.line) {
+                                (Some(func), Some(l)) => format!("in the traceback: `{func}` at line {l}"),
+                                (_, Some(l)) => format!("in the traceback at line {l}"),
+                                _ => "in the traceback".to_string(),
+                            };
+                            files.push((f, s.line.map(|l| l.saturating_sub(1)), true, what));
+                        }
+                    }
+                    if let Some(func) = &s.func {
+                        if !signals::is_noise(func) && func != "<module>" {
+                            let q = if s.text.contains("::") { s.text.clone() } else { func.clone() };
+                            names
+                                .entry(q)
+                                .or_insert((W_FRAME_NAME, format!("`{func}` appears in the traceback")));
+                        }
+                    }
+                }
+                SignalKind::Path => {
+                    if let Some(p) = &s.path {
+                        for f in self.resolve_path(p) {
+                            files.push((f, None, false, format!("in `{p}`, named in the issue")));
+                        }
+                    }
+                }
+                SignalKind::QualifiedName => {
+                    let w = if s.in_code { W_QUALIFIED_IN_CODE } else { W_QUALIFIED_IN_PROSE };
+                    let e = names
+                        .entry(s.text.clone())
+                        .or_insert((w, format!("`{}` is named in the issue", s.text)));
+                    e.0 = e.0.max(w);
+                }
+                SignalKind::Identifier => {
+                    let w = if s.in_code { W_IDENTIFIER_IN_CODE } else { W_IDENTIFIER_IN_PROSE };
+                    let e = names
+                        .entry(s.text.clone())
+                        .or_insert((w, format!("defines `{}`, named in the issue", s.text)));
+                    e.0 = e.0.max(w);
+                }
+                SignalKind::ErrorMessage | SignalKind::Quoted => {
+                    let p = s.text.trim().trim_end_matches(['.', ':']).to_string();
+                    // Messages are often formatted: grep the longest literal run.
+                    let lit = p
+                        .split(['{', '}', '%', '\'', '"'])
+                        .max_by_key(|x| x.len())
+                        .unwrap_or("")
+                        .trim()
+                        .to_string();
+                    if lit.len() >= MIN_GREP_LITERAL && !patterns.contains(&lit) {
+                        patterns.push(lit);
+                    }
+                }
+                SignalKind::Code => {}
+            }
+        }
+        // Most specific names first; a cap keeps turn 1 bounded on long issues.
+        let mut names: Vec<(String, (f32, String))> = names.into_iter().collect();
+        names.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0).then(b.0.len().cmp(&a.0.len())).then(a.0.cmp(&b.0)));
+        // Symbol lookups are exact and cheap to predict: a name that resolves to nothing, or to
+        // exactly the entities of a call already planned at no lower weight, would add nothing
+        // (evidence keeps the best value per entity), so it is not issued.
+        let mut planned_hits: Vec<(Vec<u32>, f32)> = Vec::new();
+        for (name, (w, reason)) in names.into_iter().take(MAX_SYMBOL_CALLS) {
+            if self.opts.mode == Mode::Adaptive {
+                let probe: Vec<u32> = tools::symbol(ix, &name).iter().map(|h| h.entity).collect();
+                if probe.is_empty() || planned_hits.iter().any(|(ids, pw)| *ids == probe && *pw >= w) {
+                    skipped += 1;
+                    continue;
+                }
+                planned_hits.push((probe, w));
+            }
+            plan.push(Planned { call: Call::Symbol { name }, weight: w, reason, frame: false });
+        }
+        files.sort_by_key(|f| (f.0, f.1));
+        files.dedup_by_key(|f| (f.0, f.1));
+        for (file, line, frame, reason) in files.into_iter().take(MAX_FILE_CALLS) {
+            plan.push(Planned { call: Call::Outline { file, line }, weight: 1.0, reason, frame });
+        }
+        for p in patterns.into_iter().take(MAX_GREP_CALLS) {
+            let reason = format!("contains the text “{}”", short(&p, 40));
+            plan.push(Planned { call: Call::Grep { pattern: p }, weight: 1.0, reason, frame: false });
+        }
+        (plan, skipped)
+    }
+
+    /// Files matching a path from the issue: exact, or by suffix (tracebacks carry absolute
+    /// paths from another machine: `/usr/lib/python3/site-packages/requests/models.py`).
+    fn resolve_path(&self, p: &str) -> Vec<u32> {
+        let p = p.replace('\\', "/");
+        let parts: Vec<&str> = p.split('/').filter(|s| !s.is_empty() && *s != ".").collect();
+        for start in 0..parts.len() {
+            let suffix = parts[start..].join("/");
+            let hits = self.fused.ix.symbols.files_ending_with(&suffix);
+            if !hits.is_empty() {
+                if parts.len() - start == 1 && hits.len() > MAX_FILES_PER_PATH {
+                    return Vec::new();
+                }
+                return hits.into_iter().take(MAX_FILES_PER_PATH).collect();
+            }
+        }
+        Vec::new()
+    }
+
+    /// Later turns: expand around the leading candidates; breadth follows confidence. Returns
+    /// the plan and how many calls were skipped as predicted redundant.
+    pub(crate) fn plan_turn(&mut self, turn: u32) -> (Vec<Planned>, u32) {
+        let ix = self.fused.ix;
+        let ranked = self.fused.ranked_functions();
+        if ranked.is_empty() {
+            return (Vec::new(), 0);
+        }
+        let s1 = ranked[0].1;
+        let s2 = ranked.get(1).map(|r| r.1).unwrap_or(0.0);
+        let confidence = if s1 > 0.0 { (s1 - s2) / s1 } else { 0.0 };
+        let breadth = match self.opts.mode {
+            Mode::Fixed => FIXED_BREADTH,
+            // Wide while unsure, narrow once one candidate stands out; narrower each turn.
+            _ => {
+                let base = if confidence > CONFIDENT {
+                    BREADTH_CONFIDENT
+                } else if confidence > SOMEWHAT_CONFIDENT {
+                    BREADTH_SOMEWHAT
+                } else {
+                    BREADTH_UNSURE
+                };
+                // Turn 2 expands `base` leaders, each later turn one fewer.
+                base.saturating_sub(turn as usize - 2).max(1)
+            }
+        };
+        let adaptive = self.opts.mode == Mode::Adaptive;
+        let mut plan = Vec::new();
+        let mut skipped = 0u32;
+        for &(leader, score) in ranked.iter().take(breadth) {
+            if adaptive && !self.expanded.insert(leader) {
+                continue;
+            }
+            let strength = (score / s1).clamp(0.0, 1.0);
+            let e = ix.entity(leader);
+            let short_name = &e.qual;
+            let mut rels = vec![
+                (Relation::CalledBy, format!("calls `{short_name}`, a leading candidate")),
+                (Relation::Calls, format!("called by `{short_name}`, a leading candidate")),
+                (Relation::ContainedBy, format!("contains `{short_name}`, a leading candidate")),
+                (Relation::Overrides, format!("same method name as `{short_name}` in another type")),
+            ];
+            if matches!(e.kind, Kind::Class | Kind::Struct | Kind::Enum | Kind::Trait) {
+                rels.push((Relation::Contains, format!("member of `{short_name}`, a leading candidate")));
+                rels.push((
+                    Relation::InheritedBy,
+                    format!("subclass of `{short_name}`, a leading candidate"),
+                ));
+            }
+            for (rel, reason) in rels {
+                let call = Call::Graph { entity: leader, relation: rel };
+                if adaptive {
+                    if self.issued.contains(&call) {
+                        skipped += 1;
+                        continue;
+                    }
+                    // Graph calls are cheap to predict exactly: skip those that would return
+                    // only entities already seen.
+                    let predicted = tools::graph(ix, leader, rel);
+                    if predicted.is_empty() || predicted.iter().all(|h| self.seen(h.entity)) {
+                        skipped += 1;
+                        continue;
+                    }
+                }
+                plan.push(Planned { call, weight: strength * rel_weight(rel), reason, frame: false });
+            }
+        }
+        let issue = self.fused.issue;
+        if adaptive && turn == 2 && confidence <= CONFIDENT {
+            // Not sure yet: ask the lexical index again with the words the leaders are made
+            // of (pseudo-relevance feedback), once.
+            let extra = self.feedback_terms(&ranked);
+            if extra.is_empty() {
+                skipped += 1;
+            } else {
+                plan.push(Planned::plain(Call::Lexical { query: issue_head(issue), extra }, REQUERY_WEIGHT));
+            }
+        }
+        if self.opts.mode == Mode::Fixed {
+            // Every tool every turn: re-ask lexical and semantic with the leaders' names added.
+            let names: Vec<String> =
+                ranked.iter().take(FIXED_BREADTH).map(|r| ix.entity(r.0).name.clone()).collect();
+            let q = names.join(" ");
+            let extra = text::terms(&q).join(" ");
+            plan.push(Planned::plain(Call::Lexical { query: issue_head(issue), extra }, REQUERY_WEIGHT));
+            if self.fused.dense.is_some() {
+                plan.push(Planned::plain(Call::Semantic { query: q }, FIXED_SEMANTIC_WEIGHT));
+            }
+        }
+        let room = self.opts.max_calls.saturating_sub(self.fused.trace.calls) as usize;
+        plan.truncate(room);
+        (plan, skipped)
+    }
+
+    /// Terms learned from what was found: the index terms that weigh most in the leading
+    /// functions' documents (tf saturation times idf, weighted by the leader's score) and are
+    /// not in the issue, space-separated; empty when there are none.
+    fn feedback_terms(&self, ranked: &[(u32, f32)]) -> String {
+        let ix = self.fused.ix;
+        let Some(&(_, s1)) = ranked.first() else { return String::new() };
+        let in_query: FxHashSet<&str> = self.fused.query_terms.iter().map(|(t, _)| t.as_str()).collect();
+        let n_docs = ix.lexical.n_docs();
+        let mut weight: FxHashMap<&str, f32> = FxHashMap::default();
+        for &(id, score) in ranked.iter().take(REQUERY_LEADERS) {
+            let l = ix.loc(id);
+            let strength = (score / s1.max(1e-6)).clamp(0.0, 1.0);
+            for (t, tf) in &ix.files[l.file as usize].unit.docs[l.local as usize] {
+                if t.len() < REQUERY_MIN_TERM_LEN || in_query.contains(t.as_str()) {
+                    continue;
+                }
+                let idf = bm25::idf(n_docs, ix.lexical.df(t));
+                if idf < REQUERY_MIN_IDF {
+                    continue;
+                }
+                let tf = *tf as f32;
+                *weight.entry(t.as_str()).or_insert(0.0) +=
+                    strength * tf / (tf + REQUERY_TF_SATURATION) * idf;
+            }
+        }
+        let mut terms: Vec<(&str, f32)> = weight.into_iter().collect();
+        terms.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+        terms.iter().take(REQUERY_TERMS).map(|t| t.0).collect::<Vec<_>>().join(" ")
+    }
+}
+
+fn short(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n - 1).collect::<String>())
+    }
+}

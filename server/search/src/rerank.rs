@@ -1,0 +1,268 @@
+//! The learned re-ranking step: takes the fusion's rankings as data, pools the candidates a
+//! learned [`Scorer`] sees, computes their feature rows ([`crate::features`]), and puts the
+//! functions, then the files, in the models' order. Without a scorer the fusion's order stands.
+
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::features::{self, CandidateFeatures, FileFeatures, FunctionFeatures};
+use crate::fusion::Fused;
+use crate::localization::RankedBy;
+
+/// A learned scorer of candidates (the localization models), supplied by the caller.
+pub trait Scorer: Sync + Send {
+    /// One score per function row; higher is more likely to need the fix.
+    fn score(&self, rows: &[FunctionFeatures]) -> Vec<f32>;
+
+    /// One score per file row, or `None` when the scorer ranks functions only (the file
+    /// ranking then stays the fusion's).
+    fn score_files(&self, _rows: &[FileFeatures]) -> Option<Vec<f32>> {
+        None
+    }
+
+    /// Whether [`Scorer::score_tail`] has a model (the candidate inputs are computed only then).
+    fn has_tail(&self) -> bool {
+        false
+    }
+
+    /// One score per function row from the row and its [`CandidateFeatures`], ordering the
+    /// candidates after the first [`KEEP_TOP`] of [`Scorer::score`]; `None` when the scorer has
+    /// no such model (the order then stays `score`'s). Asked only when the encoder's vectors
+    /// are there.
+    fn score_tail(&self, _rows: &[FunctionFeatures], _candidate: &[CandidateFeatures]) -> Option<Vec<f32>> {
+        None
+    }
+}
+
+/// The function model's leading candidates the tail model leaves in place (docs/ranker-notes.md,
+/// session 5: the tail model alone lifts Acc@10 but ranks the first gold function later).
+pub const KEEP_TOP: usize = 3;
+
+/// Candidates re-scored by a learned scorer; the rest keep their order below them.
+const RERANK_DEPTH: usize = 100;
+/// The learned scorer also sees every function of the leading files: the fusion ranks files
+/// better than the functions inside them (a fix's file is often first while its function,
+/// with no evidence of its own, is below the top 100).
+pub const POOL_FILES: usize = 3;
+/// At most this many candidates in all for the default [`POOL_FILES`], the fusion's top
+/// [`RERANK_DEPTH`] included; a deeper pool holds proportionally more.
+const POOL_MAX: usize = 400;
+/// Files the learned file model re-scores: the fusion's leading files (the rest keep their
+/// order below them), plus the files of the function model's [`FILE_POOL_FUNCTIONS`]
+/// leading functions.
+pub const FILE_POOL: usize = 20;
+const FILE_POOL_FUNCTIONS: usize = 10;
+/// The tail model's scores are scaled to start this far below the last candidate kept.
+const TAIL_BELOW: f32 = 0.99;
+
+/// The final orders and what the models saw.
+pub struct Reranked {
+    /// Functions, best first, with scores.
+    pub functions: Vec<(u32, f32)>,
+    /// Files (file entity, score, the entity that represents it), best first.
+    pub files: Vec<(u32, f32, u32)>,
+    /// The function candidates' rows, in the final order, when features or a model were wanted.
+    pub rows: Vec<(u32, FunctionFeatures)>,
+    /// The file candidates' rows, in the fusion's order, when features or a file model were wanted.
+    pub file_rows: Vec<(u32, FileFeatures)>,
+    pub ranked_by: RankedBy,
+}
+
+/// Puts the fused candidates in the scorer's order (functions, then files), or leaves the
+/// fusion's order without one; computes the candidates' rows when `collect_features`.
+pub fn rerank(
+    fused: &Fused<'_>,
+    scorer: Option<&dyn Scorer>,
+    collect_features: bool,
+    pool_files: usize,
+) -> Reranked {
+    let fusion_files = fused.ranked_files();
+    let fns = final_functions(fused, scorer, collect_features, pool_files, &fusion_files);
+    let (files, file_rows, files_learned) = final_files(fused, scorer, collect_features, &fusion_files, &fns);
+    Reranked {
+        ranked_by: RankedBy::new(!fns.learned.is_empty(), fns.tail, files_learned),
+        functions: fns.ranked,
+        files,
+        rows: fns.rows,
+        file_rows,
+    }
+}
+
+/// What [`final_functions`] decided.
+struct FinalFunctions {
+    ranked: Vec<(u32, f32)>,
+    rows: Vec<(u32, FunctionFeatures)>,
+    /// The function model's score per candidate it saw (empty without a model).
+    learned: FxHashMap<u32, f32>,
+    /// Whether the tail model ordered the candidates after the first [`KEEP_TOP`].
+    tail: bool,
+}
+
+/// The final function ranking: the fusion's, re-scored by the learned model if present; the
+/// candidates' feature rows (in the final order) when features or a model are wanted; and the
+/// model's own score of each candidate it saw.
+fn final_functions(
+    fused: &Fused<'_>,
+    scorer: Option<&dyn Scorer>,
+    collect_features: bool,
+    pool_files: usize,
+    files: &[(u32, f32, u32)],
+) -> FinalFunctions {
+    let funcs = fused.ranked_functions();
+    if !collect_features && scorer.is_none() {
+        return FinalFunctions {
+            ranked: funcs,
+            rows: Vec::new(),
+            learned: FxHashMap::default(),
+            tail: false,
+        };
+    }
+    let (pool, tail) = candidate_pool(fused, &funcs, files, pool_files);
+    let rows = features::function_features(fused, &pool, files);
+    let learned = scorer.map(|s| s.score(&rows)).filter(|l| l.len() == pool.len());
+    let (Some(scorer), Some(learned)) = (scorer, learned) else {
+        let rows = pool.iter().map(|p| p.0).zip(rows).collect();
+        return FinalFunctions { ranked: funcs, rows, learned: FxHashMap::default(), tail: false };
+    };
+    let by_id = pool.iter().map(|p| p.0).zip(learned.iter().copied()).collect();
+    let ids: Vec<u32> = pool.iter().map(|p| p.0).collect();
+    let tail_scores = match fused.dense {
+        Some(_) if scorer.has_tail() => scorer
+            .score_tail(&rows, &features::candidate_features(fused, &ids))
+            .filter(|t| t.len() == pool.len()),
+        _ => None,
+    };
+    let mut head: Vec<(u32, f32, FunctionFeatures)> =
+        pool.iter().zip(learned).zip(rows).map(|((p, s), r)| (p.0, s, r)).collect();
+    // Stable: equal scores (rows with equal features, common among the pooled functions
+    // no tool returned) keep the pool's order, the fusion's, as in train_ranker.py.
+    let mut order: Vec<usize> = (0..head.len()).collect();
+    order.sort_by(|&a, &b| head[b].1.total_cmp(&head[a].1));
+    let tailed = tail_scores.is_some();
+    if let Some(t) = tail_scores {
+        // The model's first KEEP_TOP stay; the rest follow in the tail model's order (ties
+        // in pool order, as in train_tail_ranker.py), their scores the tail model's scaled
+        // to start just below the last one kept.
+        let keep = order.len().min(KEEP_TOP);
+        let mut rest = order.split_off(keep);
+        rest.sort_by(|&a, &b| t[b].total_cmp(&t[a]).then(a.cmp(&b)));
+        let floor = order.last().map(|&i| head[i].1).unwrap_or(1.0) * TAIL_BELOW;
+        let top = rest.first().map(|&i| t[i]).unwrap_or(1.0).max(1e-6);
+        for &i in &rest {
+            head[i].1 = floor * (t[i] / top).max(0.0);
+        }
+        order.extend(rest);
+    }
+    let head: Vec<(u32, f32, FunctionFeatures)> = order.into_iter().map(|i| head[i]).collect();
+    let ranked = rescored(head.iter().map(|h| (h.0, h.1)).collect(), tail);
+    let rows = head.into_iter().map(|h| (h.0, h.2)).collect();
+    FinalFunctions { ranked, rows, learned: by_id, tail: tailed }
+}
+
+/// The candidates the learned scorer sees: the fusion's top [`RERANK_DEPTH`], then the other
+/// functions of the `pool_files` leading files (fused score 0, file by file in source order),
+/// at most [`POOL_MAX`] in all (scaled with a deeper pool); and the rest of the fusion's ranking.
+#[allow(clippy::type_complexity)]
+fn candidate_pool(
+    fused: &Fused<'_>,
+    funcs: &[(u32, f32)],
+    files: &[(u32, f32, u32)],
+    pool_files: usize,
+) -> (Vec<(u32, f32)>, Vec<(u32, f32)>) {
+    let ix = fused.ix;
+    let depth = funcs.len().min(RERANK_DEPTH);
+    let mut pool: Vec<(u32, f32)> = funcs[..depth].to_vec();
+    let mut in_pool: FxHashSet<u32> = pool.iter().map(|f| f.0).collect();
+    let pool_max = (POOL_MAX * pool_files / POOL_FILES).max(POOL_MAX);
+    'files: for &(fid, _, _) in files.iter().take(pool_files) {
+        let fi = ix.loc(fid).file as usize;
+        for id in ix.entities_of_file(fi) {
+            if pool.len() >= pool_max {
+                break 'files;
+            }
+            if ix.entity(id).kind.is_item() && in_pool.insert(id) {
+                pool.push((id, 0.0));
+            }
+        }
+    }
+    let tail = funcs[depth..].iter().copied().filter(|f| !in_pool.contains(&f.0)).collect();
+    (pool, tail)
+}
+
+/// The files the learned file model scores, as indices into the fusion's file ranking: its
+/// first [`FILE_POOL`], then the files of the function model's leading functions.
+fn file_pool(fused: &Fused<'_>, files: &[(u32, f32, u32)], ranked_functions: &[(u32, f32)]) -> Vec<usize> {
+    let mut pool: Vec<usize> = (0..files.len().min(FILE_POOL)).collect();
+    let index: FxHashMap<u32, usize> = files.iter().enumerate().map(|(i, f)| (f.0, i)).collect();
+    for &(id, _) in ranked_functions.iter().take(FILE_POOL_FUNCTIONS) {
+        if let Some(&i) = index.get(&fused.ix.file_id(id)) {
+            if !pool.contains(&i) {
+                pool.push(i);
+            }
+        }
+    }
+    pool
+}
+
+/// The final file ranking: the fusion's, with its pool re-scored by the learned file model
+/// when there is one; the pool's feature rows when features are wanted; and whether the file
+/// model ranked.
+#[allow(clippy::type_complexity)]
+fn final_files(
+    fused: &Fused<'_>,
+    scorer: Option<&dyn Scorer>,
+    collect_features: bool,
+    files: &[(u32, f32, u32)],
+    fns: &FinalFunctions,
+) -> (Vec<(u32, f32, u32)>, Vec<(u32, FileFeatures)>, bool) {
+    let want = collect_features || (scorer.is_some() && !fns.learned.is_empty());
+    if !want || files.is_empty() {
+        return (files.to_vec(), Vec::new(), false);
+    }
+    let pool = file_pool(fused, files, &fns.ranked);
+    let rows = features::file_features(fused, files, &pool, &fns.rows, &fns.learned);
+    let learned = match scorer {
+        Some(s) if !fns.learned.is_empty() => s.score_files(&rows).filter(|l| l.len() == pool.len()),
+        _ => None,
+    };
+    let rows_out = pool.iter().map(|&i| files[i].0).zip(rows).collect();
+    let Some(learned) = learned else { return (files.to_vec(), rows_out, false) };
+    // A file's representative entity: its best function by the model, else the fusion's.
+    let mut best_fn: FxHashMap<u32, (f32, u32)> = FxHashMap::default();
+    for (&id, &l) in &fns.learned {
+        let e = best_fn.entry(fused.ix.file_id(id)).or_insert((l, id));
+        if l > e.0 || (l == e.0 && id < e.1) {
+            *e = (l, id);
+        }
+    }
+    let in_pool: FxHashSet<usize> = pool.iter().copied().collect();
+    let mut head: Vec<(u32, f32)> = pool.iter().zip(learned).map(|(&i, s)| (files[i].0, s)).collect();
+    // Stable: ties keep the pool's (the fusion's) order, as in train_file_ranker.py.
+    head.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let tail: Vec<(u32, f32)> =
+        files.iter().enumerate().filter(|(i, _)| !in_pool.contains(i)).map(|(_, f)| (f.0, f.1)).collect();
+    let fusion_best: FxHashMap<u32, u32> = files.iter().map(|f| (f.0, f.2)).collect();
+    let ranked = rescored(head, tail)
+        .into_iter()
+        .map(|(fid, s)| {
+            let best = match best_fn.get(&fid) {
+                Some(&(_, id)) if fused.ev.contains_key(&id) => id,
+                _ => fusion_best[&fid],
+            };
+            (fid, s, best)
+        })
+        .collect();
+    (ranked, rows_out, true)
+}
+
+/// A ranking (functions or files) in a learned model's order: `head` (scored by the model,
+/// best first) then `tail` (the rest of the fusion's ranking, kept below). Learned scores may be
+/// negative (log-odds): they are shifted so the list stays positive.
+fn rescored(head: Vec<(u32, f32)>, tail: Vec<(u32, f32)>) -> Vec<(u32, f32)> {
+    let min = head.iter().map(|h| h.1).fold(f32::INFINITY, f32::min);
+    let shift = if min <= 0.0 { -min + 1e-3 } else { 0.0 };
+    let tail_scale = head.last().map(|h| h.1 + shift).unwrap_or(1.0);
+    head.into_iter()
+        .map(|(id, s)| (id, s + shift))
+        .chain(tail.into_iter().map(|(id, s)| (id, s.min(tail_scale * TAIL_BELOW))))
+        .collect()
+}

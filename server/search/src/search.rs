@@ -1,0 +1,207 @@
+//! The adaptive multi-turn search (FuseSearch's idea, in-process): each turn issues a batch of
+//! tool calls that run in parallel on the immutable index, folds their hits into the fusion's
+//! evidence, and records each call's tool efficiency `g_i = |E_i \ H| / |E_i|`. What to call
+//! and when to stop is the policy's ([`crate::policy`]); this file runs the turns.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use locus_index::Index;
+use rayon::prelude::*;
+use rustc_hash::FxHashSet;
+
+use crate::fusion::{Finding, Fused};
+use crate::localization::{CallTrace, Cancelled, Localization, Mode, Options, Stop, Trace, TurnTrace};
+use crate::policy::{Planned, LEADERS_COMPARED};
+use crate::rerank::{self, Scorer};
+use crate::signals;
+use crate::tools::{self, Call, Hit, Semantic};
+
+/// Runs a localization of `issue` on `ix`: the turns, then the learned re-ranking step (with
+/// `scorer`, when there is one), then the answer.
+pub fn locate(
+    ix: &Index,
+    dense: Option<&dyn Semantic>,
+    scorer: Option<&dyn Scorer>,
+    issue: &str,
+    opts: &Options,
+    cancel: &AtomicBool,
+) -> Result<Localization, Cancelled> {
+    let fused = search(ix, dense, issue, opts, cancel)?;
+    let order = rerank::rerank(&fused, scorer, opts.collect_features, opts.pool_files);
+    Ok(fused.localize(order, opts.max_results, opts.collect_features))
+}
+
+/// The turns of a search, up to the fused evidence (no learned step).
+pub fn search<'a>(
+    ix: &'a Index,
+    dense: Option<&'a dyn Semantic>,
+    issue: &'a str,
+    opts: &'a Options,
+    cancel: &'a AtomicBool,
+) -> Result<Fused<'a>, Cancelled> {
+    let t0 = Instant::now();
+    let sigs =
+        if matches!(opts.mode, Mode::Bm25 | Mode::Dense) { Vec::new() } else { signals::extract(issue) };
+    let trace = Trace {
+        signals: sigs.len(),
+        semantic_ready: dense.map(|d| d.ready()).unwrap_or(0),
+        ..Trace::default()
+    };
+    let usable = if opts.mode == Mode::Bm25 { None } else { dense.filter(|d| d.ready() > 0) };
+    let mut s = Search {
+        fused: Fused::new(ix, usable, issue, trace),
+        opts,
+        cancel,
+        issued: FxHashSet::default(),
+        expanded: FxHashSet::default(),
+        g_sum: 0.0,
+    };
+    let (first, skipped_first) = s.first_turn(&sigs);
+    s.run_turn(first, skipped_first)?;
+    let mut prev_top = s.fused.top_functions(LEADERS_COMPARED);
+    let mut stop = Stop::SingleTurn;
+    if matches!(opts.mode, Mode::Adaptive | Mode::Fixed) {
+        stop = Stop::TurnLimit;
+        for turn in 2..=opts.max_turns {
+            if t0.elapsed().as_millis() as u64 >= opts.budget_ms {
+                stop = Stop::TimeBudget;
+                break;
+            }
+            if s.fused.trace.calls >= opts.max_calls {
+                stop = Stop::CallBudget;
+                break;
+            }
+            let (batch, skipped) = s.plan_turn(turn);
+            if batch.is_empty() {
+                stop = if skipped > 0 { Stop::NothingNew } else { Stop::NoLeads };
+                s.fused.trace.skipped_calls += skipped;
+                break;
+            }
+            s.run_turn(batch, skipped)?;
+            let top = s.fused.top_functions(LEADERS_COMPARED);
+            if opts.mode == Mode::Adaptive && top == prev_top {
+                stop = Stop::Stable;
+                break;
+            }
+            prev_top = top;
+        }
+    }
+    let calls = s.fused.trace.calls;
+    let trace = &mut s.fused.trace;
+    trace.stop = stop;
+    trace.efficiency = if calls == 0 { 0.0 } else { s.g_sum / calls as f32 };
+    trace.ms = t0.elapsed().as_secs_f64() * 1000.0;
+    Ok(s.fused)
+}
+
+/// A search in progress: the fused evidence so far, and what the policy needs to remember.
+pub(crate) struct Search<'a> {
+    pub(crate) fused: Fused<'a>,
+    pub(crate) opts: &'a Options,
+    cancel: &'a AtomicBool,
+    /// Calls already made (a call is never issued twice).
+    pub(crate) issued: FxHashSet<Call>,
+    /// Leaders already expanded with graph calls.
+    pub(crate) expanded: FxHashSet<u32>,
+    /// Sum of the calls' `g_i`.
+    g_sum: f32,
+}
+
+impl Search<'_> {
+    fn check_cancel(&self) -> Result<(), Cancelled> {
+        if self.cancel.load(Ordering::Relaxed) {
+            Err(Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Whether an entity was returned by an earlier call (the `H` of `g_i`: every hit leaves
+    /// evidence, so the entities seen are the evidence's keys).
+    pub(crate) fn seen(&self, id: u32) -> bool {
+        self.fused.ev.contains_key(&id)
+    }
+
+    /// Runs `plan`'s calls in parallel, then folds their hits in, call by call in plan order,
+    /// accounting each call's efficiency against what the calls before it had seen.
+    fn run_turn(&mut self, plan: Vec<Planned>, skipped: u32) -> Result<(), Cancelled> {
+        self.check_cancel()?;
+        let t = Instant::now();
+        let ix = self.fused.ix;
+        let dense = self.fused.dense;
+        let cancel = self.cancel;
+        let query_terms = &self.fused.query_terms;
+        let results: Vec<(Vec<Hit>, f64)> = plan
+            .par_iter()
+            .map(|p| {
+                if cancel.load(Ordering::Relaxed) {
+                    return (Vec::new(), 0.0);
+                }
+                let t = Instant::now();
+                let hits = match &p.call {
+                    Call::Symbol { name } => tools::symbol(ix, name),
+                    Call::Lexical { extra, .. } if extra.is_empty() => {
+                        tools::lexical(ix, query_terms, |_| true)
+                    }
+                    Call::Lexical { extra, .. } => {
+                        // `extra` holds index terms (already split and stemmed), added at the
+                        // re-query's weight.
+                        let mut q = query_terms.clone();
+                        q.extend(
+                            extra
+                                .split(' ')
+                                .filter(|t| !t.is_empty())
+                                .map(|t| (t.to_string(), crate::policy::REQUERY_WEIGHT)),
+                        );
+                        tools::lexical(ix, &q, |_| true)
+                    }
+                    Call::Semantic { query } => dense.map(|d| tools::semantic(d, query)).unwrap_or_default(),
+                    Call::Grep { pattern } => tools::grep(ix, pattern),
+                    Call::Graph { entity, relation } => tools::graph(ix, *entity, *relation),
+                    Call::Outline { file, line } => tools::outline(ix, *file, *line),
+                };
+                (hits, t.elapsed().as_secs_f64() * 1000.0)
+            })
+            .collect();
+        self.check_cancel()?;
+        let mut calls = Vec::with_capacity(plan.len());
+        for (p, (hits, ms)) in plan.into_iter().zip(results) {
+            let new = hits.iter().filter(|h| !self.seen(h.entity)).count() as u32;
+            let returned = hits.len() as u32;
+            let g = if returned == 0 { 0.0 } else { new as f32 / returned as f32 };
+            let trace = &mut self.fused.trace;
+            if g == 0.0 {
+                trace.redundant_calls += 1;
+            }
+            self.g_sum += g;
+            trace.calls += 1;
+            *trace.ms_by_tool.entry(p.call.tool()).or_insert(0.0) += ms;
+            calls.push(CallTrace {
+                call: p.call.describe(ix),
+                tool: p.call.tool(),
+                returned,
+                new,
+                efficiency: g,
+                ms,
+            });
+            let finding = Finding { call: &p.call, weight: p.weight, reason: &p.reason, frame: p.frame };
+            self.fused.absorb(&finding, &hits);
+            self.issued.insert(p.call);
+        }
+        let trace = &mut self.fused.trace;
+        trace.turns.push(TurnTrace { calls, skipped, ms: t.elapsed().as_secs_f64() * 1000.0 });
+        trace.skipped_calls += skipped;
+        Ok(())
+    }
+}
+
+/// The start of the issue, as shown in traces.
+pub(crate) fn issue_head(issue: &str) -> String {
+    issue.chars().take(200).collect()
+}
+
+/// The semantic tool's query for the whole issue (the encoder reads its first 256 tokens).
+pub(crate) fn semantic_query(issue: &str) -> String {
+    issue.chars().take(2000).collect()
+}
