@@ -49,7 +49,7 @@ fuzz_target!(|data: &[u8]| {
     let never = AtomicBool::new(false);
     let loc = locate(ix, None, None, &text, &opts, &never).expect("an uncancelled search returns a result");
     for r in loc.files.iter().chain(&loc.functions) {
-        assert!((r.id as usize) < ix.n_entities());
+        assert!(r.id.index() < ix.n_entities());
         assert!(r.score.is_finite() && (0.0..=1.0).contains(&r.score), "score {} of {}", r.score, r.name);
     }
 });

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use locus_embed::{EmbedConfig, EmbedError, Embedder, VectorStore, BATCH_SIZE, DIM};
-use locus_index::Index;
+use locus_index::{EntityId, Index};
 use locus_search::tools::Semantic;
 use rustc_hash::FxHashMap;
 
@@ -35,10 +35,11 @@ impl Encoder {
 
 /// Vectors for the entities of one index snapshot.
 pub struct DenseIndex {
-    ids: Vec<u32>,
+    /// The entity of each row of `vecs`.
+    ids: Vec<EntityId>,
     vecs: Vec<f32>,
     /// Entity id -> its row in `vecs`.
-    row: FxHashMap<u32, u32>,
+    row: FxHashMap<EntityId, u32>,
     /// The last query embedded and its vector: the tail ranking (and a feature dump) asks for
     /// the vector again after the semantic tool's call (`similarity` of the candidates).
     last: Mutex<Option<(String, Vec<f32>)>>,
@@ -48,14 +49,14 @@ pub struct DenseIndex {
 }
 
 /// What is embedded: function-level entities and files.
-fn wanted(ix: &Index, id: u32) -> bool {
+fn wanted(ix: &Index, id: EntityId) -> bool {
     let k = ix.entity(id).kind;
     k.is_item() || k == locus_syntax::Kind::File
 }
 
 /// The text the encoder sees for an entity: where it is, what it is called, its header, its doc
 /// and the start of its body.
-pub fn entity_text(ix: &Index, id: u32) -> String {
+pub fn entity_text(ix: &Index, id: EntityId) -> String {
     let e = ix.entity(id);
     let unit = &ix.file_of(id).unit;
     let body = unit.text.get(e.span.start_byte as usize..e.span.end_byte as usize).unwrap_or("");
@@ -88,9 +89,9 @@ impl DenseIndex {
         let model = encoder.model_id().to_string();
         let mut ids = Vec::new();
         let mut vecs = Vec::new();
-        let mut missing: Vec<(u32, String, [u8; 32])> = Vec::new();
+        let mut missing: Vec<(EntityId, String, [u8; 32])> = Vec::new();
         let mut wanted_n = 0;
-        for id in 0..ix.n_entities() as u32 {
+        for id in (0..ix.n_entities() as u32).map(EntityId) {
             if !wanted(ix, id) {
                 continue;
             }
@@ -157,15 +158,15 @@ impl DenseIndex {
 }
 
 impl Semantic for DenseIndex {
-    fn nearest(&self, query: &str, k: usize) -> Vec<(u32, f32)> {
+    fn nearest(&self, query: &str, k: usize) -> Vec<(EntityId, f32)> {
         let Some(q) = self.query_vector(query) else { return Vec::new() };
-        let mut scored: Vec<(u32, f32)> = self
+        let mut scored: Vec<(EntityId, f32)> = self
             .vecs
             .chunks_exact(DIM)
             .zip(&self.ids)
             .map(|(v, &id)| (id, v.iter().zip(&q).map(|(a, b)| a * b).sum::<f32>()))
             .collect();
-        let by = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        let by = |a: &(EntityId, f32), b: &(EntityId, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
         if scored.len() > k {
             scored.select_nth_unstable_by(k, by);
             scored.truncate(k);
@@ -174,7 +175,7 @@ impl Semantic for DenseIndex {
         scored
     }
 
-    fn similarity(&self, query: &str, ids: &[u32]) -> Vec<f32> {
+    fn similarity(&self, query: &str, ids: &[EntityId]) -> Vec<f32> {
         let Some(q) = self.query_vector(query) else { return vec![0.0; ids.len()] };
         ids.iter()
             .map(|id| match self.row.get(id) {
@@ -199,7 +200,7 @@ mod tests {
     use std::sync::Arc;
 
     use locus_embed::{EmbedConfig, Embedder, VectorStore};
-    use locus_index::{FileUnit, Index, Skipped};
+    use locus_index::{EntityId, FileUnit, Index, Skipped};
     use locus_search::tools::Semantic;
 
     use super::{DenseIndex, Encoder};
@@ -220,12 +221,12 @@ mod tests {
         let query = "dates are parsed wrong";
         let near = dense.nearest(query, 10);
         assert!(!near.is_empty());
-        let ids: Vec<u32> = near.iter().map(|n| n.0).collect();
+        let ids: Vec<EntityId> = near.iter().map(|n| n.0).collect();
         let sims = dense.similarity(query, &ids);
         for (n, s) in near.iter().zip(&sims) {
             assert!((n.1 - s).abs() < 1e-6, "{n:?} vs {s}");
         }
         // An id without a vector reads 0.
-        assert_eq!(dense.similarity(query, &[ix.n_entities() as u32]), vec![0.0]);
+        assert_eq!(dense.similarity(query, &[EntityId(ix.n_entities() as u32)]), vec![0.0]);
     }
 }

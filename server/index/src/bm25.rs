@@ -7,6 +7,8 @@
 
 use rustc_hash::FxHashMap;
 
+use crate::EntityId;
+
 /// Term-frequency saturation (Lucene's default).
 pub const K1: f32 = 1.2;
 /// Length normalisation (Lucene's default).
@@ -19,9 +21,9 @@ pub fn idf(n_docs: u32, df: u32) -> f32 {
     (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
 }
 
-/// A document to index: its id (the entity id) and its terms with frequencies.
+/// A document to index: its id (the entity's) and its terms with frequencies.
 pub struct DocTerms<'a> {
-    pub doc: u32,
+    pub doc: EntityId,
     pub len: u32,
     pub terms: &'a [(String, u32)],
 }
@@ -30,7 +32,7 @@ pub struct DocTerms<'a> {
 pub struct Bm25 {
     vocab: FxHashMap<String, u32>,
     /// Postings per term id: (doc, term frequency).
-    postings: Vec<Vec<(u32, u32)>>,
+    postings: Vec<Vec<(EntityId, u32)>>,
     doc_len: Vec<u32>,
     n_docs: u32,
     avg_len: f32,
@@ -48,7 +50,7 @@ impl Bm25 {
             }
             ix.n_docs += 1;
             total += d.len as u64;
-            ix.doc_len[d.doc as usize] = d.len;
+            ix.doc_len[d.doc.index()] = d.len;
             for (term, tf) in d.terms {
                 let next = ix.postings.len() as u32;
                 let id = *ix.vocab.entry(term.clone()).or_insert(next);
@@ -82,8 +84,8 @@ impl Bm25 {
         &self,
         query: &[(String, f32)],
         limit: usize,
-        accept: impl Fn(u32) -> bool,
-    ) -> Vec<(u32, f32)> {
+        accept: impl Fn(EntityId) -> bool,
+    ) -> Vec<(EntityId, f32)> {
         self.search_with_top(query, limit, accept).0
     }
 
@@ -93,10 +95,10 @@ impl Bm25 {
         &self,
         query: &[(String, f32)],
         limit: usize,
-        accept: impl Fn(u32) -> bool,
-    ) -> (Vec<(u32, f32)>, f32) {
+        accept: impl Fn(EntityId) -> bool,
+    ) -> (Vec<(EntityId, f32)>, f32) {
         let mut acc = vec![0f32; self.doc_len.len()];
-        let mut touched: Vec<u32> = Vec::new();
+        let mut touched: Vec<EntityId> = Vec::new();
         let mut weights: FxHashMap<u32, f32> = FxHashMap::default();
         for (term, w) in query {
             if let Some(&t) = self.vocab.get(term) {
@@ -109,19 +111,19 @@ impl Bm25 {
             let post = &self.postings[t as usize];
             let idf = idf(self.n_docs, post.len() as u32) * w;
             for &(doc, tf) in post {
-                let len = self.doc_len[doc as usize] as f32;
+                let len = self.doc_len[doc.index()] as f32;
                 let tf = tf as f32;
                 let norm = tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * len / self.avg_len));
-                if acc[doc as usize] == 0.0 {
+                if acc[doc.index()] == 0.0 {
                     touched.push(doc);
                 }
-                acc[doc as usize] += idf * norm;
+                acc[doc.index()] += idf * norm;
             }
         }
-        let top = touched.iter().map(|&d| acc[d as usize]).fold(0.0, f32::max);
-        let mut out: Vec<(u32, f32)> =
-            touched.into_iter().filter(|&d| accept(d)).map(|d| (d, acc[d as usize])).collect();
-        let by_score = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        let top = touched.iter().map(|&d| acc[d.index()]).fold(0.0, f32::max);
+        let mut out: Vec<(EntityId, f32)> =
+            touched.into_iter().filter(|&d| accept(d)).map(|d| (d, acc[d.index()])).collect();
+        let by_score = |a: &(EntityId, f32), b: &(EntityId, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
         if out.len() > limit {
             out.select_nth_unstable_by(limit, by_score);
             out.truncate(limit);
@@ -151,14 +153,15 @@ mod tests {
         let d1 = doc(&["hook", "session", "send", "request", "response", "adapter"]);
         let d2 = doc(&["session", "send"]);
         let docs = [(0u32, &d0, 3u32), (1, &d1, 6), (2, &d2, 2)];
-        let ix = Bm25::build(3, docs.iter().map(|(i, t, l)| DocTerms { doc: *i, len: *l, terms: t }));
+        let ix =
+            Bm25::build(3, docs.iter().map(|(i, t, l)| DocTerms { doc: EntityId(*i), len: *l, terms: t }));
         let q = vec![("register".to_string(), 1.0), ("hook".to_string(), 1.0)];
         let hits = ix.search(&q, 10, |_| true);
-        assert_eq!(hits.iter().map(|h| h.0).collect::<Vec<_>>(), [0, 1]);
+        assert_eq!(hits.iter().map(|h| h.0).collect::<Vec<_>>(), [EntityId(0), EntityId(1)]);
         assert!(hits[0].1 > hits[1].1);
-        assert_eq!(ix.search(&q, 10, |d| d != 0).len(), 1);
+        assert_eq!(ix.search(&q, 10, |d| d != EntityId(0)).len(), 1);
         // The best score is of all documents, also those the filter leaves out.
-        let (filtered, top) = ix.search_with_top(&q, 10, |d| d != 0);
+        let (filtered, top) = ix.search_with_top(&q, 10, |d| d != EntityId(0));
         assert_eq!(filtered, [hits[1]]);
         assert_eq!(top, hits[0].1);
     }

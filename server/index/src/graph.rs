@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use locus_syntax::{base_type_name, Kind, Lang};
 
-use crate::FileEntry;
+use crate::{EntityId, FileEntry, FileId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
@@ -33,27 +33,38 @@ impl EdgeKind {
 
 #[derive(Default)]
 pub struct Graph {
-    /// Outgoing edges per entity.
-    pub out: Vec<Vec<(u32, EdgeKind)>>,
-    /// Incoming edges per entity.
-    pub inc: Vec<Vec<(u32, EdgeKind)>>,
+    /// Outgoing edges per entity (indexed by [`EntityId::index`]).
+    pub out: Vec<Vec<(EntityId, EdgeKind)>>,
+    /// Incoming edges per entity (indexed by [`EntityId::index`]).
+    pub inc: Vec<Vec<(EntityId, EdgeKind)>>,
     /// Calls whose target was not resolved: (caller, callee name).
-    pub unresolved: Vec<(u32, String)>,
+    pub unresolved: Vec<(EntityId, String)>,
     pub counts: FxHashMap<EdgeKind, u32>,
 }
 
 impl Graph {
-    pub fn neighbours(&self, id: u32, kind: EdgeKind, outgoing: bool) -> impl Iterator<Item = u32> + '_ {
+    pub fn neighbours(
+        &self,
+        id: EntityId,
+        kind: EdgeKind,
+        outgoing: bool,
+    ) -> impl Iterator<Item = EntityId> + '_ {
         let list = if outgoing { &self.out } else { &self.inc };
-        list.get(id as usize).into_iter().flatten().filter(move |(_, k)| *k == kind).map(|(t, _)| *t)
+        list.get(id.index()).into_iter().flatten().filter(move |(_, k)| *k == kind).map(|(t, _)| *t)
     }
 
-    fn add(&mut self, from: u32, to: u32, kind: EdgeKind, seen: &mut FxHashSet<(u32, u32, EdgeKind)>) {
+    fn add(
+        &mut self,
+        from: EntityId,
+        to: EntityId,
+        kind: EdgeKind,
+        seen: &mut FxHashSet<(EntityId, EntityId, EdgeKind)>,
+    ) {
         if from == to || !seen.insert((from, to, kind)) {
             return;
         }
-        self.out[from as usize].push((to, kind));
-        self.inc[to as usize].push((from, kind));
+        self.out[from.index()].push((to, kind));
+        self.inc[to.index()].push((from, kind));
         *self.counts.entry(kind).or_insert(0) += 1;
     }
 }
@@ -64,13 +75,13 @@ const MAX_REEXPORT_DEPTH: usize = 3;
 struct Resolver<'a> {
     files: &'a [FileEntry],
     /// Python module dotted suffix (`flask.app`, `app`) → files.
-    modules: FxHashMap<String, Vec<u32>>,
+    modules: FxHashMap<String, Vec<FileId>>,
     /// Per file: top-level entity name → global id.
-    top: Vec<FxHashMap<&'a str, u32>>,
+    top: Vec<FxHashMap<&'a str, EntityId>>,
     /// Qualified member name (`Session.send`, `Semaphore::new`) → global ids.
-    members: FxHashMap<&'a str, Vec<u32>>,
+    members: FxHashMap<&'a str, Vec<EntityId>>,
     /// Type / trait / class name → global ids of the defining entities.
-    types: FxHashMap<&'a str, Vec<u32>>,
+    types: FxHashMap<&'a str, Vec<EntityId>>,
 }
 
 pub(crate) fn build(files: &[FileEntry], n_entities: usize) -> Graph {
@@ -80,7 +91,7 @@ pub(crate) fn build(files: &[FileEntry], n_entities: usize) -> Graph {
     let r = Resolver::new(files);
     // Resolution is read-only: files are resolved in parallel, edges merged in file order.
     let per_file: Vec<FileEdges> =
-        files.par_iter().enumerate().map(|(fi, f)| file_edges(&r, fi as u32, f)).collect();
+        files.par_iter().enumerate().map(|(fi, f)| file_edges(&r, FileId(fi as u32), f)).collect();
     for (edges, unresolved) in per_file {
         for (from, to, kind) in edges {
             g.add(from, to, kind, &mut seen);
@@ -91,17 +102,17 @@ pub(crate) fn build(files: &[FileEntry], n_entities: usize) -> Graph {
 }
 
 /// One file's edges `(from, to, kind)` and unresolved calls `(caller, callee name)`.
-type FileEdges = (Vec<(u32, u32, EdgeKind)>, Vec<(u32, String)>);
+type FileEdges = (Vec<(EntityId, EntityId, EdgeKind)>, Vec<(EntityId, String)>);
 
 /// The edges leaving one file's entities, and its unresolved calls.
-fn file_edges(r: &Resolver, fi: u32, f: &FileEntry) -> FileEdges {
+fn file_edges(r: &Resolver, fi: FileId, f: &FileEntry) -> FileEdges {
     let u = &f.unit;
     let mut edges = Vec::new();
     let mut unresolved = Vec::new();
     // Contains: file → top level, parent → child.
     for (li, e) in u.entities.iter().enumerate().skip(1) {
         let parent = e.parent.unwrap_or(0);
-        edges.push((f.first + parent, f.first + li as u32, EdgeKind::Contains));
+        edges.push((f.id_of(parent), f.id_of(li as u32), EdgeKind::Contains));
     }
     for imp in &u.imports {
         for target in r.import_targets(fi, u.lang, imp) {
@@ -109,7 +120,7 @@ fn file_edges(r: &Resolver, fi: u32, f: &FileEntry) -> FileEdges {
         }
     }
     for (li, e) in u.entities.iter().enumerate().skip(1) {
-        let id = f.first + li as u32;
+        let id = f.id_of(li as u32);
         for base in &e.bases {
             let name = match u.lang {
                 Lang::Python => base.rsplit('.').next().unwrap_or(base).split('[').next().unwrap_or(base),
@@ -127,10 +138,10 @@ fn file_edges(r: &Resolver, fi: u32, f: &FileEntry) -> FileEdges {
         }
     }
     // The same callee is called many times in a file: resolve each (callee, receiver, scope) once.
-    let mut memo: FxHashMap<(&str, Option<&str>, u32), Vec<u32>> = FxHashMap::default();
+    let mut memo: FxHashMap<(&str, Option<&str>, u32), Vec<EntityId>> = FxHashMap::default();
     for c in &u.calls {
         let local = c.from.unwrap_or(0);
-        let from = f.first + local;
+        let from = f.id_of(local);
         let recv = c.receiver.as_deref();
         let scope = if matches!(recv, Some("self" | "cls" | "Self" | "super()")) { local } else { 0 };
         let targets = memo
@@ -148,10 +159,10 @@ fn file_edges(r: &Resolver, fi: u32, f: &FileEntry) -> FileEdges {
 
 impl<'a> Resolver<'a> {
     fn new(files: &'a [FileEntry]) -> Resolver<'a> {
-        let mut modules: FxHashMap<String, Vec<u32>> = FxHashMap::default();
+        let mut modules: FxHashMap<String, Vec<FileId>> = FxHashMap::default();
         let mut top = Vec::with_capacity(files.len());
-        let mut members: FxHashMap<&str, Vec<u32>> = FxHashMap::default();
-        let mut types: FxHashMap<&str, Vec<u32>> = FxHashMap::default();
+        let mut members: FxHashMap<&str, Vec<EntityId>> = FxHashMap::default();
+        let mut types: FxHashMap<&str, Vec<EntityId>> = FxHashMap::default();
         for (fi, f) in files.iter().enumerate() {
             let u = &f.unit;
             if u.lang == Lang::Python {
@@ -159,12 +170,12 @@ impl<'a> Resolver<'a> {
                 let p = p.strip_suffix("/__init__").unwrap_or(p);
                 let parts: Vec<&str> = p.split('/').collect();
                 for i in 0..parts.len() {
-                    modules.entry(parts[i..].join(".")).or_default().push(fi as u32);
+                    modules.entry(parts[i..].join(".")).or_default().push(FileId(fi as u32));
                 }
             }
             let mut t = FxHashMap::default();
             for (li, e) in u.entities.iter().enumerate().skip(1) {
-                let id = f.first + li as u32;
+                let id = f.id_of(li as u32);
                 if e.parent.is_none() || u.entities[e.parent.unwrap() as usize].kind == Kind::Module {
                     t.entry(e.name.as_str()).or_insert(id);
                 }
@@ -180,18 +191,18 @@ impl<'a> Resolver<'a> {
         Resolver { files, modules, top, members, types }
     }
 
-    fn entity(&self, id: u32) -> (&FileEntry, &locus_syntax::Entity) {
+    fn entity(&self, id: EntityId) -> (&FileEntry, &locus_syntax::Entity) {
         // Files are few; a binary search over first ids finds the owner.
         let fi = self.files.partition_point(|f| f.first <= id) - 1;
         let f = &self.files[fi];
-        (f, &f.unit.entities[(id - f.first) as usize])
+        (f, &f.unit.entities[(id.0 - f.first.0) as usize])
     }
 
     /// Resolves a Python module path, absolute (`a.b`) or relative (`..a`), to files.
-    fn python_module(&self, from: u32, module: &str) -> Vec<u32> {
+    fn python_module(&self, from: FileId, module: &str) -> Vec<FileId> {
         let dots = module.chars().take_while(|c| *c == '.').count();
         if dots > 0 {
-            let path = &self.files[from as usize].unit.path;
+            let path = &self.files[from.index()].unit.path;
             let mut dir: Vec<&str> = path.split('/').collect();
             dir.pop();
             for _ in 1..dots {
@@ -208,17 +219,17 @@ impl<'a> Resolver<'a> {
         let Some(c) = self.modules.get(module) else { return Vec::new() };
         // Prefer the shortest path (the package itself over a vendored copy).
         let mut c = c.clone();
-        c.sort_by_key(|&f| (self.files[f as usize].unit.path.len(), f));
+        c.sort_by_key(|&f| (self.files[f.index()].unit.path.len(), f));
         c.truncate(1);
         c
     }
 
-    fn import_targets(&self, from: u32, lang: Lang, imp: &locus_syntax::Import) -> Vec<u32> {
+    fn import_targets(&self, from: FileId, lang: Lang, imp: &locus_syntax::Import) -> Vec<EntityId> {
         let (path, names) = (imp.path.as_str(), &imp.names);
         let mut out = Vec::new();
         match lang {
             Lang::Python if imp.module => {
-                out.extend(self.python_module(from, path).iter().map(|&f| self.files[f as usize].first));
+                out.extend(self.python_module(from, path).iter().map(|&f| self.files[f.index()].first));
             }
             Lang::Python => {
                 let module_files = self.python_module(from, path);
@@ -227,11 +238,11 @@ impl<'a> Resolver<'a> {
                         if path.ends_with('.') { format!("{path}{name}") } else { format!("{path}.{name}") };
                     let sub_files = self.python_module(from, &sub);
                     if !sub_files.is_empty() {
-                        out.extend(sub_files.iter().map(|&f| self.files[f as usize].first));
+                        out.extend(sub_files.iter().map(|&f| self.files[f.index()].first));
                         continue;
                     }
                     for &mf in &module_files {
-                        out.push(self.files[mf as usize].first);
+                        out.push(self.files[mf.index()].first);
                         out.extend(self.exported(mf, name, 0));
                     }
                 }
@@ -249,14 +260,14 @@ impl<'a> Resolver<'a> {
 
     /// The entity a Python module file exposes as `name`: defined there, or re-exported by an
     /// import (package `__init__` files).
-    fn exported(&self, file: u32, name: &str, depth: usize) -> Vec<u32> {
-        if let Some(&id) = self.top[file as usize].get(name) {
+    fn exported(&self, file: FileId, name: &str, depth: usize) -> Vec<EntityId> {
+        if let Some(&id) = self.top[file.index()].get(name) {
             return vec![id];
         }
         if depth >= MAX_REEXPORT_DEPTH {
             return Vec::new();
         }
-        let u = &self.files[file as usize].unit;
+        let u = &self.files[file.index()].unit;
         for imp in &u.imports {
             if imp.names.iter().any(|n| n == name) {
                 for mf in self.python_module(file, &imp.path) {
@@ -272,7 +283,7 @@ impl<'a> Resolver<'a> {
 
     /// Top-level Rust items named `name` in files whose path mentions the use path's module
     /// segments (`crate::runtime::Builder` → a `Builder` under a `runtime` directory or file).
-    fn rust_path_item(&self, path: &str, name: &str) -> Vec<u32> {
+    fn rust_path_item(&self, path: &str, name: &str) -> Vec<EntityId> {
         let segs: Vec<&str> = path
             .split("::")
             .filter(|s| !matches!(*s, "crate" | "self" | "super" | "std" | "core" | "alloc"))
@@ -301,19 +312,19 @@ impl<'a> Resolver<'a> {
         out
     }
 
-    fn top_named(&self, name: &str) -> Vec<u32> {
+    fn top_named(&self, name: &str) -> Vec<EntityId> {
         self.top.iter().filter_map(|t| t.get(name).copied()).collect()
     }
 
     /// A name used in file `from`: defined there, or imported into it.
-    fn resolve_name(&self, from: u32, lang: Lang, name: &str, kinds: &[Kind]) -> Vec<u32> {
-        let fits = |id: u32| kinds.is_empty() || kinds.contains(&self.entity(id).1.kind);
-        if let Some(&id) = self.top[from as usize].get(name) {
+    fn resolve_name(&self, from: FileId, lang: Lang, name: &str, kinds: &[Kind]) -> Vec<EntityId> {
+        let fits = |id: EntityId| kinds.is_empty() || kinds.contains(&self.entity(id).1.kind);
+        if let Some(&id) = self.top[from.index()].get(name) {
             if fits(id) {
                 return vec![id];
             }
         }
-        let u = &self.files[from as usize].unit;
+        let u = &self.files[from.index()].unit;
         let mut out = Vec::new();
         for imp in &u.imports {
             match lang {
@@ -321,7 +332,7 @@ impl<'a> Resolver<'a> {
                     // `import a.b as name`: the module itself.
                     if imp.names.iter().any(|n| n == name) {
                         out.extend(
-                            self.python_module(from, &imp.path).iter().map(|&f| self.files[f as usize].first),
+                            self.python_module(from, &imp.path).iter().map(|&f| self.files[f.index()].first),
                         );
                     }
                 }
@@ -332,7 +343,7 @@ impl<'a> Resolver<'a> {
                         let subs = self.python_module(from, &sub);
                         if !subs.is_empty() {
                             // `from pkg import module`.
-                            out.extend(subs.iter().map(|&f| self.files[f as usize].first));
+                            out.extend(subs.iter().map(|&f| self.files[f.index()].first));
                             continue;
                         }
                         for mf in self.python_module(from, &imp.path) {
@@ -353,7 +364,7 @@ impl<'a> Resolver<'a> {
             // Rust code names types of its own crate without importing them when they live in
             // the same module tree; accept a definition only when it is the only one.
             if let Some(ids) = self.types.get(name) {
-                let same_lang: Vec<u32> = ids
+                let same_lang: Vec<EntityId> = ids
                     .iter()
                     .copied()
                     .filter(|&id| self.entity(id).0.unit.lang == Lang::Rust && fits(id))
@@ -369,8 +380,8 @@ impl<'a> Resolver<'a> {
     }
 
     /// The class (Python) or impl type (Rust) enclosing a local entity, if any.
-    fn enclosing_type(&self, file: u32, local: u32) -> Option<(String, u32)> {
-        let u = &self.files[file as usize].unit;
+    fn enclosing_type(&self, file: FileId, local: u32) -> Option<(String, u32)> {
+        let u = &self.files[file.index()].unit;
         let mut cur = u.entities.get(local as usize)?.parent;
         while let Some(p) = cur {
             let e = &u.entities[p as usize];
@@ -382,13 +393,13 @@ impl<'a> Resolver<'a> {
         None
     }
 
-    fn members_of(&self, ty: &str, method: &str, lang: Lang) -> Vec<u32> {
+    fn members_of(&self, ty: &str, method: &str, lang: Lang) -> Vec<EntityId> {
         let key = format!("{ty}{}{method}", lang.member_sep());
         self.members.get(key.as_str()).cloned().unwrap_or_default()
     }
 
-    fn call_targets(&self, file: u32, local: u32, callee: &str, receiver: Option<&str>) -> Vec<u32> {
-        let u = &self.files[file as usize].unit;
+    fn call_targets(&self, file: FileId, local: u32, callee: &str, receiver: Option<&str>) -> Vec<EntityId> {
+        let u = &self.files[file.index()].unit;
         let lang = u.lang;
         match receiver {
             None => self.resolve_name(file, lang, callee, &[]),
@@ -397,8 +408,8 @@ impl<'a> Resolver<'a> {
                 let mut out = self.members_of(&ty, callee, lang);
                 if lang == Lang::Python {
                     // Same-file definitions first.
-                    let first = self.files[file as usize].first;
-                    let last = first + u.entities.len() as u32;
+                    let first = self.files[file.index()].first;
+                    let last = self.files[file.index()].id_of(u.entities.len() as u32);
                     if out.iter().any(|&id| (first..last).contains(&id)) {
                         out.retain(|&id| (first..last).contains(&id));
                     }
@@ -441,8 +452,8 @@ impl<'a> Resolver<'a> {
                             match te.kind {
                                 Kind::Class => out.extend(self.members_of(&te.qual, callee, lang)),
                                 Kind::File => {
-                                    let tf = self.entity(t).0;
-                                    if let Some(&id) = self.top[self.file_index(tf.first)].get(callee) {
+                                    let tf = self.file_index(self.entity(t).0.first);
+                                    if let Some(&id) = self.top[tf.index()].get(callee) {
                                         out.push(id);
                                     }
                                 }
@@ -452,7 +463,7 @@ impl<'a> Resolver<'a> {
                         if out.is_empty() {
                             // `import a.b` then `a.b.f()`.
                             for mf in self.python_module(file, recv) {
-                                if let Some(&id) = self.top[mf as usize].get(callee) {
+                                if let Some(&id) = self.top[mf.index()].get(callee) {
                                     out.push(id);
                                 }
                             }
@@ -473,7 +484,8 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    fn file_index(&self, first: u32) -> usize {
-        self.files.partition_point(|f| f.first < first)
+    /// The file whose file entity is `first`.
+    fn file_index(&self, first: EntityId) -> FileId {
+        FileId(self.files.partition_point(|f| f.first < first) as u32)
     }
 }

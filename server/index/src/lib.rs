@@ -26,18 +26,53 @@ pub use symbols::{Match, Symbols};
 pub use unit::FileUnit;
 pub use walk::{SkipReason, Skipped, SourceFile, WalkOptions};
 
+/// An entity's global id: its index into [`Index::locs`]. Every file has a file entity (its
+/// [`FileEntry::first`]), followed contiguously by the file's other entities; ids are ordered
+/// by file path, then by position in the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct EntityId(pub u32);
+
+impl EntityId {
+    /// The position in [`Index::locs`] (and in every per-entity table).
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// A file's index: its position in [`Index::files`] (files are sorted by path). Not an entity
+/// id: the file's own entity is [`FileEntry::first`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct FileId(pub u32);
+
+impl FileId {
+    /// The position in [`Index::files`].
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
 /// A file of the index: its unit and the global id of its file entity.
 #[derive(Clone)]
 pub struct FileEntry {
     pub unit: Arc<FileUnit>,
     /// Global id of the file's entity; its other entities follow contiguously.
-    pub first: u32,
+    pub first: EntityId,
 }
 
-/// Entity id → (file index, local index).
+impl FileEntry {
+    /// The global id of the file's entity at `local` (a position in `unit.entities`; 0 is the
+    /// file itself).
+    pub fn id_of(&self, local: u32) -> EntityId {
+        EntityId(self.first.0 + local)
+    }
+}
+
+/// Where an entity is: its file, and its position in that file's `unit.entities`.
 #[derive(Clone, Copy, Debug)]
 pub struct EntityLoc {
-    pub file: u32,
+    pub file: FileId,
     pub local: u32,
 }
 
@@ -105,9 +140,9 @@ impl Index {
         let mut files = Vec::with_capacity(units.len());
         let mut locs = Vec::new();
         for (fi, u) in units.into_iter().enumerate() {
-            let first = locs.len() as u32;
+            let first = EntityId(locs.len() as u32);
             for li in 0..u.entities.len() {
-                locs.push(EntityLoc { file: fi as u32, local: li as u32 });
+                locs.push(EntityLoc { file: FileId(fi as u32), local: li as u32 });
             }
             files.push(FileEntry { unit: u, first });
         }
@@ -115,7 +150,7 @@ impl Index {
         for f in &files {
             symbols.add_file(f.first, &f.unit.path);
             for (li, e) in f.unit.entities.iter().enumerate().skip(1) {
-                symbols.add_entity(f.first + li as u32, &e.name, &e.qual);
+                symbols.add_entity(f.id_of(li as u32), &e.name, &e.qual);
             }
         }
         let lexical =
@@ -123,7 +158,7 @@ impl Index {
                 locs.len(),
                 files.iter().flat_map(|f| {
                     f.unit.docs.iter().zip(&f.unit.doc_lens).enumerate().map(move |(li, (terms, &len))| {
-                        bm25::DocTerms { doc: f.first + li as u32, len, terms }
+                        bm25::DocTerms { doc: f.id_of(li as u32), len, terms }
                     })
                 }),
             );
@@ -153,7 +188,7 @@ impl Index {
                 let unit = text.and_then(|text| {
                     let lang = locus_syntax::Lang::of_path(&path)?;
                     let hash = *blake3::hash(text.as_bytes()).as_bytes();
-                    if let Some(old) = self.file_index(&path).map(|i| &self.files[i].unit) {
+                    if let Some(old) = self.file_index(&path).map(|i| &self.files[i.index()].unit) {
                         if old.hash == hash {
                             return Some(old.clone());
                         }
@@ -176,30 +211,30 @@ impl Index {
         self.locs.len()
     }
 
-    pub fn loc(&self, id: u32) -> EntityLoc {
-        self.locs[id as usize]
+    pub fn loc(&self, id: EntityId) -> EntityLoc {
+        self.locs[id.index()]
     }
 
-    pub fn entity(&self, id: u32) -> &Entity {
-        let l = self.locs[id as usize];
-        &self.files[l.file as usize].unit.entities[l.local as usize]
+    pub fn entity(&self, id: EntityId) -> &Entity {
+        let l = self.locs[id.index()];
+        &self.files[l.file.index()].unit.entities[l.local as usize]
     }
 
-    pub fn file_of(&self, id: u32) -> &FileEntry {
-        &self.files[self.locs[id as usize].file as usize]
+    pub fn file_of(&self, id: EntityId) -> &FileEntry {
+        &self.files[self.locs[id.index()].file.index()]
     }
 
-    /// The file entity's id for an entity.
-    pub fn file_id(&self, id: u32) -> u32 {
+    /// The id of the file entity of the file holding an entity (a file's is its own).
+    pub fn file_entity(&self, id: EntityId) -> EntityId {
         self.file_of(id).first
     }
 
-    pub fn path_of(&self, id: u32) -> &str {
+    pub fn path_of(&self, id: EntityId) -> &str {
         &self.file_of(id).unit.path
     }
 
     /// `path:qual` for entities, `path` for files (the evaluation's naming).
-    pub fn full_name(&self, id: u32) -> String {
+    pub fn full_name(&self, id: EntityId) -> String {
         let e = self.entity(id);
         if e.kind == Kind::File {
             self.path_of(id).to_string()
@@ -209,17 +244,20 @@ impl Index {
     }
 
     /// Entity ids of a file, the file itself first.
-    pub fn entities_of_file(&self, file_index: usize) -> std::ops::Range<u32> {
-        let f = &self.files[file_index];
-        f.first..f.first + f.unit.entities.len() as u32
+    pub fn entities_of_file(
+        &self,
+        file: FileId,
+    ) -> impl DoubleEndedIterator<Item = EntityId> + ExactSizeIterator {
+        let f = &self.files[file.index()];
+        (f.first.0..f.first.0 + f.unit.entities.len() as u32).map(EntityId)
     }
 
     /// The index of a file by relative path.
-    pub fn file_index(&self, path: &str) -> Option<usize> {
-        self.files.binary_search_by(|f| f.unit.path.as_str().cmp(path)).ok()
+    pub fn file_index(&self, path: &str) -> Option<FileId> {
+        self.files.binary_search_by(|f| f.unit.path.as_str().cmp(path)).ok().map(|i| FileId(i as u32))
     }
 
-    pub fn is_test(&self, id: u32) -> bool {
+    pub fn is_test(&self, id: EntityId) -> bool {
         self.file_of(id).unit.is_test
     }
 

@@ -4,6 +4,7 @@
 use rustc_hash::FxHashMap;
 
 use crate::text::normalize_name;
+use crate::EntityId;
 
 /// How a name matched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -17,21 +18,21 @@ pub enum Match {
 #[derive(Default)]
 pub struct Symbols {
     /// Entity name as written → entities.
-    exact: FxHashMap<String, Vec<u32>>,
+    exact: FxHashMap<String, Vec<EntityId>>,
     /// Lower-cased name → entities.
-    lower: FxHashMap<String, Vec<u32>>,
+    lower: FxHashMap<String, Vec<EntityId>>,
     /// Normalised name → entities.
-    norm: FxHashMap<String, Vec<u32>>,
+    norm: FxHashMap<String, Vec<EntityId>>,
     /// Lower-cased qualified name (`session.send`, `semaphore::new`) → entities.
-    qual: FxHashMap<String, Vec<u32>>,
+    qual: FxHashMap<String, Vec<EntityId>>,
     /// Lower-cased file path → file entity.
-    paths: FxHashMap<String, u32>,
+    paths: FxHashMap<String, EntityId>,
     /// Lower-cased module stem (`sessions` for `requests/sessions.py`) → file entities.
-    stems: FxHashMap<String, Vec<u32>>,
+    stems: FxHashMap<String, Vec<EntityId>>,
 }
 
 impl Symbols {
-    pub(crate) fn add_entity(&mut self, id: u32, name: &str, qual: &str) {
+    pub(crate) fn add_entity(&mut self, id: EntityId, name: &str, qual: &str) {
         if name.is_empty() {
             return;
         }
@@ -46,7 +47,8 @@ impl Symbols {
         }
     }
 
-    pub(crate) fn add_file(&mut self, id: u32, path: &str) {
+    /// Adds a file by the id of its file entity.
+    pub(crate) fn add_file(&mut self, id: EntityId, path: &str) {
         let lower = path.to_lowercase();
         let file = lower.rsplit('/').next().unwrap_or(&lower).to_string();
         let stem = file.split('.').next().unwrap_or(&file).to_string();
@@ -62,10 +64,10 @@ impl Symbols {
     }
 
     /// Entities named `name`, best matches first: exact, then case-insensitive, then normalised.
-    pub fn lookup(&self, name: &str) -> Vec<(u32, Match)> {
+    pub fn lookup(&self, name: &str) -> Vec<(EntityId, Match)> {
         let mut out = Vec::new();
         let mut seen = rustc_hash::FxHashSet::default();
-        let mut push = |ids: Option<&Vec<u32>>, m: Match, out: &mut Vec<(u32, Match)>| {
+        let mut push = |ids: Option<&Vec<EntityId>>, m: Match, out: &mut Vec<(EntityId, Match)>| {
             for &id in ids.into_iter().flatten() {
                 if seen.insert(id) {
                     out.push((id, m));
@@ -82,23 +84,24 @@ impl Symbols {
     }
 
     /// Entities with qualified name `qual` (`Session.send`, `Semaphore::new`), case-insensitive.
-    pub fn lookup_qual(&self, qual: &str) -> &[u32] {
+    pub fn lookup_qual(&self, qual: &str) -> &[EntityId] {
         self.qual.get(&qual.to_lowercase()).map(|v| v.as_slice()).unwrap_or(&[])
     }
 
-    /// The file at exactly this relative path (case-insensitive).
-    pub fn file(&self, path: &str) -> Option<u32> {
+    /// The file entity of the file at exactly this relative path (case-insensitive).
+    pub fn file(&self, path: &str) -> Option<EntityId> {
         self.paths.get(&path.to_lowercase()).copied()
     }
 
-    /// Files whose path ends with `suffix` at a `/` boundary (`models.py`, `requests/models.py`).
-    pub fn files_ending_with(&self, suffix: &str) -> Vec<u32> {
+    /// File entities of the files whose path ends with `suffix` at a `/` boundary (`models.py`,
+    /// `requests/models.py`), in id order.
+    pub fn files_ending_with(&self, suffix: &str) -> Vec<EntityId> {
         let s = suffix.to_lowercase();
         let s = s.trim_start_matches("./").trim_start_matches('/');
         if s.is_empty() {
             return Vec::new();
         }
-        let mut out: Vec<u32> = self
+        let mut out: Vec<EntityId> = self
             .paths
             .iter()
             .filter(|(p, _)| {
@@ -110,8 +113,8 @@ impl Symbols {
         out
     }
 
-    /// Files whose module stem or package directory is `stem`.
-    pub fn files_with_stem(&self, stem: &str) -> &[u32] {
+    /// File entities of the files whose module stem or package directory is `stem`.
+    pub fn files_with_stem(&self, stem: &str) -> &[EntityId] {
         self.stems.get(&stem.to_lowercase()).map(|v| v.as_slice()).unwrap_or(&[])
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use expect_test::{expect, Expect};
 
-use crate::{EdgeKind, FileUnit, Index, Skipped, WalkOptions};
+use crate::{EdgeKind, EntityId, FileUnit, Index, Skipped, WalkOptions};
 
 /// Builds an index from `(path, text)` pairs without touching the disk.
 fn index_of(files: &[(&str, &str)]) -> Index {
@@ -22,8 +22,8 @@ fn index_of(files: &[(&str, &str)]) -> Index {
 fn check_edges(files: &[(&str, &str)], kinds: &[EdgeKind], expect: Expect) {
     let ix = index_of(files);
     let mut lines = Vec::new();
-    for id in 0..ix.n_entities() as u32 {
-        for &(to, k) in &ix.graph.out[id as usize] {
+    for id in (0..ix.n_entities() as u32).map(EntityId) {
+        for &(to, k) in &ix.graph.out[id.index()] {
             if kinds.contains(&k) {
                 lines.push(format!("{} -{}-> {}", ix.full_name(id), k.as_str(), ix.full_name(to)));
             }
@@ -111,7 +111,7 @@ fn edits_replace_and_remove_files() {
         ("b.py".into(), None),
         ("c.rs".into(), Some("fn three() {}\n".into())),
     ]);
-    let names: Vec<String> = (0..ix2.n_entities() as u32).map(|i| ix2.full_name(i)).collect();
+    let names: Vec<String> = (0..ix2.n_entities() as u32).map(|i| ix2.full_name(EntityId(i))).collect();
     assert_eq!(names, ["a.py", "a.py:uno", "c.rs", "c.rs:three"]);
     assert!(ix2.symbols.lookup("one").is_empty());
     // An unchanged file is shared, not parsed again.

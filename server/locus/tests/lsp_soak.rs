@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use client::{assert_inside, uri_of, Client, REQUEST_TIMEOUT};
-use locus_index::{Index, WalkOptions};
+use locus_index::{FileId, Index, WalkOptions};
 use serde_json::{json, Value};
 
 /// A loose bound: the workspace is a few hundred files; the server's design budget is 1 GB for
@@ -286,7 +286,7 @@ fn listing_of_index(ix: &Index) -> Listing {
         .map(|fi| {
             let u = &ix.files[fi].unit;
             let hash = u.hash.iter().map(|b| format!("{b:02x}")).collect();
-            let names = ix.entities_of_file(fi).skip(1).map(|id| ix.full_name(id)).collect();
+            let names = ix.entities_of_file(FileId(fi as u32)).skip(1).map(|id| ix.full_name(id)).collect();
             (u.path.clone(), (hash, names))
         })
         .collect()

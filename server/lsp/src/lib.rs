@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use locus_engine::{Granularity, LocatedItem, Stats, Workspace};
+use locus_index::FileId;
 use locus_search::{Mode, Options};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -336,7 +337,7 @@ impl Backend {
                 .map(|fi| {
                     let f = &ix.files[fi];
                     let names: Vec<String> =
-                        ix.entities_of_file(fi).skip(1).map(|id| ix.full_name(id)).collect();
+                        ix.entities_of_file(FileId(fi as u32)).skip(1).map(|id| ix.full_name(id)).collect();
                     json!({
                         "path": f.unit.path,
                         "hash": blake3::Hash::from(f.unit.hash).to_hex().as_str(),

@@ -4,6 +4,7 @@
 //! them, every model's `.json` records the names it was trained on, and a model whose names
 //! differ is refused when it is loaded (`locus-engine`).
 
+use locus_index::EntityId;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 
@@ -175,14 +176,15 @@ pub fn schema_json() -> String {
 /// did not return (its top [`crate::tools::MAX_HITS`] only), so every row measures the same thing.
 pub(crate) fn function_features(
     fused: &Fused<'_>,
-    ranked: &[(u32, f32)],
-    files: &[(u32, f32, u32)],
+    ranked: &[(EntityId, f32)],
+    files: &[(EntityId, f32, EntityId)],
 ) -> Vec<FunctionFeatures> {
     let ix = fused.ix;
-    let file_rank: FxHashMap<u32, usize> = files.iter().enumerate().map(|(i, f)| (f.0, i)).collect();
-    let pool: FxHashSet<u32> = ranked.iter().map(|r| r.0).collect();
+    let file_rank: FxHashMap<EntityId, usize> = files.iter().enumerate().map(|(i, f)| (f.0, i)).collect();
+    let pool: FxHashSet<EntityId> = ranked.iter().map(|r| r.0).collect();
     let (found, top) = ix.lexical.search_with_top(&fused.query_terms, pool.len(), |d| pool.contains(&d));
-    let lexical: FxHashMap<u32, f32> = found.into_iter().map(|(id, s)| (id, s / top.max(1e-6))).collect();
+    let lexical: FxHashMap<EntityId, f32> =
+        found.into_iter().map(|(id, s)| (id, s / top.max(1e-6))).collect();
     let none = Evidence::default();
     ranked
         .iter()
@@ -190,7 +192,7 @@ pub(crate) fn function_features(
         .map(|(rank, &(id, score))| {
             let ev = fused.ev.get(&id).unwrap_or(&none);
             let e = ix.entity(id);
-            let fid = ix.file_id(id);
+            let fid = ix.file_entity(id);
             let fev = fused.ev.get(&fid);
             let lines = (e.span.end.line - e.span.start.line + 1) as f32;
             let fr = file_rank.get(&fid).copied().unwrap_or(files.len()) as f32;
@@ -217,7 +219,7 @@ pub(crate) fn function_features(
 }
 
 /// The [`CandidateFeatures`] of the pooled functions `ids`, in order.
-pub(crate) fn candidate_features(fused: &Fused<'_>, ids: &[u32]) -> Vec<CandidateFeatures> {
+pub(crate) fn candidate_features(fused: &Fused<'_>, ids: &[EntityId]) -> Vec<CandidateFeatures> {
     let cosine = match fused.dense {
         Some(d) => d.similarity(&crate::search::semantic_query(fused.issue), ids),
         None => vec![0.0; ids.len()],
@@ -232,15 +234,16 @@ pub(crate) fn candidate_features(fused: &Fused<'_>, ids: &[u32]) -> Vec<Candidat
 /// the function candidates, and `learned`, the function model's scores.
 pub(crate) fn file_features(
     fused: &Fused<'_>,
-    files: &[(u32, f32, u32)],
+    files: &[(EntityId, f32, EntityId)],
     pool: &[usize],
-    rows: &[(u32, FunctionFeatures)],
-    learned: &FxHashMap<u32, f32>,
+    rows: &[(EntityId, FunctionFeatures)],
+    learned: &FxHashMap<EntityId, f32>,
 ) -> Vec<FileFeatures> {
     let ix = fused.ix;
-    let ids: FxHashSet<u32> = pool.iter().map(|&i| files[i].0).collect();
+    let ids: FxHashSet<EntityId> = pool.iter().map(|&i| files[i].0).collect();
     let (found, top) = ix.lexical.search_with_top(&fused.query_terms, ids.len(), |d| ids.contains(&d));
-    let lexical: FxHashMap<u32, f32> = found.into_iter().map(|(id, s)| (id, s / top.max(1e-6))).collect();
+    let lexical: FxHashMap<EntityId, f32> =
+        found.into_iter().map(|(id, s)| (id, s / top.max(1e-6))).collect();
     /// What a file's function candidates add up to.
     #[derive(Clone, Copy, Default)]
     struct Members {
@@ -251,9 +254,9 @@ pub(crate) fn file_features(
         second: f32,
         count: f32,
     }
-    let mut agg: FxHashMap<u32, Members> = FxHashMap::default();
+    let mut agg: FxHashMap<EntityId, Members> = FxHashMap::default();
     for (id, r) in rows {
-        let a = agg.entry(ix.file_id(*id)).or_default();
+        let a = agg.entry(ix.file_entity(*id)).or_default();
         a.lexical_max = a.lexical_max.max(r.lexical);
         a.semantic_max = a.semantic_max.max(r.semantic);
         a.symbol_max = a.symbol_max.max(r.symbol);

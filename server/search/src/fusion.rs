@@ -2,7 +2,7 @@
 //! the hand-weighted rankings of functions and files, the reasons shown beside each item, and
 //! the final [`Localization`] once the re-ranking step has decided the order.
 
-use locus_index::{bm25, Index};
+use locus_index::{bm25, EntityId, Index};
 use locus_syntax::Kind;
 use rustc_hash::FxHashMap;
 
@@ -117,7 +117,7 @@ pub struct Fused<'a> {
     pub(crate) issue: &'a str,
     /// The issue's terms with weights (repeated words count, with diminishing returns).
     pub(crate) query_terms: Vec<(String, f32)>,
-    pub(crate) ev: FxHashMap<u32, Evidence>,
+    pub(crate) ev: FxHashMap<EntityId, Evidence>,
     pub trace: Trace,
 }
 
@@ -156,7 +156,7 @@ impl<'a> Fused<'a> {
         }
     }
 
-    pub(crate) fn entity_score(&self, id: u32, ev: &Evidence) -> f32 {
+    pub(crate) fn entity_score(&self, id: EntityId, ev: &Evidence) -> f32 {
         let mut s = ev.score();
         if self.ix.is_test(id) {
             s *= TEST_FACTOR;
@@ -165,8 +165,8 @@ impl<'a> Fused<'a> {
     }
 
     /// Function-level candidates, best first (deterministic ties).
-    pub fn ranked_functions(&self) -> Vec<(u32, f32)> {
-        let mut v: Vec<(u32, f32)> = self
+    pub fn ranked_functions(&self) -> Vec<(EntityId, f32)> {
+        let mut v: Vec<(EntityId, f32)> = self
             .ev
             .iter()
             .filter(|(&id, _)| self.ix.entity(id).kind.is_item())
@@ -177,21 +177,21 @@ impl<'a> Fused<'a> {
         v
     }
 
-    pub(crate) fn top_functions(&self, k: usize) -> Vec<u32> {
+    pub(crate) fn top_functions(&self, k: usize) -> Vec<EntityId> {
         self.ranked_functions().into_iter().take(k).map(|r| r.0).collect()
     }
 
     /// Files: the best entity of the file, plus a share of the next two. Each entry is
     /// (file entity, score, the entity that represents it).
-    pub fn ranked_files(&self) -> Vec<(u32, f32, u32)> {
-        let mut per_file: FxHashMap<u32, Vec<(f32, u32)>> = FxHashMap::default();
+    pub fn ranked_files(&self) -> Vec<(EntityId, f32, EntityId)> {
+        let mut per_file: FxHashMap<EntityId, Vec<(f32, EntityId)>> = FxHashMap::default();
         for (&id, ev) in &self.ev {
             let s = self.entity_score(id, ev);
             if s > 0.0 {
-                per_file.entry(self.ix.file_id(id)).or_default().push((s, id));
+                per_file.entry(self.ix.file_entity(id)).or_default().push((s, id));
             }
         }
-        let mut v: Vec<(u32, f32, u32)> = per_file
+        let mut v: Vec<(EntityId, f32, EntityId)> = per_file
             .into_iter()
             .map(|(f, mut ss)| {
                 ss.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
@@ -204,9 +204,9 @@ impl<'a> Fused<'a> {
     }
 
     /// The issue's heaviest terms (by weight × idf) that occur in the entity's document.
-    fn lexical_terms(&self, id: u32) -> String {
+    fn lexical_terms(&self, id: EntityId) -> String {
         let l = self.ix.loc(id);
-        let doc = &self.ix.files[l.file as usize].unit.docs[l.local as usize];
+        let doc = &self.ix.files[l.file.index()].unit.docs[l.local as usize];
         let mut matched: Vec<(f32, &str)> = self
             .query_terms
             .iter()
@@ -217,7 +217,7 @@ impl<'a> Fused<'a> {
         matched.iter().take(4).map(|m| m.1).collect::<Vec<_>>().join(", ")
     }
 
-    fn function_reason(&self, id: u32) -> String {
+    fn function_reason(&self, id: EntityId) -> String {
         match self.ev.get(&id) {
             Some(ev) => ev.reason(&self.lexical_terms(id)),
             // Only the learned model puts a candidate no tool returned this high.
@@ -228,7 +228,7 @@ impl<'a> Fused<'a> {
         }
     }
 
-    fn file_reason(&self, file: u32, best: u32) -> String {
+    fn file_reason(&self, file: EntityId, best: EntityId) -> String {
         if best == file {
             self.ev[&file].reason(&self.lexical_terms(file))
         } else {
@@ -237,7 +237,7 @@ impl<'a> Fused<'a> {
         }
     }
 
-    fn ranked(&self, id: u32, score: f32, reason: String) -> Ranked {
+    fn ranked(&self, id: EntityId, score: f32, reason: String) -> Ranked {
         let e = self.ix.entity(id);
         Ranked {
             id,
@@ -272,7 +272,7 @@ impl<'a> Fused<'a> {
         let predicted_functions = cut(&functions, PRED_FUNCTION_RATIO, PRED_FUNCTION_MAX);
         let predicted_files = cut(&files, PRED_FILE_RATIO, PRED_FILE_MAX);
         let (features, candidate_features, file_features) = if collect_features {
-            let ids: Vec<u32> = order.rows.iter().map(|r| r.0).collect();
+            let ids: Vec<EntityId> = order.rows.iter().map(|r| r.0).collect();
             (
                 order.rows.into_iter().map(|(id, r)| (self.ix.full_name(id), r)).collect(),
                 crate::features::candidate_features(&self, &ids),

@@ -2,6 +2,7 @@
 //! functions with reasons, the predicted sets, the trace of turns and calls, and — for training
 //! the models — the candidates' feature rows. Plain data: the front ends convert it.
 
+use locus_index::EntityId;
 use locus_syntax::Kind;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
@@ -97,7 +98,8 @@ impl std::error::Error for Cancelled {}
 /// One ranked place.
 #[derive(Clone, Debug, Serialize)]
 pub struct Ranked {
-    pub id: u32,
+    /// The entity (for a file, its file entity); serialised as the bare number.
+    pub id: EntityId,
     /// `path:Qual.name` for functions, the path for files.
     pub name: String,
     pub path: String,

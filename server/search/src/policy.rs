@@ -3,7 +3,7 @@
 //! ranking's confidence calls for, and skip calls predicted to return only seen entities. The
 //! thresholds are named below, each with what it decides.
 
-use locus_index::{bm25, text};
+use locus_index::{bm25, text, EntityId};
 use locus_syntax::Kind;
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -113,7 +113,7 @@ impl Search<'_> {
             plan.push(Planned::plain(Call::Semantic { query: semantic_query(issue) }, 1.0));
         }
         let mut names: FxHashMap<String, (f32, String)> = FxHashMap::default();
-        let mut files: Vec<(u32, Option<u32>, bool, String)> = Vec::new();
+        let mut files: Vec<(EntityId, Option<u32>, bool, String)> = Vec::new();
         let mut patterns: Vec<String> = Vec::new();
         for s in sigs {
             match s.kind {
@@ -180,10 +180,10 @@ impl Search<'_> {
         // Symbol lookups are exact and cheap to predict: a name that resolves to nothing, or to
         // exactly the entities of a call already planned at no lower weight, would add nothing
         // (evidence keeps the best value per entity), so it is not issued.
-        let mut planned_hits: Vec<(Vec<u32>, f32)> = Vec::new();
+        let mut planned_hits: Vec<(Vec<EntityId>, f32)> = Vec::new();
         for (name, (w, reason)) in names.into_iter().take(MAX_SYMBOL_CALLS) {
             if self.opts.mode == Mode::Adaptive {
-                let probe: Vec<u32> = tools::symbol(ix, &name).iter().map(|h| h.entity).collect();
+                let probe: Vec<EntityId> = tools::symbol(ix, &name).iter().map(|h| h.entity).collect();
                 if probe.is_empty() || planned_hits.iter().any(|(ids, pw)| *ids == probe && *pw >= w) {
                     skipped += 1;
                     continue;
@@ -204,9 +204,10 @@ impl Search<'_> {
         (plan, skipped)
     }
 
-    /// Files matching a path from the issue: exact, or by suffix (tracebacks carry absolute
-    /// paths from another machine: `/usr/lib/python3/site-packages/requests/models.py`).
-    fn resolve_path(&self, p: &str) -> Vec<u32> {
+    /// Files (their file entities) matching a path from the issue: exact, or by suffix
+    /// (tracebacks carry absolute paths from another machine:
+    /// `/usr/lib/python3/site-packages/requests/models.py`).
+    fn resolve_path(&self, p: &str) -> Vec<EntityId> {
         let p = p.replace('\\', "/");
         let parts: Vec<&str> = p.split('/').filter(|s| !s.is_empty() && *s != ".").collect();
         for start in 0..parts.len() {
@@ -319,7 +320,7 @@ impl Search<'_> {
     /// Terms learned from what was found: the index terms that weigh most in the leading
     /// functions' documents (tf saturation times idf, weighted by the leader's score) and are
     /// not in the issue, space-separated; empty when there are none.
-    fn feedback_terms(&self, ranked: &[(u32, f32)]) -> String {
+    fn feedback_terms(&self, ranked: &[(EntityId, f32)]) -> String {
         let ix = self.fused.ix;
         let Some(&(_, s1)) = ranked.first() else { return String::new() };
         let in_query: FxHashSet<&str> = self.fused.query_terms.iter().map(|(t, _)| t.as_str()).collect();
@@ -328,7 +329,7 @@ impl Search<'_> {
         for &(id, score) in ranked.iter().take(REQUERY_LEADERS) {
             let l = ix.loc(id);
             let strength = (score / s1.max(1e-6)).clamp(0.0, 1.0);
-            for (t, tf) in &ix.files[l.file as usize].unit.docs[l.local as usize] {
+            for (t, tf) in &ix.files[l.file.index()].unit.docs[l.local as usize] {
                 if t.len() < REQUERY_MIN_TERM_LEN || in_query.contains(t.as_str()) {
                     continue;
                 }

@@ -2,6 +2,7 @@
 //! learned [`Scorer`] sees, computes their feature rows ([`crate::features`]), and puts the
 //! functions, then the files, in the models' order. Without a scorer the fusion's order stands.
 
+use locus_index::EntityId;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::features::{self, CandidateFeatures, FileFeatures, FunctionFeatures};
@@ -57,13 +58,13 @@ const TAIL_BELOW: f32 = 0.99;
 /// The final orders and what the models saw.
 pub struct Reranked {
     /// Functions, best first, with scores.
-    pub functions: Vec<(u32, f32)>,
+    pub functions: Vec<(EntityId, f32)>,
     /// Files (file entity, score, the entity that represents it), best first.
-    pub files: Vec<(u32, f32, u32)>,
+    pub files: Vec<(EntityId, f32, EntityId)>,
     /// The function candidates' rows, in the final order, when features or a model were wanted.
-    pub rows: Vec<(u32, FunctionFeatures)>,
+    pub rows: Vec<(EntityId, FunctionFeatures)>,
     /// The file candidates' rows, in the fusion's order, when features or a file model were wanted.
-    pub file_rows: Vec<(u32, FileFeatures)>,
+    pub file_rows: Vec<(EntityId, FileFeatures)>,
     pub ranked_by: RankedBy,
 }
 
@@ -89,10 +90,10 @@ pub fn rerank(
 
 /// What [`final_functions`] decided.
 struct FinalFunctions {
-    ranked: Vec<(u32, f32)>,
-    rows: Vec<(u32, FunctionFeatures)>,
+    ranked: Vec<(EntityId, f32)>,
+    rows: Vec<(EntityId, FunctionFeatures)>,
     /// The function model's score per candidate it saw (empty without a model).
-    learned: FxHashMap<u32, f32>,
+    learned: FxHashMap<EntityId, f32>,
     /// Whether the tail model ordered the candidates after the first [`KEEP_TOP`].
     tail: bool,
 }
@@ -105,7 +106,7 @@ fn final_functions(
     scorer: Option<&dyn Scorer>,
     collect_features: bool,
     pool_files: usize,
-    files: &[(u32, f32, u32)],
+    files: &[(EntityId, f32, EntityId)],
 ) -> FinalFunctions {
     let funcs = fused.ranked_functions();
     if !collect_features && scorer.is_none() {
@@ -124,14 +125,14 @@ fn final_functions(
         return FinalFunctions { ranked: funcs, rows, learned: FxHashMap::default(), tail: false };
     };
     let by_id = pool.iter().map(|p| p.0).zip(learned.iter().copied()).collect();
-    let ids: Vec<u32> = pool.iter().map(|p| p.0).collect();
+    let ids: Vec<EntityId> = pool.iter().map(|p| p.0).collect();
     let tail_scores = match fused.dense {
         Some(_) if scorer.has_tail() => scorer
             .score_tail(&rows, &features::candidate_features(fused, &ids))
             .filter(|t| t.len() == pool.len()),
         _ => None,
     };
-    let mut head: Vec<(u32, f32, FunctionFeatures)> =
+    let mut head: Vec<(EntityId, f32, FunctionFeatures)> =
         pool.iter().zip(learned).zip(rows).map(|((p, s), r)| (p.0, s, r)).collect();
     // Stable: equal scores (rows with equal features, common among the pooled functions
     // no tool returned) keep the pool's order, the fusion's, as in train_ranker.py.
@@ -152,7 +153,7 @@ fn final_functions(
         }
         order.extend(rest);
     }
-    let head: Vec<(u32, f32, FunctionFeatures)> = order.into_iter().map(|i| head[i]).collect();
+    let head: Vec<(EntityId, f32, FunctionFeatures)> = order.into_iter().map(|i| head[i]).collect();
     let ranked = rescored(head.iter().map(|h| (h.0, h.1)).collect(), tail);
     let rows = head.into_iter().map(|h| (h.0, h.2)).collect();
     FinalFunctions { ranked, rows, learned: by_id, tail: tailed }
@@ -164,17 +165,17 @@ fn final_functions(
 #[allow(clippy::type_complexity)]
 fn candidate_pool(
     fused: &Fused<'_>,
-    funcs: &[(u32, f32)],
-    files: &[(u32, f32, u32)],
+    funcs: &[(EntityId, f32)],
+    files: &[(EntityId, f32, EntityId)],
     pool_files: usize,
-) -> (Vec<(u32, f32)>, Vec<(u32, f32)>) {
+) -> (Vec<(EntityId, f32)>, Vec<(EntityId, f32)>) {
     let ix = fused.ix;
     let depth = funcs.len().min(RERANK_DEPTH);
-    let mut pool: Vec<(u32, f32)> = funcs[..depth].to_vec();
-    let mut in_pool: FxHashSet<u32> = pool.iter().map(|f| f.0).collect();
+    let mut pool: Vec<(EntityId, f32)> = funcs[..depth].to_vec();
+    let mut in_pool: FxHashSet<EntityId> = pool.iter().map(|f| f.0).collect();
     let pool_max = (POOL_MAX * pool_files / POOL_FILES).max(POOL_MAX);
     'files: for &(fid, _, _) in files.iter().take(pool_files) {
-        let fi = ix.loc(fid).file as usize;
+        let fi = ix.loc(fid).file;
         for id in ix.entities_of_file(fi) {
             if pool.len() >= pool_max {
                 break 'files;
@@ -190,11 +191,15 @@ fn candidate_pool(
 
 /// The files the learned file model scores, as indices into the fusion's file ranking: its
 /// first [`FILE_POOL`], then the files of the function model's leading functions.
-fn file_pool(fused: &Fused<'_>, files: &[(u32, f32, u32)], ranked_functions: &[(u32, f32)]) -> Vec<usize> {
+fn file_pool(
+    fused: &Fused<'_>,
+    files: &[(EntityId, f32, EntityId)],
+    ranked_functions: &[(EntityId, f32)],
+) -> Vec<usize> {
     let mut pool: Vec<usize> = (0..files.len().min(FILE_POOL)).collect();
-    let index: FxHashMap<u32, usize> = files.iter().enumerate().map(|(i, f)| (f.0, i)).collect();
+    let index: FxHashMap<EntityId, usize> = files.iter().enumerate().map(|(i, f)| (f.0, i)).collect();
     for &(id, _) in ranked_functions.iter().take(FILE_POOL_FUNCTIONS) {
-        if let Some(&i) = index.get(&fused.ix.file_id(id)) {
+        if let Some(&i) = index.get(&fused.ix.file_entity(id)) {
             if !pool.contains(&i) {
                 pool.push(i);
             }
@@ -211,9 +216,9 @@ fn final_files(
     fused: &Fused<'_>,
     scorer: Option<&dyn Scorer>,
     collect_features: bool,
-    files: &[(u32, f32, u32)],
+    files: &[(EntityId, f32, EntityId)],
     fns: &FinalFunctions,
-) -> (Vec<(u32, f32, u32)>, Vec<(u32, FileFeatures)>, bool) {
+) -> (Vec<(EntityId, f32, EntityId)>, Vec<(EntityId, FileFeatures)>, bool) {
     let want = collect_features || (scorer.is_some() && !fns.learned.is_empty());
     if !want || files.is_empty() {
         return (files.to_vec(), Vec::new(), false);
@@ -227,20 +232,20 @@ fn final_files(
     let rows_out = pool.iter().map(|&i| files[i].0).zip(rows).collect();
     let Some(learned) = learned else { return (files.to_vec(), rows_out, false) };
     // A file's representative entity: its best function by the model, else the fusion's.
-    let mut best_fn: FxHashMap<u32, (f32, u32)> = FxHashMap::default();
+    let mut best_fn: FxHashMap<EntityId, (f32, EntityId)> = FxHashMap::default();
     for (&id, &l) in &fns.learned {
-        let e = best_fn.entry(fused.ix.file_id(id)).or_insert((l, id));
+        let e = best_fn.entry(fused.ix.file_entity(id)).or_insert((l, id));
         if l > e.0 || (l == e.0 && id < e.1) {
             *e = (l, id);
         }
     }
     let in_pool: FxHashSet<usize> = pool.iter().copied().collect();
-    let mut head: Vec<(u32, f32)> = pool.iter().zip(learned).map(|(&i, s)| (files[i].0, s)).collect();
+    let mut head: Vec<(EntityId, f32)> = pool.iter().zip(learned).map(|(&i, s)| (files[i].0, s)).collect();
     // Stable: ties keep the pool's (the fusion's) order, as in train_file_ranker.py.
     head.sort_by(|a, b| b.1.total_cmp(&a.1));
-    let tail: Vec<(u32, f32)> =
+    let tail: Vec<(EntityId, f32)> =
         files.iter().enumerate().filter(|(i, _)| !in_pool.contains(i)).map(|(_, f)| (f.0, f.1)).collect();
-    let fusion_best: FxHashMap<u32, u32> = files.iter().map(|f| (f.0, f.2)).collect();
+    let fusion_best: FxHashMap<EntityId, EntityId> = files.iter().map(|f| (f.0, f.2)).collect();
     let ranked = rescored(head, tail)
         .into_iter()
         .map(|(fid, s)| {
@@ -257,7 +262,7 @@ fn final_files(
 /// A ranking (functions or files) in a learned model's order: `head` (scored by the model,
 /// best first) then `tail` (the rest of the fusion's ranking, kept below). Learned scores may be
 /// negative (log-odds): they are shifted so the list stays positive.
-fn rescored(head: Vec<(u32, f32)>, tail: Vec<(u32, f32)>) -> Vec<(u32, f32)> {
+fn rescored(head: Vec<(EntityId, f32)>, tail: Vec<(EntityId, f32)>) -> Vec<(EntityId, f32)> {
     let min = head.iter().map(|h| h.1).fold(f32::INFINITY, f32::min);
     let shift = if min <= 0.0 { -min + 1e-3 } else { 0.0 };
     let tail_scale = head.last().map(|h| h.1 + shift).unwrap_or(1.0);

@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use locus_index::Index;
+use locus_index::{EntityId, Index};
 use rayon::prelude::*;
 use rustc_hash::FxHashSet;
 
@@ -103,7 +103,7 @@ pub(crate) struct Search<'a> {
     /// Calls already made (a call is never issued twice).
     pub(crate) issued: FxHashSet<Call>,
     /// Leaders already expanded with graph calls.
-    pub(crate) expanded: FxHashSet<u32>,
+    pub(crate) expanded: FxHashSet<EntityId>,
     /// Sum of the calls' `g_i`.
     g_sum: f32,
 }
@@ -119,7 +119,7 @@ impl Search<'_> {
 
     /// Whether an entity was returned by an earlier call (the `H` of `g_i`: every hit leaves
     /// evidence, so the entities seen are the evidence's keys).
-    pub(crate) fn seen(&self, id: u32) -> bool {
+    pub(crate) fn seen(&self, id: EntityId) -> bool {
         self.fused.ev.contains_key(&id)
     }
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use locus_index::{FileUnit, Index, Skipped};
+use locus_index::{EntityId, FileUnit, Index, Skipped};
 
 use crate::features::{CandidateFeatures, FileFeatures, FunctionFeatures};
 use crate::localization::{Localization, Mode, Options};
@@ -99,11 +99,11 @@ fn features_cover_the_leading_files_without_changing_the_fusion_ranking() {
 struct FakeEncoder(usize);
 
 impl Semantic for FakeEncoder {
-    fn nearest(&self, _query: &str, k: usize) -> Vec<(u32, f32)> {
-        (0..self.0.min(k).min(2) as u32).map(|id| (id, 1.0 / (1.0 + id as f32))).collect()
+    fn nearest(&self, _query: &str, k: usize) -> Vec<(EntityId, f32)> {
+        (0..self.0.min(k).min(2) as u32).map(|id| (EntityId(id), 1.0 / (1.0 + id as f32))).collect()
     }
-    fn similarity(&self, _query: &str, ids: &[u32]) -> Vec<f32> {
-        ids.iter().map(|&id| 1.0 / (1.0 + id as f32)).collect()
+    fn similarity(&self, _query: &str, ids: &[EntityId]) -> Vec<f32> {
+        ids.iter().map(|&id| 1.0 / (1.0 + id.0 as f32)).collect()
     }
     fn ready(&self) -> usize {
         self.0

@@ -1,7 +1,7 @@
 //! The search tools. Each is a pure function of (index, arguments) returning scored entities;
 //! the engine decides which to call and fuses what they return.
 
-use locus_index::{EdgeKind, Index, Match};
+use locus_index::{EdgeKind, EntityId, Index, Match};
 use locus_syntax::Kind;
 use serde::Serialize;
 
@@ -51,9 +51,10 @@ pub enum Call {
     /// Literal text in file contents; hits are attributed to the innermost entity.
     Grep { pattern: String },
     /// Neighbours of an entity.
-    Graph { entity: u32, relation: Relation },
-    /// The entities of a file; with a line, the entity enclosing it first.
-    Outline { file: u32, line: Option<u32> },
+    Graph { entity: EntityId, relation: Relation },
+    /// The entities of a file (`file`: its file entity); with a line, the entity enclosing it
+    /// first.
+    Outline { file: EntityId, line: Option<u32> },
 }
 
 impl Call {
@@ -96,17 +97,17 @@ impl Call {
 /// One entity a tool returned, with the tool's score in 0..=1 (1 = the tool's best).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Hit {
-    pub entity: u32,
+    pub entity: EntityId,
     pub score: f32,
 }
 
 /// Dense retrieval, supplied by the caller (the engine does not link the encoder).
 pub trait Semantic: Sync {
     /// The `k` entities nearest to `query`, with cosine similarity, best first.
-    fn nearest(&self, query: &str, k: usize) -> Vec<(u32, f32)>;
+    fn nearest(&self, query: &str, k: usize) -> Vec<(EntityId, f32)>;
     /// The cosine similarity of `query` with each of `ids`, in order (0 for an entity
     /// without a vector, or for all of them when the query cannot be embedded).
-    fn similarity(&self, query: &str, ids: &[u32]) -> Vec<f32>;
+    fn similarity(&self, query: &str, ids: &[EntityId]) -> Vec<f32>;
     /// How many entities have a vector now.
     fn ready(&self) -> usize;
 }
@@ -124,7 +125,7 @@ pub fn symbol(ix: &Index, name: &str) -> Vec<Hit> {
         for start in 0..segs.len() - 1 {
             let q = segs[start..].join(lsep);
             let q2 = segs[start..].join(if lsep == "." { "::" } else { "." });
-            let ids: Vec<u32> =
+            let ids: Vec<EntityId> =
                 ix.symbols.lookup_qual(&q).iter().chain(ix.symbols.lookup_qual(&q2)).copied().collect();
             if !ids.is_empty() {
                 hits.extend(ids.into_iter().map(|entity| Hit { entity, score: 1.0 }));
@@ -164,7 +165,7 @@ fn match_score(m: Match) -> f32 {
 }
 
 /// BM25 over entity documents of the kinds `accept` allows; scores normalised by the best.
-pub fn lexical(ix: &Index, query_terms: &[(String, f32)], accept: impl Fn(u32) -> bool) -> Vec<Hit> {
+pub fn lexical(ix: &Index, query_terms: &[(String, f32)], accept: impl Fn(EntityId) -> bool) -> Vec<Hit> {
     let raw = ix.lexical.search(query_terms, MAX_HITS, accept);
     let top = raw.first().map(|h| h.1).unwrap_or(1.0).max(1e-6);
     raw.into_iter().map(|(entity, s)| Hit { entity, score: s / top }).collect()
@@ -190,7 +191,7 @@ pub fn grep(ix: &Index, pattern: &str) -> Vec<Hit> {
         return Vec::new();
     }
     let mut hits = Vec::new();
-    for (fi, f) in ix.files.iter().enumerate() {
+    for f in &ix.files {
         let text = &f.unit.text;
         let mut from = 0;
         let mut n = 0;
@@ -198,7 +199,7 @@ pub fn grep(ix: &Index, pattern: &str) -> Vec<Hit> {
             let at = from + pos;
             let line = text[..at].bytes().filter(|&b| b == b'\n').count() as u32;
             let local = f.unit.innermost_at(line);
-            hits.push(Hit { entity: ix.entities_of_file(fi).start + local, score: 1.0 });
+            hits.push(Hit { entity: f.id_of(local), score: 1.0 });
             from = at + pattern.len();
             n += 1;
             if n >= 20 || hits.len() >= MAX_HITS {
@@ -212,9 +213,9 @@ pub fn grep(ix: &Index, pattern: &str) -> Vec<Hit> {
     dedup_cap(hits)
 }
 
-pub fn graph(ix: &Index, entity: u32, relation: Relation) -> Vec<Hit> {
+pub fn graph(ix: &Index, entity: EntityId, relation: Relation) -> Vec<Hit> {
     let g = &ix.graph;
-    let ids: Vec<u32> = match relation {
+    let ids: Vec<EntityId> = match relation {
         Relation::Contains => g.neighbours(entity, EdgeKind::Contains, true).collect(),
         Relation::ContainedBy => g.neighbours(entity, EdgeKind::Contains, false).collect(),
         Relation::Imports => g.neighbours(entity, EdgeKind::Imports, true).collect(),
@@ -243,12 +244,13 @@ pub fn graph(ix: &Index, entity: u32, relation: Relation) -> Vec<Hit> {
     dedup_cap(ids.into_iter().map(|entity| Hit { entity, score: 1.0 }).collect())
 }
 
-/// The entities of a file. With a line, only the innermost entity at that line (1) and its
-/// ancestors (0.3, the file included); without, the file (1) and its entities (0.2).
-pub fn outline(ix: &Index, file: u32, line: Option<u32>) -> Vec<Hit> {
-    let fi = ix.loc(file).file as usize;
-    let range = ix.entities_of_file(fi);
-    let unit = &ix.files[fi].unit;
+/// The entities of a file (`file`: its file entity). With a line, only the innermost entity at
+/// that line (1) and its ancestors (0.3, the file included); without, the file (1) and its
+/// entities (0.2).
+pub fn outline(ix: &Index, file: EntityId, line: Option<u32>) -> Vec<Hit> {
+    let fi = ix.loc(file).file;
+    let entry = &ix.files[fi.index()];
+    let unit = &entry.unit;
     let mut hits = Vec::new();
     match line {
         Some(l) => {
@@ -259,16 +261,16 @@ pub fn outline(ix: &Index, file: u32, line: Option<u32>) -> Vec<Hit> {
                 anc.push(p);
                 cur = unit.entities[p as usize].parent;
             }
-            hits.push(Hit { entity: range.start + inner, score: 1.0 });
+            hits.push(Hit { entity: entry.id_of(inner), score: 1.0 });
             if inner != 0 {
                 anc.push(0);
             }
             for a in anc {
-                hits.push(Hit { entity: range.start + a, score: 0.3 });
+                hits.push(Hit { entity: entry.id_of(a), score: 0.3 });
             }
         }
         None => {
-            for id in range {
+            for id in ix.entities_of_file(fi) {
                 hits.push(Hit { entity: id, score: if id == file { 1.0 } else { 0.2 } });
             }
         }
