@@ -86,18 +86,37 @@ impl FoldModels {
 /// Which models rank: none, the shipped ones, or each repository's fold model.
 enum Models {
     None,
-    /// Trained on every repository of the benchmarks: in-sample on them.
-    Shipped(Arc<LearnedScorer>),
+    /// The shipped models and the repositories their `.json` says they were trained on.
+    Shipped(Arc<LearnedScorer>, Option<Vec<String>>),
     Folds(FoldModels),
 }
 
 impl Models {
+    fn shipped(scorer: LearnedScorer) -> Models {
+        let meta = std::fs::read_to_string(scorer.path().with_extension("json")).ok();
+        let repos = meta
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| serde_json::from_value::<Vec<String>>(v["training_repos"].clone()).ok());
+        Models::Shipped(Arc::new(scorer), repos)
+    }
+
     fn for_repo(&self, repo: &str) -> anyhow::Result<Option<Arc<LearnedScorer>>> {
         Ok(match self {
             Models::None => None,
-            Models::Shipped(s) => Some(s.clone()),
+            Models::Shipped(s, _) => Some(s.clone()),
             Models::Folds(f) => Some(f.for_repo(repo)?),
         })
+    }
+
+    /// Whether the model that ranks `repo`'s instances saw that repository in training
+    /// (`None`: no model, or its record does not say).
+    fn in_sample(&self, repo: &str) -> Option<bool> {
+        match self {
+            Models::None => None,
+            Models::Shipped(_, repos) => repos.as_ref().map(|r| r.iter().any(|x| x == repo)),
+            // A repository's fold model is the one trained without it.
+            Models::Folds(_) => Some(false),
+        }
     }
 }
 
@@ -110,8 +129,9 @@ struct RowsOrder {
     /// The function model's file and sha256, when a model was loaded.
     model: Option<String>,
     sha256: Option<String>,
-    /// Whether that model was trained on this instance's repository.
-    in_sample: bool,
+    /// Whether that model was trained on this instance's repository (`null`: no model, or
+    /// its record does not say).
+    in_sample: Option<bool>,
 }
 
 /// One line of a `--features` dump (scripts/model/ reads it): the candidates the models score,
@@ -169,11 +189,11 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
         None => None,
     };
     let models = match (a.model, a.model_folds) {
-        (true, _) => Models::Shipped(Arc::new(
+        (true, _) => Models::shipped(
             paths
                 .scorer()
                 .map_err(|e| anyhow::anyhow!("the localization model is needed for --model: {e}"))?,
-        )),
+        ),
         (false, Some(dir)) => Models::Folds(FoldModels { dir, loaded: Mutex::default() }),
         (false, None) => Models::None,
     };
@@ -232,7 +252,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
                     ranking: loc.trace.ranking,
                     model: model.as_ref().map(|m| m.path().display().to_string()),
                     sha256: model.as_ref().map(|m| m.functions.sha256().to_string()),
-                    in_sample: matches!(models, Models::Shipped(_)),
+                    in_sample: models.in_sample(issue.repo),
                 },
                 candidates: loc
                     .features
@@ -260,10 +280,11 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
             peak_rss_kb: crate::cli::peak_rss_kb(),
         })
     };
-    if a.features.is_some() && matches!(models, Models::Shipped(_)) {
+    if a.features.is_some() && matches!(models, Models::Shipped(..)) {
         eprintln!(
-            "locus: note: the shipped models were trained on every benchmark repository; the dump's rows \
-             are in their (in-sample) order and each line says so (`rows_ordered_by.in_sample`)"
+            "locus: note: the rows are in the shipped models' order, and those were trained on the \
+             benchmark repositories: each line says whether its repository was among them \
+             (`rows_ordered_by.in_sample`); --model-folds orders them out of sample"
         );
     }
     // The runner prints the table and writes summary.json itself.
@@ -277,7 +298,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
 
 /// The project checkout this binary was built from, if it is still there: eval output must
 /// never land inside it.
-fn project_root() -> Option<PathBuf> {
+pub(crate) fn project_root() -> Option<PathBuf> {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest.ancestors().nth(2).map(|p| p.to_path_buf()).filter(|p| p.join("Cargo.toml").exists())
 }
