@@ -10,6 +10,9 @@ cd "$EXT"
 npx tsc -p .
 node --test --test-reporter=spec test/locate.test.js
 VSIX="$("$EXT/package.sh" -o "$CACHE/vsix/locus.vsix")"
-unzip -l "$VSIX" | grep -q 'extension/dist/extension.js' || die "$VSIX lacks dist/extension.js"
-unzip -l "$VSIX" | grep -q 'extension/node_modules' && die "$VSIX carries node_modules (should be bundled)"
+# The listing is read whole first: with pipefail, `unzip -l | grep -q` fails whenever grep quits
+# on its match before unzip has written everything (SIGPIPE), which happened under load.
+LISTING="$(unzip -l "$VSIX")"
+grep -q 'extension/dist/extension.js' <<<"$LISTING" || die "$VSIX lacks dist/extension.js"
+grep -q 'extension/node_modules' <<<"$LISTING" && die "$VSIX carries node_modules (should be bundled)"
 log "packaged $VSIX ($(du -k "$VSIX" | cut -f1) KiB)"
