@@ -1,9 +1,10 @@
-//! The `locus` binary: the command line (`index`, `locate`, `eval`) and, with no subcommand,
-//! the language server on stdio.
+//! The `locus` binary: the command line (`index`, `locate`, `eval`, `corpus`) and, with no
+//! subcommand, the language server on stdio.
 
 mod cli;
 mod eval_cmd;
 mod output;
+mod pairs;
 
 use clap::{Parser, Subcommand};
 
@@ -25,8 +26,19 @@ enum Command {
     Locate(cli::LocateArgs),
     /// Measure localization on benchmark instances (SWE-bench Lite, tokio issues).
     Eval(eval_cmd::EvalArgs),
+    /// Build the training corpus from bare mirrors, or the encoder's training pairs from it.
+    #[command(subcommand)]
+    Corpus(CorpusCommand),
     /// Run the language server on stdio (the default).
     Lsp,
+}
+
+#[derive(Subcommand)]
+enum CorpusCommand {
+    /// Instances (a pull request's text → the functions it modified) from bare mirrors.
+    Build(locus_corpus::CorpusArgs),
+    /// The encoder's training pairs (query, gold functions, hard negatives) from a corpus.
+    Pairs(pairs::PairsArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -41,6 +53,8 @@ fn main() -> std::process::ExitCode {
         Some(Command::Index(a)) => cli::index(a),
         Some(Command::Locate(a)) => cli::locate(a),
         Some(Command::Eval(a)) => eval_cmd::run(a),
+        Some(Command::Corpus(CorpusCommand::Build(a))) => locus_corpus::run_cli(a),
+        Some(Command::Corpus(CorpusCommand::Pairs(a))) => pairs::run(a),
         Some(Command::Lsp) | None => {
             let _ = args.stdio;
             lsp()
