@@ -362,7 +362,10 @@ fn screen(c: &LogCommit, opts: &Options) -> Result<Candidate, DropReason> {
         return Err(DropReason::NoParent);
     };
     let pr = message::pr_message(&c.message).ok_or(DropReason::NotAPr)?;
-    if message::is_bot(&c.author, &c.email, pr.source_branch.as_deref()) {
+    // A merge commit's author merged it (bors[bot] merges every pull request of some
+    // repositories): only the branch it merged says who made the change.
+    let (author, email) = if pr.merged { ("", "") } else { (c.author.as_str(), c.email.as_str()) };
+    if message::is_bot(author, email, pr.source_branch.as_deref()) {
         return Err(DropReason::BotAuthor);
     }
     let text = message::clean_text(&pr.text);
@@ -492,13 +495,30 @@ fn process_chunk(
     cache.next_generation();
     let pairs: Vec<(String, String)> = chunk.iter().map(|c| (c.sha.clone(), c.parent.clone())).collect();
     let mut diffs: Vec<Result<Vec<FileDiff>, DropReason>> = vec![Ok(Vec::new()); chunk.len()];
-    git.patches(&pairs, |k, bytes| {
-        diffs[k] = if bytes.len() > opts.max_patch_bytes {
+    let parse = |bytes: &[u8]| {
+        if bytes.len() > opts.max_patch_bytes {
             Err(DropReason::PatchTooLarge)
         } else {
             Ok(patch::parse(bytes))
         }
-    })?;
+    };
+    if git.patches(&pairs, true, |k, b| diffs[k] = parse(b)).is_err() {
+        // A mirror that lacks objects (a partial clone leaves large blobs out) fails the whole
+        // stream: read the chunk's commits one by one, without rename detection if need be
+        // (it reads the blobs of every added and deleted file), and drop what still fails.
+        for (k, pair) in pairs.iter().enumerate() {
+            let one = std::slice::from_ref(pair);
+            // A commit with no difference prints nothing: an empty diff.
+            let mut got = Ok(Vec::new());
+            if git.patches(one, true, |_, b| got = parse(b)).is_err() {
+                got = Ok(Vec::new());
+                if git.patches(one, false, |_, b| got = parse(b)).is_err() {
+                    got = Err(DropReason::ReadFailed);
+                }
+            }
+            diffs[k] = got;
+        }
+    }
     let prepared: Vec<Result<Prepared, DropReason>> =
         chunk.iter().zip(diffs).map(|(c, d)| d.and_then(|d| prepare(c, d, opts))).collect();
 

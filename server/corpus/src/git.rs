@@ -30,7 +30,6 @@ const DIFF_OPTS: &[&str] = &[
     "--indent-heuristic",
     "--inter-hunk-context=0",
     "-U3",
-    "-M",
     "-O/dev/null",
     // Abbreviated ids grow with the number of objects in a mirror; full ones never change.
     "--full-index",
@@ -105,14 +104,22 @@ impl Git {
     }
 
     /// The first-parent history from `tip`, newest first, at most `max` commits (0: all).
+    ///
+    /// Renames are detected; when the mirror lacks a blob that detection needs (a partial
+    /// clone), the history is read again without it (a rename is then a deletion and an
+    /// addition).
     pub fn first_parent_log(&self, tip: &str, max: usize) -> Result<Vec<LogCommit>> {
+        self.log_with(tip, max, "-M").or_else(|_| self.log_with(tip, max, "--no-renames"))
+    }
+
+    fn log_with(&self, tip: &str, max: usize, renames: &str) -> Result<Vec<LogCommit>> {
         let mut args = vec![
             "log".to_string(),
             "--first-parent".into(),
             "--diff-merges=first-parent".into(),
             "--raw".into(),
             "--no-abbrev".into(),
-            "-M".into(),
+            renames.into(),
             "-z".into(),
             "--no-color".into(),
             "--format=%x01%H%x00%P%x00%an%x00%ae%x00%B%x00".into(),
@@ -127,7 +134,14 @@ impl Git {
 
     /// The patches of `commits` (each against its first parent), in the order given, through one
     /// `git diff-tree --stdin`. Each patch is handed to `each` as soon as it is read.
-    pub fn patches(&self, commits: &[(String, String)], mut each: impl FnMut(usize, &[u8])) -> Result<()> {
+    /// Without `renames`, a renamed file is a deletion and an addition (rename detection reads
+    /// the blobs of every added and deleted file, which a partial mirror may lack).
+    pub fn patches(
+        &self,
+        commits: &[(String, String)],
+        renames: bool,
+        mut each: impl FnMut(usize, &[u8]),
+    ) -> Result<()> {
         if commits.is_empty() {
             return Ok(());
         }
@@ -135,6 +149,7 @@ impl Git {
             .command()
             .args(["diff-tree", "--stdin", "-r", "-p"])
             .args(DIFF_OPTS)
+            .arg(if renames { "-M" } else { "--no-renames" })
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

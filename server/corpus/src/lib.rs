@@ -34,7 +34,7 @@ pub use repos::{RepoError, RepoName};
 
 /// The version of the builder's rules, recorded in the manifest; bump it when a rule changes
 /// what is kept or how gold is computed.
-pub const BUILDER_VERSION: &str = "1";
+pub const BUILDER_VERSION: &str = "2";
 
 /// `locus corpus build`: build the training corpus from bare mirrors.
 #[derive(Clone, Debug, clap::Args)]
@@ -86,6 +86,10 @@ pub struct CorpusArgs {
     /// pinned instead of the mirror's HEAD (to rebuild that very corpus from newer mirrors).
     #[arg(long)]
     pub pins: Option<PathBuf>,
+    /// Record a repository whose build fails (a broken mirror) in the manifest, with the
+    /// error, and go on with the others, instead of failing.
+    #[arg(long)]
+    pub skip_failed: bool,
     /// Rebuild every repository, even those whose saved part (`<out>/parts/`) is current.
     #[arg(long)]
     pub fresh: bool,
@@ -143,6 +147,9 @@ impl CorpusArgs {
         if self.skip_missing {
             parts.push("--skip-missing".into());
         }
+        if self.skip_failed {
+            parts.push("--skip-failed".into());
+        }
         if self.log_drops {
             parts.push("--log-drops".into());
         }
@@ -187,6 +194,9 @@ pub struct RepoEntry {
     pub commit: Option<String>,
     /// Its committer date, as git records it.
     pub commit_date: Option<String>,
+    /// Why the repository is not in the corpus (`--skip-failed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     #[serde(flatten)]
     pub counts: Counts,
 }
@@ -301,17 +311,24 @@ pub fn build(args: &CorpusArgs) -> Result<Manifest> {
     let parts_dir = out_dir.join("parts");
     std::fs::create_dir_all(&parts_dir).with_context(|| format!("creating {}", parts_dir.display()))?;
     let builder_id = builder_fingerprint();
-    let built: Vec<Result<Option<RepoCorpus>>> = located
+    let built: Vec<Result<Result<RepoCorpus, String>>> = located
         .par_iter()
-        .map(|(repo, dir)| -> Result<Option<RepoCorpus>> {
+        .map(|(repo, dir)| -> Result<Result<RepoCorpus, String>> {
             let Some(dir) = dir else {
                 eprintln!("corpus: {repo}: no mirror, skipped");
-                return Ok(None);
+                return Ok(Err("no mirror".to_string()));
             };
             let tip = pins.get(&repo.to_string()).map(String::as_str);
-            let c = build_or_reuse(repo, dir, tip, &opts, &parts_dir, &builder_id, args.fresh)
-                .with_context(|| format!("building the corpus of {repo}"))?;
-            Ok(Some(c))
+            match build_or_reuse(repo, dir, tip, &opts, &parts_dir, &builder_id, args.fresh)
+                .with_context(|| format!("building the corpus of {repo}"))
+            {
+                Ok(c) => Ok(Ok(c)),
+                Err(e) if args.skip_failed => {
+                    eprintln!("corpus: {repo}: failed, skipped: {e:#}");
+                    Ok(Err(format!("{e:#}")))
+                }
+                Err(e) => Err(e),
+            }
         })
         .collect();
 
@@ -321,15 +338,30 @@ pub fn build(args: &CorpusArgs) -> Result<Manifest> {
     let mut entries = Vec::new();
     let mut totals = Counts::empty();
     for ((repo, dir), c) in located.iter().zip(built) {
-        let (Some(dir), Some(c)) = (dir, c?) else {
+        let (Some(dir), c) = (dir, c?) else {
             entries.push(RepoEntry {
                 repo: repo.to_string(),
                 mirror: None,
                 commit: None,
                 commit_date: None,
+                error: None,
                 counts: Counts::empty(),
             });
             continue;
+        };
+        let c = match c {
+            Ok(c) => c,
+            Err(error) => {
+                entries.push(RepoEntry {
+                    repo: repo.to_string(),
+                    mirror: Some(dir.strip_prefix(&args.mirrors).unwrap_or(dir).display().to_string()),
+                    commit: None,
+                    commit_date: None,
+                    error: Some(error),
+                    counts: Counts::empty(),
+                });
+                continue;
+            }
         };
         let counts = Counts::of(&c);
         for k in &c.kept {
@@ -355,6 +387,7 @@ pub fn build(args: &CorpusArgs) -> Result<Manifest> {
             mirror: Some(mirror),
             commit: Some(c.commit),
             commit_date: Some(c.commit_date),
+            error: None,
             counts,
         });
     }

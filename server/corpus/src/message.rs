@@ -11,6 +11,9 @@ pub struct PrMessage {
     pub text: String,
     /// The branch a merge came from (`owner/branch`, `user:branch`), when the message says.
     pub source_branch: Option<String>,
+    /// A merge commit's message (GitHub, bors, bors-ng): its author is whoever or whatever
+    /// merged (often a merge bot), not the pull request's author.
+    pub merged: bool,
 }
 
 /// Finds the pull request in a commit message, or `None` when the commit is not a PR change.
@@ -30,7 +33,12 @@ pub fn pr_message(message: &str) -> Option<PrMessage> {
     if let Some(rest) = subject.strip_prefix("Merge pull request #") {
         let (number, after) = leading_number(rest)?;
         let source = after.trim_start().strip_prefix("from ").map(|b| b.trim().to_string());
-        return Some(PrMessage { number: Some(number), text: body.to_string(), source_branch: source });
+        return Some(PrMessage {
+            number: Some(number),
+            text: body.to_string(),
+            source_branch: source,
+            merged: true,
+        });
     }
     let lower = subject.to_ascii_lowercase();
     if let Some(rest) = lower.strip_prefix("auto merge of #") {
@@ -44,6 +52,7 @@ pub fn pr_message(message: &str) -> Option<PrMessage> {
             number: Some(number),
             text: body.to_string(),
             source_branch: branch.map(str::to_string),
+            merged: true,
         });
     }
     if let Some(rest) = subject.strip_prefix("Merge #") {
@@ -56,11 +65,12 @@ pub fn pr_message(message: &str) -> Option<PrMessage> {
             number: Some(number),
             text: bors_ng_body(body, number),
             source_branch: None,
+            merged: true,
         });
     }
     if let Some((title, number)) = strip_pr_suffix(subject) {
         let text = if body.trim().is_empty() { title.to_string() } else { format!("{title}\n\n{body}") };
-        return Some(PrMessage { number: Some(number), text, source_branch: None });
+        return Some(PrMessage { number: Some(number), text, source_branch: None, merged: false });
     }
     None
 }

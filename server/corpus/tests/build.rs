@@ -429,3 +429,54 @@ fn pins_rebuild_the_same_corpus_from_a_newer_mirror() {
     assert!(gold.starts_with(&fs::read_to_string(first.join("corpus.gold.jsonl")).unwrap()));
     assert!(gold.lines().last().unwrap().contains("\"acme__widgets-30\""), "{gold}");
 }
+
+#[test]
+fn merges_by_a_bot_account_and_mirrors_missing_blobs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mirrors = tmp.path().join("mirrors");
+    let mut w = Work::init(&tmp.path().join("work"));
+    w.write("pkg/core.py", core_py("request.body", "self.open = False", 10));
+    w.write("README.md", "# widgets\n");
+    w.commit("Initial commit", ALICE);
+    // bors-ng merges every pull request as `bors[bot]`: the merge is still a person's change.
+    w.git(&["checkout", "-q", "-b", "send"], ALICE);
+    w.write("pkg/core.py", core_py("request.payload", "self.open = False", 10));
+    w.commit("wip", ALICE);
+    w.git(&["checkout", "-q", "main"], ALICE);
+    w.git(
+        &[
+            "merge",
+            "-q",
+            "--no-ff",
+            "send",
+            "-m",
+            "Merge #31\n\n31: Send the payload, not the body r=bob a=alice\n",
+        ],
+        BOT,
+    );
+    // A change whose README blob the mirror will lack (a partial clone leaves blobs out).
+    w.write("pkg/core.py", core_py("request.payload", "self.open = None", 10));
+    w.write("README.md", "# widgets\n\nA large generated table.\n");
+    w.commit("Close sessions with None instead (#32)", ALICE);
+    let missing = git_in(&w.dir, &["rev-parse", "HEAD:README.md"], ALICE, 0);
+    w.write("pkg/core.py", core_py("request.payload", "self.open = 0", 10));
+    w.commit("Close sessions with zero instead (#33)", ALICE);
+
+    // A mirror of loose objects (pushed, not cloned), one of them then removed.
+    let repo = mirrors.join("acme+partial/repo");
+    fs::create_dir_all(&repo).unwrap();
+    git_in(&repo, &["init", "-q", "--bare"], ALICE, 0);
+    w.git(&["push", "-q", repo.to_str().unwrap(), "main"], ALICE);
+    fs::remove_file(repo.join("objects").join(&missing[..2]).join(&missing[2..])).unwrap();
+
+    let out = tmp.path().join("out");
+    run_cli(args(&["--mirrors", mirrors.to_str().unwrap(), "--out", out.to_str().unwrap(), "acme/partial"]))
+        .unwrap();
+    let gold = fs::read_to_string(out.join("corpus.gold.jsonl")).unwrap();
+    let ids: Vec<&str> = gold.lines().map(|l| l.split('"').nth(3).unwrap()).collect();
+    assert_eq!(ids, ["acme__partial-31", "acme__partial-33"]);
+    let manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["repositories"][0]["dropped"]["read_failed"], 1);
+    assert_eq!(manifest["repositories"][0]["dropped"]["bot_author"], 0);
+}
