@@ -66,8 +66,9 @@ struct Text {
 
 pub fn run(a: PairsArgs) -> anyhow::Result<()> {
     if let Some(project) = crate::eval_cmd::project_root() {
-        let out = a.out.parent().map(Path::to_path_buf).unwrap_or_default();
-        if std::fs::canonicalize(&out).is_ok_and(|o| o.starts_with(&project)) {
+        // A bare file name's parent is "": the current directory.
+        let out = a.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if std::fs::canonicalize(out).is_ok_and(|o| o.starts_with(&project)) {
             bail!(
                 "{} is inside the project {}; write the pairs outside it",
                 a.out.display(),
