@@ -4,6 +4,10 @@
 #   $CACHE/ort/onnxruntime/capi/         libonnxruntime.so.1.31.1 (loaded by locus-embed via `ort`)
 #   $CACHE/models/all-minilm-l6-v2/      model.onnx (int8), model.fp32.onnx, tokenizer.json,
 #                                        reference.json, checksums.sha256 (written last)
+#   $CACHE/models/locus-minilm-l6-loc/   Locus's own encoder (all-MiniLM-L6-v2 fine-tuned for
+#                                        localization, models/encoder/ in the checkout): model.onnx
+#                                        (int8), tokenizer.json, reference.json, checksums.sha256.
+#                                        Locus prefers it; the base above stays as the fallback.
 # CACHE is $LOCUS_CACHE, else ~/.cache/locus.
 #
 # Idempotent: each step checks its result first, so a second run takes a few seconds.
@@ -90,15 +94,19 @@ else
 fi
 
 # 3. The encoder ------------------------------------------------------------------
-model_ok() {
-    [ -f "$MODEL_DIR/checksums.sha256" ] || return 1
-    local f
-    for f in "${MODEL_FILES[@]}"; do
-        grep -q "  $f\$" "$MODEL_DIR/checksums.sha256" || return 1
+# folder_ok DIR BUILD_ID FILE...: every FILE is listed in DIR/checksums.sha256 (written last),
+# every listed file verifies, and DIR was built from the inputs BUILD_ID names.
+folder_ok() {
+    local dir=$1 id=$2 f
+    shift 2
+    [ -f "$dir/checksums.sha256" ] || return 1
+    for f in "$@"; do
+        grep -q "  $f\$" "$dir/checksums.sha256" || return 1
     done
-    (cd "$MODEL_DIR" && sha256sum --quiet --strict -c checksums.sha256) >/dev/null 2>&1 || return 1
-    [ "$(cat "$MODEL_DIR/build-id")" = "$BUILD_ID" ]
+    (cd "$dir" && sha256sum --quiet --strict -c checksums.sha256) >/dev/null 2>&1 || return 1
+    [ "$(cat "$dir/build-id")" = "$id" ]
 }
+model_ok() { folder_ok "$MODEL_DIR" "$BUILD_ID" "${MODEL_FILES[@]}"; }
 
 if model_ok; then
     say "model ok ($MODEL_DIR, checksums verified)"
@@ -147,13 +155,49 @@ EOF
     model_ok || die "the freshly built model in $MODEL_DIR fails its checksums"
 fi
 
-# 4. Summary ----------------------------------------------------------------------
+# 4. Locus's own encoder (int8, shipped in the checkout) ----------------------------
+TUNED_NAME=locus-minilm-l6-loc
+TUNED_SRC="$ROOT/models/encoder"
+TUNED_DIR="$CACHE/models/$TUNED_NAME"
+TUNED_FILES=(model.onnx tokenizer.json reference.json build-id)
+tuned_ok() { folder_ok "$TUNED_DIR" "$TUNED_ID" "${TUNED_FILES[@]}"; }
+if [ -f "$TUNED_SRC/model.onnx" ]; then
+    # The record names the file's sha256; a checkout whose model differs is refused.
+    want="$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["sha256"])' "$TUNED_SRC/record.json")" ||
+        die "$TUNED_SRC/record.json is missing or has no sha256; restore it with: git checkout models/encoder"
+    echo "$want  $TUNED_SRC/model.onnx" | sha256sum --quiet -c - >/dev/null 2>&1 ||
+        die "$TUNED_SRC/model.onnx does not match the sha256 in its record.json; restore it with: git checkout models/encoder (a Git LFS checkout needs: git lfs pull)"
+    TUNED_ID="$(cat "$HERE/model/reference.py" | { sha256sum; echo "$want $BUILD_ID"; } | sha256sum | cut -c1-16)"
+    if tuned_ok; then
+        say "Locus encoder ok ($TUNED_DIR, checksums verified)"
+    else
+        say "installing Locus's encoder into $TUNED_DIR"
+        stage="$CACHE/models/.$TUNED_NAME.build"
+        rm -rf "$stage"
+        mkdir -p "$stage"
+        cp "$TUNED_SRC/model.onnx" "$stage/model.onnx"
+        # Same architecture and vocabulary as the base: its tokenizer is the tuned model's.
+        cp "$MODEL_DIR/tokenizer.json" "$stage/tokenizer.json"
+        "$PY" "$HERE/model/reference.py" --models "$stage"
+        echo "$TUNED_ID" >"$stage/build-id"
+        (cd "$stage" && sha256sum "${TUNED_FILES[@]}" >checksums.sha256.tmp && mv checksums.sha256.tmp checksums.sha256)
+        rm -rf "$TUNED_DIR"
+        mv "$stage" "$TUNED_DIR"
+        tuned_ok || die "the freshly installed encoder in $TUNED_DIR fails its checksums"
+    fi
+    ENCODER="$TUNED_DIR/model.onnx (Locus's own; the base is the fallback)"
+else
+    ENCODER="$MODEL_DIR/model.onnx (the base: this checkout has no models/encoder/model.onnx)"
+fi
+
+# 5. Summary ----------------------------------------------------------------------
 cat <<EOF
 Locus neural parts are ready:
   venv           $VENV
   onnxruntime    $ORT_LIB
-  model (int8)   $MODEL_DIR/model.onnx
-  model (fp32)   $MODEL_DIR/model.fp32.onnx
+  encoder        $ENCODER
+  base (int8)    $MODEL_DIR/model.onnx
+  base (fp32)    $MODEL_DIR/model.fp32.onnx
   tokenizer      $MODEL_DIR/tokenizer.json
   reference      $MODEL_DIR/reference.json
   checksums      $MODEL_DIR/checksums.sha256

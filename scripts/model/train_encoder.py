@@ -12,6 +12,8 @@
     python train_encoder.py join OUT_DIR MODEL_DIR
     python convert_minilm.py convert MODEL_DIR MODEL_DIR/model.fp32.onnx
     python convert_minilm.py quantize MODEL_DIR/model.fp32.onnx MODEL_DIR/model.onnx
+    # and, when it measures better, into the checkout (scripts/setup.sh installs it from there)
+    python train_encoder.py ship MODEL_DIR models/encoder --pairs PAIRS.jsonl --how "…"
 
 PAIRS.jsonl is `locus corpus pairs`' output: per instance the query (the issue's text as the
 semantic tool sends it), its gold functions as Locus embeds them (`positives`) and the non-gold
@@ -260,6 +262,43 @@ def train(args) -> None:
     print(f"train: {step} steps in {record['seconds']} s on {record['device']} -> {out}")
 
 
+def ship(args) -> None:
+    """The int8 model into the checkout (`models/encoder/`) with its record: sha256, training
+    settings and loss curve, and the data it saw (pairs, repositories, how they were drawn)."""
+    import hashlib
+    from collections import Counter
+
+    src, out = Path(args.model_dir), Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    model = (src / "model.onnx").read_bytes()
+    log = json.loads((src / "train_log.json").read_text())
+    repos: Counter = Counter()
+    with open(args.pairs, encoding="utf-8") as f:
+        for line in f:
+            p = json.loads(line)
+            if p["positives"]:
+                repos[p["repo"]] += 1
+    loss = log.pop("loss")
+    record = {
+        "name": "locus-minilm-l6-loc",
+        "file": "model.onnx",
+        "sha256": hashlib.sha256(model).hexdigest(),
+        "bytes": len(model),
+        "format": "ONNX, dynamic int8 weights (convert_minilm.py convert, then quantize), the base's inputs and outputs",
+        "training": log,
+        "loss_every_10_steps": [r["loss"] for r in loss if r["step"] % 10 == 0],
+        "data": {
+            "pairs_file_sha256": hashlib.sha256(Path(args.pairs).read_bytes()).hexdigest(),
+            "pairs_with_a_positive": sum(repos.values()),
+            "repositories": dict(sorted(repos.items())),
+            "how": args.how,
+        },
+    }
+    (out / "model.onnx").write_bytes(model)
+    (out / "record.json").write_text(json.dumps(record, indent=1) + "\n")
+    print(f"ship: {out / 'model.onnx'} ({len(model) / 2**20:.1f} MiB, sha256 {record['sha256'][:12]}) and record.json")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -289,8 +328,13 @@ def main() -> None:
     j.add_argument("trained")
     j.add_argument("model_dir")
     j.add_argument("--base", help="base model folder (default: the setup cache's)")
+    s = sub.add_parser("ship", help="the converted int8 model and its record into models/encoder/")
+    s.add_argument("model_dir", help="the folder convert_minilm.py wrote (model.onnx, train_log.json)")
+    s.add_argument("out", help="models/encoder in the checkout")
+    s.add_argument("--pairs", required=True, help="the pairs file the carry was packed from")
+    s.add_argument("--how", required=True, help="the commands that made the pairs and the carry, for the record")
     args = ap.parse_args()
-    {"pack": pack, "train": train, "join": join}[args.cmd](args)
+    {"pack": pack, "train": train, "join": join, "ship": ship}[args.cmd](args)
 
 
 if __name__ == "__main__":

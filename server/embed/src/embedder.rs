@@ -10,7 +10,7 @@ use ort::value::Tensor;
 use tokenizers::{PaddingParams, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
 use crate::error::EmbedError;
-use crate::model::{self, Checksums, Precision, MODEL_NAME, TOKENIZER};
+use crate::model::{self, Checksums, Precision, TOKENIZER};
 use crate::{runtime, DIM};
 
 /// Texts per ONNX Runtime call by default: one. The int8 graph quantises activations
@@ -38,7 +38,8 @@ const OUTPUT: &str = "last_hidden_state";
 /// Every field has a working default (`EmbedConfig::default()`).
 #[derive(Clone, Debug, Default)]
 pub struct EmbedConfig {
-    /// The model folder; default `LOCUS_MODEL_DIR`, then `<cache>/models/all-minilm-l6-v2`.
+    /// The model folder; default `LOCUS_MODEL_DIR`, then `<cache>/models/locus-minilm-l6-loc`
+    /// (Locus's own encoder) when installed, else `<cache>/models/all-minilm-l6-v2` (the base).
     pub model_dir: Option<PathBuf>,
     /// The ONNX Runtime library file; default `ORT_DYLIB_PATH`, then the cache, then python3's onnxruntime.
     pub runtime_path: Option<PathBuf>,
@@ -129,7 +130,7 @@ impl Embedder {
             tokenizer,
             tokenizer_path,
             max_tokens,
-            model_id: format!("{MODEL_NAME}-{}:{}", precision.label(), &model_sha[..12]),
+            model_id: format!("{}-{}:{}", model::model_name(&dir), precision.label(), &model_sha[..12]),
             model_path: dir.join(precision.file_name()),
             runtime_path: rt.path.clone(),
         })
@@ -161,8 +162,9 @@ impl Embedder {
         self
     }
 
-    /// `all-minilm-l6-v2-int8:<first 12 hex digits of the model file's sha256>`: names
-    /// the vectors this embedder makes, for caches keyed by it.
+    /// `<model folder's name>-<precision>:<first 12 hex digits of the model file's sha256>`,
+    /// e.g. `locus-minilm-l6-loc-int8:3f…` or `all-minilm-l6-v2-int8:1378adbb8063`: names the
+    /// vectors this embedder makes, for caches keyed by it, and says which encoder made them.
     pub fn model_id(&self) -> &str {
         &self.model_id
     }

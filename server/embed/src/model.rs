@@ -7,8 +7,12 @@ use sha2::{Digest, Sha256};
 
 use crate::error::EmbedError;
 
-/// The folder name under `<cache>/models/`.
+/// The base encoder's folder name under `<cache>/models/`: all-MiniLM-L6-v2 as published, the
+/// fallback when Locus's own encoder is not installed.
 pub const MODEL_NAME: &str = "all-minilm-l6-v2";
+/// Locus's own encoder's folder name under `<cache>/models/`: all-MiniLM-L6-v2 fine-tuned for
+/// localization (`models/encoder/` in the checkout, installed by setup.sh). Preferred when present.
+pub const TUNED_MODEL_NAME: &str = "locus-minilm-l6-loc";
 /// Written last by setup.sh, in `sha256sum` format: its presence means the folder is complete.
 pub const CHECKSUMS: &str = "checksums.sha256";
 pub const TOKENIZER: &str = "tokenizer.json";
@@ -39,7 +43,9 @@ impl Precision {
     }
 }
 
-/// The model folder: the setting, then `LOCUS_MODEL_DIR`, then `<cache>/models/all-minilm-l6-v2`.
+/// The model folder: the setting, then `LOCUS_MODEL_DIR`, then Locus's own encoder
+/// (`<cache>/models/locus-minilm-l6-loc`) where setup installed it (its `checksums.sha256`,
+/// written last, is there), else the base (`<cache>/models/all-minilm-l6-v2`).
 pub(crate) fn model_dir(setting: Option<&Path>, cache: &Path) -> PathBuf {
     if let Some(p) = setting {
         return p.to_path_buf();
@@ -47,7 +53,23 @@ pub(crate) fn model_dir(setting: Option<&Path>, cache: &Path) -> PathBuf {
     if let Some(p) = std::env::var_os("LOCUS_MODEL_DIR").filter(|v| !v.is_empty()) {
         return PathBuf::from(p);
     }
-    cache.join("models").join(MODEL_NAME)
+    default_model_dir(cache)
+}
+
+/// Without a setting: the tuned folder when it is complete, else the base's.
+pub(crate) fn default_model_dir(cache: &Path) -> PathBuf {
+    let tuned = cache.join("models").join(TUNED_MODEL_NAME);
+    if tuned.join(CHECKSUMS).is_file() {
+        tuned
+    } else {
+        cache.join("models").join(MODEL_NAME)
+    }
+}
+
+/// The name vectors are filed under: the folder's name (`all-minilm-l6-v2`,
+/// `locus-minilm-l6-loc`, or whatever folder `LOCUS_MODEL_DIR` names).
+pub(crate) fn model_name(dir: &Path) -> String {
+    dir.file_name().map_or_else(|| MODEL_NAME.to_owned(), |n| n.to_string_lossy().into_owned())
 }
 
 /// The recorded checksums of a model folder, by file name.
@@ -142,6 +164,23 @@ mod tests {
 
         let err = sums.read_verified("tokenizer.json").unwrap_err();
         assert!(matches!(err, EmbedError::ModelNotFound { .. }), "{err}");
+    }
+
+    #[test]
+    fn the_tuned_encoder_is_preferred_once_complete() {
+        let cache = tempfile::tempdir().unwrap();
+        let base = cache.path().join("models").join(MODEL_NAME);
+        let tuned = cache.path().join("models").join(TUNED_MODEL_NAME);
+        assert_eq!(default_model_dir(cache.path()), base, "nothing installed: the base (its error names it)");
+        std::fs::create_dir_all(&tuned).unwrap();
+        std::fs::write(tuned.join("model.onnx"), b"half written").unwrap();
+        assert_eq!(default_model_dir(cache.path()), base, "a tuned folder without checksums is not complete");
+        std::fs::write(tuned.join(CHECKSUMS), "").unwrap();
+        assert_eq!(default_model_dir(cache.path()), tuned);
+        assert_eq!(model_name(&tuned), TUNED_MODEL_NAME);
+        assert_eq!(model_name(&base), MODEL_NAME);
+        let explicit = cache.path().join("mine");
+        assert_eq!(model_dir(Some(&explicit), cache.path()), explicit);
     }
 
     #[test]

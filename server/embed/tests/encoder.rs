@@ -123,8 +123,8 @@ fn empty_and_huge_texts_are_fine() {
 
 #[test]
 fn fp32_and_int8_agree() {
-    let Some(int8) = common::embedder(Precision::Int8) else { return };
-    let Some(fp32) = common::embedder(Precision::Fp32) else { return };
+    let Some(int8) = common::base_embedder(Precision::Int8) else { return };
+    let Some(fp32) = common::base_embedder(Precision::Fp32) else { return };
     assert_ne!(int8.model_id(), fp32.model_id());
     assert!(int8.model_id().starts_with("all-minilm-l6-v2-int8:"));
     let texts = [
