@@ -167,7 +167,7 @@ if [ -f "$TUNED_SRC/model.onnx" ]; then
         die "$TUNED_SRC/record.json is missing or has no sha256; restore it with: git checkout models/encoder"
     echo "$want  $TUNED_SRC/model.onnx" | sha256sum --quiet -c - >/dev/null 2>&1 ||
         die "$TUNED_SRC/model.onnx does not match the sha256 in its record.json; restore it with: git checkout models/encoder (a Git LFS checkout needs: git lfs pull)"
-    TUNED_ID="$(cat "$HERE/model/reference.py" | { sha256sum; echo "$want $BUILD_ID"; } | sha256sum | cut -c1-16)"
+    TUNED_ID="$({ sha256sum <"$HERE/model/reference.py"; echo "$want $BUILD_ID"; } | sha256sum | cut -c1-16)"
     if tuned_ok; then
         say "Locus encoder ok ($TUNED_DIR, checksums verified)"
     else

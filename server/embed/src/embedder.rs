@@ -163,7 +163,7 @@ impl Embedder {
     }
 
     /// `<model folder's name>-<precision>:<first 12 hex digits of the model file's sha256>`,
-    /// e.g. `locus-minilm-l6-loc-int8:3f…` or `all-minilm-l6-v2-int8:1378adbb8063`: names the
+    /// e.g. `locus-minilm-l6-loc-int8:8e5fae296651` or `all-minilm-l6-v2-int8:1378adbb8063`: names the
     /// vectors this embedder makes, for caches keyed by it, and says which encoder made them.
     pub fn model_id(&self) -> &str {
         &self.model_id

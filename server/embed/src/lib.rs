@@ -25,7 +25,7 @@ use std::path::PathBuf;
 
 pub use embedder::{EmbedConfig, Embedder, BATCH_SIZE, DEFAULT_MAX_TOKENS, MODEL_MAX_TOKENS};
 pub use error::{EmbedError, SETUP_HINT};
-pub use model::{Precision, CHECKSUMS, MODEL_NAME, TUNED_MODEL_NAME};
+pub use model::{Precision, CHECKSUMS, MODEL_NAME};
 pub use ranker::{Ranker, FILE_RANKER_FEATURES, RANKER_ENV, RANKER_FEATURES, TAIL_RANKER_FEATURES};
 pub use store::VectorStore;
 
