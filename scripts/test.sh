@@ -3,8 +3,10 @@
 #   1. the model and ONNX Runtime (scripts/setup.sh, into $LOCUS_CACHE or ~/.cache/locus);
 #   2. format and lint checks, the release build, all Rust tests (unit, data-driven, end-to-end,
 #      real model parity), the shipped ranking models against their fixtures from Python;
-#   3. the no-network proof (tests/safety); the protocol test (Node client over stdio) and the
-#      editor tests that fit CI (VS Code extension logic, Neovim 0.11.4 headless).
+#   3. the no-network proof (tests/safety); the release bundle unpacked and run as a new user
+#      (tests/release: doctor, locate with the encoder and models, Neovim :checkhealth); the
+#      protocol test (Node client over stdio) and the editor tests that fit CI (VS Code extension
+#      logic, Neovim 0.11.4 headless).
 #      LOCUS_SLOW_EDITOR_TESTS=1 adds Helix and VS Code (code-server + Chromium).
 # Needs: Rust (cargo), python3 with venv, Node 20 + npm, network access to the package registries.
 set -euo pipefail
@@ -32,6 +34,9 @@ step "the shipped models against their fixtures (Python ONNX Runtime)"
 step "safety: no network system call (strace), same answer in a network namespace"
 bash tests/safety/network_calls_test.sh
 bash tests/safety/no_network.sh
+
+step "the release bundle as a new user runs it (empty HOME, no Python, no network)"
+bash tests/release/bundle_test.sh
 
 step "protocol and editor tests"
 bash tests/editors/all.sh

@@ -178,12 +178,16 @@ def main() -> None:
 
     lite = load(args.lite, load_gold_files(args.gold_lite))
     tokio = load(args.tokio, load_gold_files(args.gold_tokio))
-    every = lite + tokio
+    pairs = tr.corpus_pairs(args)
+    corpus = [i for f, g in pairs for i in load(f, load_gold_files(g))]
+    tr.check_disjoint(lite + tokio, corpus)
+    every = lite + tokio + corpus
     fn_lite, _ = tr.load_instances(args.lite, tr.load_gold(args.gold_lite))
     fn_tokio, _ = tr.load_instances(args.tokio, tr.load_gold(args.gold_tokio))
-    fns = FunctionModels(fn_lite + fn_tokio)
+    fn_corpus = [i for f, g in pairs for i in tr.load_instances(f, tr.load_gold(g))[0]]
+    fns = FunctionModels(fn_lite + fn_tokio + fn_corpus)
     repos = sorted({i.repo for i in every})
-    print(f"{len(lite)} Lite + {len(tokio)} tokio instances with gold files, {len(repos)} repositories, "
+    print(f"{len(lite)} Lite + {len(tokio)} tokio + {len(corpus)} corpus instances with gold files, {len(repos)} repositories, "
           f"{sum(len(i.paths) for i in every)} file rows; params {PARAMS}")
 
     # 1. Out of fold by repository, nested for the function scores.
@@ -202,9 +206,14 @@ def main() -> None:
     print("| subset | n | order | file Acc@1 | Acc@3 | Acc@5 | MRR |")
     print("|---|---:|---|---:|---:|---:|---:|")
     figures = {}
-    subsets = [("Lite-available (9 repos)", lite), ("tokio (Rust)", tokio)]
+    subsets = [("Lite-available", lite), ("tokio (Rust)", tokio)]
+    if corpus:
+        subsets += [("corpus, Python", [i for i in corpus if tr.language(i.paths) == "python"]),
+                    ("corpus, Rust", [i for i in corpus if tr.language(i.paths) == "rust"])]
     subsets += [(r, [i for i in every if i.repo == r]) for r in repos]
     for label, insts in subsets:
+        if not insts:
+            continue
         f = file_metrics(insts, None)
         r = file_metrics(insts, [oof[i.iid] for i in insts])
         figures[label] = {"fusion": f, "reranked": r}
@@ -246,10 +255,12 @@ def main() -> None:
         "label": "1 iff the file's path is in the instance's gold `files`",
         "training_repos": repos,
         "training_instances": len(every),
+        "training_languages": tr.languages(every),
         "training_rows": int(len(x_all)),
         "training_positives": int(y_all.sum()),
         "data": {"lite": {"file": args.lite.name, "sha256": tr.file_sha(args.lite)},
-                 "tokio": {"file": args.tokio.name, "sha256": tr.file_sha(args.tokio)}},
+                 "tokio": {"file": args.tokio.name, "sha256": tr.file_sha(args.tokio)},
+                 "corpus": tr.corpus_record(pairs, corpus)},
         "protocol": "folds by repository, nested for the function model's scores; fixed hyper-parameters "
                     "(the function model's); figures out of fold; shipped model trained on all folds",
         "out_of_fold": {lab: {o: {m: (round(v, 4) if isinstance(v, float) else v) for m, v in d.items()}

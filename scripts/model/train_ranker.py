@@ -175,9 +175,56 @@ def data_arguments(ap, what: str) -> None:
     ap.add_argument("--tokio", type=Path, required=True)
     ap.add_argument("--gold-lite", type=Path, default=DATA / "swebench_lite.gold.jsonl")
     ap.add_argument("--gold-tokio", type=Path, default=DATA / "rust_tokio.gold.jsonl")
+    corpus_arguments(ap)
     ap.add_argument("--out", type=Path, default=ROOT / "models")
     ap.add_argument("--folds-out", type=Path, help=f"also write the leave-one-repository-out {what} models here")
     ap.add_argument("--no-write", action="store_true", help="report only; write nothing")
+
+
+def corpus_arguments(ap) -> None:
+    """Training instances from the localization corpus (scripts/corpus/): a feature dump of
+    `locus eval` on corpus instances and its gold, repeatable in pairs. Their repositories
+    are folds like the benchmark's (each scored by models trained without it)."""
+    ap.add_argument("--corpus", type=Path, action="append", default=[], metavar="FEATURES",
+                    help="feature dump of corpus instances (repeatable; one --gold-corpus each)")
+    ap.add_argument("--gold-corpus", type=Path, action="append", default=[], metavar="GOLD",
+                    help="the corpus gold (corpus.gold.jsonl or a sample's) for the --corpus of the same position")
+
+
+def corpus_pairs(args) -> list[tuple[Path, Path]]:
+    """(features, gold) of each --corpus; stops unless every dump has its gold."""
+    if len(args.corpus) != len(args.gold_corpus):
+        sys.exit(f"{len(args.corpus)} --corpus but {len(args.gold_corpus)} --gold-corpus: give one gold per dump")
+    return list(zip(args.corpus, args.gold_corpus))
+
+
+def check_disjoint(bench: list, corpus: list) -> None:
+    """Stops when a corpus instance comes from a benchmark repository (the corpus builder refuses
+    them; a hand-made dump might not): its figures would no longer be held out."""
+    shared = sorted({i.repo for i in bench} & {i.repo for i in corpus})
+    if shared:
+        sys.exit(f"the corpus dumps hold benchmark repositories {shared}; build the corpus without them")
+
+
+def language(names: list[str]) -> str:
+    """"rust" or "python": the language of an instance's candidates (by file extension)."""
+    rust = sum(n.split(":", 1)[0].endswith(".rs") for n in names)
+    return "rust" if rust * 2 > len(names) else "python"
+
+
+def languages(insts: list) -> dict[str, int]:
+    """Training instances per language, recorded in each model's .json."""
+    out: dict[str, int] = {}
+    for i in insts:
+        lang = language(getattr(i, "names", None) or getattr(i, "paths", []))
+        out[lang] = out.get(lang, 0) + 1
+    return dict(sorted(out.items()))
+
+
+def corpus_record(pairs: list[tuple[Path, Path]], insts: list) -> list[dict]:
+    """The .json's record of the corpus dumps a model was trained on."""
+    return [{"file": f.name, "sha256": file_sha(f), "gold": g.name,
+             "repos": sorted({i.repo for i in insts})} for f, g in pairs]
 
 
 def metrics(insts: list[Instance], scores: list[np.ndarray] | None) -> dict[str, float]:
@@ -419,6 +466,7 @@ def main() -> None:
     ap.add_argument("--tokio", type=Path, default=Path("/tmp/runs/features-tokio.jsonl"))
     ap.add_argument("--gold-lite", type=Path, default=DATA / "swebench_lite.gold.jsonl")
     ap.add_argument("--gold-tokio", type=Path, default=DATA / "rust_tokio.gold.jsonl")
+    corpus_arguments(ap)
     ap.add_argument("--out", type=Path, default=ROOT / "models")
     ap.add_argument("--folds-out", type=Path, help="also write the leave-one-repository-out models here")
     ap.add_argument("--no-write", action="store_true", help="report only; write nothing")
@@ -432,9 +480,13 @@ def main() -> None:
 
     lite, lite_lines = load_instances(args.lite, load_gold(args.gold_lite))
     tokio, tokio_lines = load_instances(args.tokio, load_gold(args.gold_tokio))
-    every = lite + tokio
+    pairs = corpus_pairs(args)
+    corpus = [i for f, g in pairs for i in load_instances(f, load_gold(g))[0]]
+    check_disjoint(lite + tokio, corpus)
+    every = lite + tokio + corpus
     repos = sorted({i.repo for i in every})
-    print(f"{args.lite}: {lite_lines} lines, {len(lite)} usable; {args.tokio}: {tokio_lines} lines, {len(tokio)} usable")
+    print(f"{args.lite}: {lite_lines} lines, {len(lite)} usable; {args.tokio}: {tokio_lines} lines, {len(tokio)} usable; "
+          f"corpus: {len(corpus)} usable from {len({i.repo for i in corpus})} repositories")
     print(f"{len(repos)} repositories, {len(every)} instances, {sum(len(i.names) for i in every)} candidates; params {PARAMS}")
 
     # 1. Out of fold, one fold per repository: the reported figures.
@@ -443,7 +495,13 @@ def main() -> None:
     by_id = {i.iid: s for i, s in zip(every, oof)}
     rows = []
     figures = {}
-    for label, insts in [("Lite-available (9 repos)", lite), ("tokio (Rust)", tokio)]:
+    subsets = [("Lite-available", lite), ("tokio (Rust)", tokio)]
+    if corpus:
+        subsets += [("corpus, Python", [i for i in corpus if language(i.names) == "python"]),
+                    ("corpus, Rust", [i for i in corpus if language(i.names) == "rust"])]
+    for label, insts in subsets:
+        if not insts:
+            continue
         scores = [by_id[i.iid] for i in insts]
         f, r = metrics(insts, None), metrics(insts, scores)
         rows.append(fmt_row(label, "fusion", f))
@@ -506,11 +564,13 @@ def main() -> None:
         "label": "1 iff the candidate's name is in the instance's gold `functions`",
         "training_repos": repos,
         "training_instances": len(every),
+        "training_languages": languages(every),
         "training_rows": int(sum(len(i.names) for i in every)),
         "training_positives": int(sum(int(i.y.sum()) for i in every)),
         "data": {
             "lite": {"file": args.lite.name, "sha256": file_sha(args.lite), "lines": lite_lines, "usable": len(lite)},
             "tokio": {"file": args.tokio.name, "sha256": file_sha(args.tokio), "lines": tokio_lines, "usable": len(tokio)},
+            "corpus": corpus_record(pairs, corpus),
         },
         "protocol": "folds by repository; fixed hyper-parameters; figures out of fold (leave one repository out); shipped model trained on all folds",
         "out_of_fold": {lab: {k: rounded(v) for k, v in d.items()} for lab, d in figures.items()},

@@ -85,7 +85,14 @@ def main() -> None:
     ver = tr.versions()
     lite_b, lite_t, lite_lines = load(args.lite, tr.load_gold(args.gold_lite))
     tokio_b, tokio_t, tokio_lines = load(args.tokio, tr.load_gold(args.gold_tokio))
-    base, tail = lite_b + tokio_b, lite_t + tokio_t
+    pairs = tr.corpus_pairs(args)
+    corpus_b, corpus_t = [], []
+    for f, g in pairs:
+        b, t, _ = load(f, tr.load_gold(g))
+        corpus_b += b
+        corpus_t += t
+    tr.check_disjoint(lite_b + tokio_b, corpus_b)
+    base, tail = lite_b + tokio_b + corpus_b, lite_t + tokio_t + corpus_t
     repos = sorted({i.repo for i in base})
     folds = tr.repo_folds(base)
     print(f"{len(repos)} repositories, {len(base)} instances, {sum(len(i.names) for i in base)} candidates")
@@ -107,7 +114,13 @@ def main() -> None:
     print("\nOut of fold (function model's first three, then the tail model):")
     print("| subset | n | order | Acc@5 | Acc@10 | Recall@5 | MRR | first gold vs fusion |")
     print("|---|---:|---|---:|---:|---:|---:|---|")
-    for label, insts in [("Lite-available (9 repos)", lite_b), ("tokio (Rust)", tokio_b)]:
+    subsets = [("Lite-available", lite_b), ("tokio (Rust)", tokio_b)]
+    if corpus_b:
+        subsets += [("corpus, Python", [i for i in corpus_b if tr.language(i.names) == "python"]),
+                    ("corpus, Rust", [i for i in corpus_b if tr.language(i.names) == "rust"])]
+    for label, insts in subsets:
+        if not insts:
+            continue
         s_ship, s_new = [shipped[i.iid] for i in insts], [by_id[i.iid] for i in insts]
         m_ship, m_new = tr.metrics(insts, s_ship), tr.metrics(insts, s_new)
         print(tr.fmt_row(label, "function model", m_ship))
@@ -140,10 +153,12 @@ def main() -> None:
         "label": "1 iff the candidate's name is in the instance's gold `functions`",
         "training_repos": repos,
         "training_instances": len(tail),
+        "training_languages": tr.languages(tail),
         "training_rows": int(sum(len(i.names) for i in tail)),
         "data": {
             "lite": {"file": args.lite.name, "sha256": tr.file_sha(args.lite), "lines": lite_lines},
             "tokio": {"file": args.tokio.name, "sha256": tr.file_sha(args.tokio), "lines": tokio_lines},
+            "corpus": tr.corpus_record(pairs, corpus_b),
         },
         "protocol": "folds by repository; fixed hyper-parameters; figures out of fold; shipped model trained on all folds",
         "out_of_fold": {lab: {k: {m: (round(v, 4) if isinstance(v, float) else v) for m, v in d.items()}

@@ -11,7 +11,7 @@ local root_markers = { { '.git', '.hg', '.jj' }, { 'Cargo.toml', 'pyproject.toml
 
 ---@type vim.lsp.Config
 return {
-  cmd = { vim.g.locus_server_path or 'locus', 'lsp' },
+  cmd = { require('locus').server_path(), 'lsp' },
   filetypes = { 'python', 'rust', 'markdown' },
   root_markers = root_markers,
   ---@param bufnr integer

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::bundle::setup_hint;
+
 /// The fix for anything missing or damaged in the runtime or model folders.
 pub const SETUP_HINT: &str = "run `bash scripts/setup.sh` from the Locus checkout";
 
@@ -10,14 +12,15 @@ pub const SETUP_HINT: &str = "run `bash scripts/setup.sh` from the Locus checkou
 pub enum EmbedError {
     /// No ONNX Runtime shared library at any of the places searched.
     #[error(
-        "ONNX Runtime (libonnxruntime.so.1.31.x) not found; searched: {}. To install it, {SETUP_HINT} \
+        "ONNX Runtime (libonnxruntime.so.1.31.x) not found; searched: {}. To install it, {} \
          (or set ORT_DYLIB_PATH to the library)",
-        display_paths(searched)
+        display_paths(searched),
+        setup_hint()
     )]
     RuntimeNotFound { searched: Vec<PathBuf> },
 
     /// A library file was found but could not be loaded (wrong version, wrong architecture, damaged).
-    #[error("could not load ONNX Runtime from {}: {message}. To install a working one, {SETUP_HINT}", path.display())]
+    #[error("could not load ONNX Runtime from {}: {message}. To install a working one, {}", path.display(), setup_hint())]
     RuntimeLoad { path: PathBuf, message: String },
 
     /// This process already runs a different ONNX Runtime library; one process can load only one.
@@ -29,19 +32,20 @@ pub enum EmbedError {
     RuntimeConflict { loaded: PathBuf, requested: PathBuf },
 
     /// A file of the model folder is missing.
-    #[error("model file {} is missing (folder {}). The encoder is built by setup and the ranker ships in the checkout's models/ (`git checkout models/`); {SETUP_HINT}", missing.display(), dir.display())]
+    #[error("model file {} is missing (folder {}). The encoder is built by setup and the ranker ships in the checkout's models/ (`git checkout models/`); {}", missing.display(), dir.display(), setup_hint())]
     ModelNotFound { dir: PathBuf, missing: PathBuf },
 
     /// A model file does not match the checksum setup.sh recorded: it is not trusted.
     #[error(
         "model file {} is damaged or was changed (sha256 {actual}, its recorded checksum is {expected}); \
-         it is not used. The encoder is rebuilt by setup and the ranker restored by `git checkout models/`; {SETUP_HINT}",
-        path.display()
+         it is not used. The encoder is rebuilt by setup and the ranker restored by `git checkout models/`; {}",
+        path.display(),
+        setup_hint()
     )]
     ModelCorrupt { path: PathBuf, expected: String, actual: String },
 
     /// The tokenizer could not be read or could not encode a text.
-    #[error("tokenizer {}: {message}. To rebuild the model folder, {SETUP_HINT}", path.display())]
+    #[error("tokenizer {}: {message}. To rebuild the model folder, {}", path.display(), setup_hint())]
     Tokenizer { path: PathBuf, message: String },
 
     /// ONNX Runtime rejected the model or failed while running it.

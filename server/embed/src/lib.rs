@@ -14,6 +14,7 @@
 //! # Ok::<(), locus_embed::EmbedError>(())
 //! ```
 
+pub mod bundle;
 mod embedder;
 mod error;
 mod model;
@@ -23,6 +24,7 @@ mod store;
 
 use std::path::PathBuf;
 
+pub use bundle::{bundle_root, setup_hint, BUNDLE_MANIFEST};
 pub use embedder::{EmbedConfig, Embedder, BATCH_SIZE, DEFAULT_MAX_TOKENS, MODEL_MAX_TOKENS};
 pub use error::{EmbedError, SETUP_HINT};
 pub use model::{Precision, CHECKSUMS, MODEL_NAME};
@@ -41,6 +43,18 @@ pub fn cache_dir() -> PathBuf {
     let home = std::env::var_os("HOME").filter(|v| !v.is_empty()).map(PathBuf::from);
     // Without HOME (a bare service environment) the temp dir still works, uncached across boots.
     home.unwrap_or_else(std::env::temp_dir).join(".cache").join("locus")
+}
+
+/// The ONNX Runtime library this process uses, loading it if no one has yet (the setting,
+/// `ORT_DYLIB_PATH`, the release bundle, the cache, python3's onnxruntime): `locus doctor`'s
+/// first check.
+pub fn runtime_library(setting: Option<&std::path::Path>) -> Result<PathBuf, EmbedError> {
+    runtime::runtime(setting, &cache_dir()).map(|rt| rt.path.clone())
+}
+
+/// The sha256 (hex) of a file's bytes.
+pub fn sha256_file(path: &std::path::Path) -> Result<String, EmbedError> {
+    std::fs::read(path).map(|b| model::sha256_hex(&b)).map_err(|e| EmbedError::io(path, e))
 }
 
 /// Cosine similarity; 0 when either vector is all zeros or the lengths differ.

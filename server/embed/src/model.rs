@@ -43,7 +43,8 @@ impl Precision {
     }
 }
 
-/// The model folder: the setting, then `LOCUS_MODEL_DIR`, then Locus's own encoder
+/// The model folder: the setting, then `LOCUS_MODEL_DIR`, then the release bundle's encoder
+/// (`<bundle>/share/locus/encoder/locus-minilm-l6-loc`), then Locus's own encoder
 /// (`<cache>/models/locus-minilm-l6-loc`) where setup installed it (its `checksums.sha256`,
 /// written last, is there), else the base (`<cache>/models/all-minilm-l6-v2`).
 pub(crate) fn model_dir(setting: Option<&Path>, cache: &Path) -> PathBuf {
@@ -53,11 +54,15 @@ pub(crate) fn model_dir(setting: Option<&Path>, cache: &Path) -> PathBuf {
     if let Some(p) = std::env::var_os("LOCUS_MODEL_DIR").filter(|v| !v.is_empty()) {
         return PathBuf::from(p);
     }
-    default_model_dir(cache)
+    default_model_dir(crate::bundle_root(), cache)
 }
 
-/// Without a setting: the tuned folder when it is complete, else the base's.
-pub(crate) fn default_model_dir(cache: &Path) -> PathBuf {
+/// Without a setting: the bundle's encoder, else the cache's tuned folder when they are
+/// complete, else the base's.
+pub(crate) fn default_model_dir(bundle: Option<&Path>, cache: &Path) -> PathBuf {
+    if let Some(dir) = bundle.map(crate::bundle::encoder_dir).filter(|d| d.join(CHECKSUMS).is_file()) {
+        return dir;
+    }
     let tuned = cache.join("models").join(TUNED_MODEL_NAME);
     if tuned.join(CHECKSUMS).is_file() {
         tuned
@@ -171,16 +176,39 @@ mod tests {
         let cache = tempfile::tempdir().unwrap();
         let base = cache.path().join("models").join(MODEL_NAME);
         let tuned = cache.path().join("models").join(TUNED_MODEL_NAME);
-        assert_eq!(default_model_dir(cache.path()), base, "nothing installed: the base (its error names it)");
+        assert_eq!(
+            default_model_dir(None, cache.path()),
+            base,
+            "nothing installed: the base (its error names it)"
+        );
         std::fs::create_dir_all(&tuned).unwrap();
         std::fs::write(tuned.join("model.onnx"), b"half written").unwrap();
-        assert_eq!(default_model_dir(cache.path()), base, "a tuned folder without checksums is not complete");
+        assert_eq!(
+            default_model_dir(None, cache.path()),
+            base,
+            "a tuned folder without checksums is not complete"
+        );
         std::fs::write(tuned.join(CHECKSUMS), "").unwrap();
-        assert_eq!(default_model_dir(cache.path()), tuned);
+        assert_eq!(default_model_dir(None, cache.path()), tuned);
         assert_eq!(model_name(&tuned), TUNED_MODEL_NAME);
         assert_eq!(model_name(&base), MODEL_NAME);
         let explicit = cache.path().join("mine");
         assert_eq!(model_dir(Some(&explicit), cache.path()), explicit);
+    }
+
+    #[test]
+    fn a_complete_bundle_encoder_comes_before_the_cache() {
+        let cache = tempfile::tempdir().unwrap();
+        let bundle = tempfile::tempdir().unwrap();
+        let tuned = cache.path().join("models").join(TUNED_MODEL_NAME);
+        std::fs::create_dir_all(&tuned).unwrap();
+        std::fs::write(tuned.join(CHECKSUMS), "").unwrap();
+        let bundled = crate::bundle::encoder_dir(bundle.path());
+        std::fs::create_dir_all(&bundled).unwrap();
+        assert_eq!(default_model_dir(Some(bundle.path()), cache.path()), tuned, "no checksums: incomplete");
+        std::fs::write(bundled.join(CHECKSUMS), "").unwrap();
+        assert_eq!(default_model_dir(Some(bundle.path()), cache.path()), bundled);
+        assert_eq!(model_name(&bundled), TUNED_MODEL_NAME, "the same vectors as the cache's copy");
     }
 
     #[test]

@@ -42,6 +42,9 @@ pub struct Ranker {
     model_path: PathBuf,
     sha256: String,
     feature_names: Vec<String>,
+    /// The languages of the issues it was trained on (`training_languages` of its `.json`);
+    /// `None` when the `.json` does not say.
+    languages: Option<Vec<String>>,
     runtime_path: PathBuf,
     /// Features per row the model takes.
     width: usize,
@@ -58,11 +61,15 @@ impl std::fmt::Debug for Ranker {
 }
 
 impl Ranker {
-    /// The model of this checkout: `$LOCUS_RANKER` when set, else `models/ranker.onnx`
-    /// at the root of the repository this crate was built from.
+    /// The function model to use: `$LOCUS_RANKER` when set, else the release bundle's
+    /// (`<bundle>/share/locus/models/ranker.onnx`), else `models/ranker.onnx` at the root of
+    /// the repository this crate was built from.
     pub fn default_path() -> PathBuf {
         if let Some(p) = std::env::var_os(RANKER_ENV).filter(|v| !v.is_empty()) {
             return PathBuf::from(p);
+        }
+        if let Some(root) = crate::bundle_root() {
+            return crate::bundle::models_dir(root).join("ranker.onnx");
         }
         Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("..").join("models").join("ranker.onnx")
     }
@@ -132,6 +139,7 @@ impl Ranker {
             session: Mutex::new(session),
             model_path: model.to_path_buf(),
             sha256,
+            languages: meta.as_ref().and_then(|m| m.languages.clone()),
             feature_names: meta.map(|m| m.feature_names).unwrap_or_default(),
             runtime_path: rt.path.clone(),
             width,
@@ -177,6 +185,19 @@ impl Ranker {
         &self.feature_names
     }
 
+    /// The languages (`"python"`, `"rust"`) of the issues the model was trained on, from its
+    /// `.json`; `None` when it does not record them (a model from before the record, or one
+    /// handed over without a `.json`).
+    pub fn languages(&self) -> Option<&[String]> {
+        self.languages.as_deref()
+    }
+
+    /// Whether the model may rank candidates of `language`: it was trained on issues of that
+    /// language, or it does not say what it was trained on.
+    pub fn trained_on(&self, language: &str) -> bool {
+        self.languages.as_ref().is_none_or(|l| l.iter().any(|x| x == language))
+    }
+
     /// The ONNX Runtime library of this process.
     pub fn runtime_path(&self) -> &Path {
         &self.runtime_path
@@ -187,6 +208,8 @@ impl Ranker {
 struct Metadata {
     sha256: String,
     feature_names: Vec<String>,
+    /// The keys of `training_languages` with at least one instance, when recorded.
+    languages: Option<Vec<String>>,
 }
 
 impl Metadata {
@@ -215,7 +238,18 @@ impl Metadata {
         if feature_names.len() != width {
             return Err(invalid(&format!("{} feature names, expected {width}", feature_names.len())));
         }
-        Ok(Some(Metadata { sha256: sha256.to_ascii_lowercase(), feature_names }))
+        let languages = match &json["training_languages"] {
+            serde_json::Value::Null => None,
+            serde_json::Value::Object(counts) => Some(
+                counts
+                    .iter()
+                    .filter(|(_, n)| n.as_u64().is_some_and(|n| n > 0))
+                    .map(|(lang, _)| lang.clone())
+                    .collect(),
+            ),
+            _ => return Err(invalid("`training_languages` is not an object of counts")),
+        };
+        Ok(Some(Metadata { sha256: sha256.to_ascii_lowercase(), feature_names, languages }))
     }
 }
 
@@ -289,6 +323,30 @@ mod tests {
             assert!(matches!(err, EmbedError::Io { .. }), "{bad}: {err:?}");
             assert!(err.to_string().contains("ranker.json"), "{err}");
         }
+    }
+
+    #[test]
+    fn the_training_languages_are_read_from_the_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = dir.path().join("ranker.onnx");
+        let names: Vec<String> = (0..2).map(|i| format!("f{i}")).collect();
+        let write = |langs: serde_json::Value| {
+            let meta =
+                serde_json::json!({"onnx_sha256": "ab", "feature_names": names, "training_languages": langs});
+            std::fs::write(dir.path().join("ranker.json"), meta.to_string()).unwrap();
+        };
+        write(serde_json::json!({"python": 400, "rust": 0}));
+        let meta = Metadata::beside(&model, 2).unwrap().unwrap();
+        assert_eq!(
+            meta.languages,
+            Some(vec!["python".to_string()]),
+            "a language with no instance is not covered"
+        );
+        write(serde_json::Value::Null);
+        assert_eq!(Metadata::beside(&model, 2).unwrap().unwrap().languages, None);
+        write(serde_json::json!(["python"]));
+        let err = Metadata::beside(&model, 2).err().expect("a list is not a record of counts");
+        assert!(err.to_string().contains("training_languages"), "{err}");
     }
 
     #[test]

@@ -34,7 +34,8 @@ fn explicit_path(setting: Option<&Path>) -> Option<PathBuf> {
 
 /// The process-wide runtime, loading it on first use.
 ///
-/// Search order: `setting` → `ORT_DYLIB_PATH` → `<cache>/ort/onnxruntime/capi/` →
+/// Search order: `setting` → `ORT_DYLIB_PATH` → the release bundle's `lib/` →
+/// `<cache>/ort/onnxruntime/capi/` →
 /// the `onnxruntime` package of the `python3` on PATH (`.../onnxruntime/capi/`).
 pub(crate) fn runtime(setting: Option<&Path>, cache: &Path) -> Result<&'static Runtime, EmbedError> {
     let explicit = explicit_path(setting);
@@ -54,10 +55,12 @@ pub(crate) fn runtime(setting: Option<&Path>, cache: &Path) -> Result<&'static R
         return Ok(RUNTIME.get_or_init(|| Runtime { path: p, env }));
     }
 
-    // Each folder in turn; python3 is only asked when the cache has no library that loads.
+    // Each folder in turn; python3 is only asked when the bundle and the cache have no
+    // library that loads.
+    let bundle_dir = crate::bundle_root().map(crate::bundle::runtime_dir);
     let cache_dir = cache.join("ort").join("onnxruntime").join("capi");
     let python_dir = || python_onnxruntime_dir().map(|d| d.join("capi"));
-    let dirs = std::iter::once(Some(cache_dir)).chain(std::iter::once_with(python_dir)).flatten();
+    let dirs = [bundle_dir, Some(cache_dir)].into_iter().chain(std::iter::once_with(python_dir)).flatten();
     let mut searched = Vec::new();
     let mut first_error = None;
     for dir in dirs {

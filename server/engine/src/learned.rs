@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use locus_embed::{EmbedError, Ranker};
 use locus_search::features::{tail_names, tail_row, TAIL_WIDTH};
 use locus_search::{CandidateFeatures, FileFeatures, FunctionFeatures, Scorer};
+use locus_syntax::Lang;
 
 /// Why a learned model could not be used (the fusion then ranks).
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +108,13 @@ impl Scorer for LearnedScorer {
 
     fn has_tail(&self) -> bool {
         self.tail.is_some()
+    }
+
+    fn covers(&self, language: Lang) -> bool {
+        let name = language.as_str();
+        self.functions.trained_on(name)
+            && self.files.as_ref().is_none_or(|m| m.trained_on(name))
+            && self.tail.as_ref().is_none_or(|m| m.trained_on(name))
     }
 
     fn score_tail(&self, rows: &[FunctionFeatures], candidate: &[CandidateFeatures]) -> Option<Vec<f32>> {

@@ -7,6 +7,7 @@
 //! the text and nothing else (an evaluation's patch and gold never reach this crate).
 
 pub mod dense;
+pub mod doctor;
 pub mod learned;
 pub mod report;
 
@@ -19,6 +20,7 @@ use locus_index::{Index, WalkOptions};
 use locus_search::{Cancelled, Localization, Options, Scorer};
 
 pub use dense::{entity_text, DenseIndex, Encoder};
+pub use doctor::Doctor;
 pub use learned::{LearnedScorer, ModelError};
 pub use report::{short_name, Granularity, LocatedItem, Stats};
 

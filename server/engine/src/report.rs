@@ -82,6 +82,9 @@ pub struct Stats {
     /// Whether learned models were loaded (`ranking` says whether they ordered this answer).
     pub learned_ranking: bool,
     pub ranking: RankedBy,
+    /// The candidates' language when the loaded models were not trained on it (the fusion ranked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_not_trained_on: Option<locus_syntax::Lang>,
     pub files: usize,
     pub entities: usize,
     pub granularity: Granularity,
@@ -105,6 +108,7 @@ impl Stats {
             index_ready,
             learned_ranking: ws.scorer.is_some(),
             ranking: t.ranking,
+            model_not_trained_on: t.model_not_trained_on,
             files: ws.index.files.len(),
             entities: ws.index.n_entities(),
             granularity,

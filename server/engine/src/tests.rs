@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use locus_index::{FileUnit, Index, Skipped};
 use locus_search::{Options, RankedBy};
+use locus_syntax::Lang;
 
 use crate::{LearnedScorer, ModelError, ModelPaths, Workspace};
 
@@ -25,24 +26,65 @@ fn model_copy(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) -> PathBuf 
     model
 }
 
-fn workspace() -> Index {
-    let text = "def apply_refund(order, amount):\n    return order.total - amount\n\n\
-                def refund_amount(order):\n    return order.total\n";
-    let unit = FileUnit::build("billing.py".into(), locus_syntax::Lang::Python, Arc::from(text));
+fn workspace(lang: Lang) -> Index {
+    let (path, text) = match lang {
+        Lang::Python => (
+            "billing.py",
+            "def apply_refund(order, amount):\n    return order.total - amount\n\n\
+             def refund_amount(order):\n    return order.total\n",
+        ),
+        Lang::Rust => (
+            "src/billing.rs",
+            "pub fn apply_refund(order: &Order, amount: u64) -> u64 {\n    order.total - amount\n}\n\n\
+             pub fn refund_amount(order: &Order) -> u64 {\n    order.total\n}\n",
+        ),
+    };
+    let unit = FileUnit::build(path.into(), lang, Arc::from(text));
     Index::from_units(PathBuf::from("/ws"), vec![Arc::new(unit)], Skipped::default())
 }
 
 /// The front ends' rule: a model that does not load leaves the fusion to rank.
 fn ranked_by(ranker: &Path) -> (RankedBy, Option<ModelError>) {
+    let (ranking, _, error) = ranked_in(ranker, Lang::Python);
+    (ranking, error)
+}
+
+/// Who ranked an issue in a workspace of `lang`, and which language the models skipped.
+fn ranked_in(ranker: &Path, lang: Lang) -> (RankedBy, Option<Lang>, Option<ModelError>) {
     let paths = ModelPaths { ranker: Some(ranker.to_path_buf()), ..ModelPaths::default() };
     let (scorer, error) = match paths.scorer() {
         Ok(s) => (Some(Arc::new(s) as Arc<dyn locus_search::Scorer>), None),
         Err(e) => (None, Some(e)),
     };
-    let ws = Workspace { scorer, ..Workspace::new(Arc::new(workspace())) };
+    let ws = Workspace { scorer, ..Workspace::new(Arc::new(workspace(lang))) };
     let loc =
         ws.locate("`apply_refund` refunds twice", &Options::default(), &AtomicBool::new(false)).unwrap();
-    (loc.trace.ranking, error)
+    (loc.trace.ranking, loc.trace.model_not_trained_on, error)
+}
+
+#[test]
+fn a_model_is_never_applied_to_a_language_it_was_not_trained_on() {
+    if let Err(e) = LearnedScorer::load_from(&models_dir().join("ranker.onnx"), None) {
+        return crate::testing::missing(&format!("the ONNX Runtime and the shipped models ({e})"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let python_only = model_copy(dir.path(), |meta| {
+        meta["training_languages"] = serde_json::json!({"python": 300, "rust": 0});
+    });
+    assert_eq!(ranked_in(&python_only, Lang::Python).0, RankedBy::Functions);
+    let (ranking, skipped, error) = ranked_in(&python_only, Lang::Rust);
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(
+        (ranking, skipped),
+        (RankedBy::Fusion, Some(Lang::Rust)),
+        "the fusion ranks Rust, and says why"
+    );
+
+    let both = model_copy(dir.path(), |meta| {
+        meta["training_languages"] = serde_json::json!({"python": 300, "rust": 100});
+    });
+    let (ranking, skipped, _) = ranked_in(&both, Lang::Rust);
+    assert_eq!((ranking, skipped), (RankedBy::Functions, None));
 }
 
 #[test]

@@ -66,6 +66,29 @@ pub struct LocateArgs {
     pub no_model: bool,
 }
 
+#[derive(Args)]
+pub struct DoctorArgs {
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `locus doctor`: the report on stdout; fails (exit 1) when something is missing.
+pub fn doctor(a: DoctorArgs) -> anyhow::Result<()> {
+    let report = locus_engine::Doctor::run(&ModelPaths::default());
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for line in report.lines() {
+            println!("{line}");
+        }
+    }
+    if !report.ok() {
+        bail!("something Locus needs is missing (above, with the command that fixes it)");
+    }
+    Ok(())
+}
+
 /// The learned localization models, or `None` with a note (the fusion ranks instead).
 pub fn scorer() -> Option<Arc<dyn locus_search::Scorer>> {
     match ModelPaths::default().scorer() {

@@ -1,4 +1,4 @@
-//! The `locus` binary: the command line (`index`, `locate`, `eval`, `corpus`) and, with no
+//! The `locus` binary: the command line (`index`, `locate`, `eval`, `corpus`, `doctor`) and, with no
 //! subcommand, the language server on stdio.
 
 mod cli;
@@ -29,6 +29,9 @@ enum Command {
     /// Build the training corpus from bare mirrors, or the encoder's training pairs from it.
     #[command(subcommand)]
     Corpus(CorpusCommand),
+    /// Say which runtime, encoder and models this installation found, where, their checksums,
+    /// the vector cache's size, and for anything missing the command that fixes it.
+    Doctor(cli::DoctorArgs),
     /// Run the language server on stdio (the default).
     Lsp,
 }
@@ -53,6 +56,7 @@ fn main() -> std::process::ExitCode {
         Some(Command::Index(a)) => cli::index(a),
         Some(Command::Locate(a)) => cli::locate(a),
         Some(Command::Eval(a)) => eval_cmd::run(a),
+        Some(Command::Doctor(a)) => cli::doctor(a),
         Some(Command::Corpus(CorpusCommand::Build(a))) => locus_corpus::run_cli(a),
         Some(Command::Corpus(CorpusCommand::Pairs(a))) => pairs::run(a),
         Some(Command::Lsp) | None => {

@@ -109,8 +109,13 @@ pub fn print_human(loc: &Localization, top: usize, granularity: Option<Granulari
 pub fn print_explain(loc: &Localization) {
     let t = &loc.trace;
     println!(
-        "Search trace: {} signals in the issue; stopped: {}; ranked by {}",
-        t.signals, t.stop, t.ranking
+        "Search trace: {} signals in the issue; stopped: {}; ranked by {}{}",
+        t.signals,
+        t.stop,
+        t.ranking,
+        t.model_not_trained_on
+            .map(|l| format!(" (the learned models were not trained on {} issues)", l.as_str()))
+            .unwrap_or_default()
     );
     for (i, turn) in t.turns.iter().enumerate() {
         println!(

@@ -422,6 +422,21 @@ impl Backend {
         });
     }
 
+    /// `locus doctor`'s report in the client's log, once at start: which runtime, encoder and
+    /// models this server found, and the fix for anything missing (a warning then).
+    fn log_doctor(&self) {
+        let client = self.client.clone();
+        let paths = self.state.settings().model_paths();
+        tokio::spawn(async move {
+            let Ok(report) = tokio::task::spawn_blocking(move || locus_engine::Doctor::run(&paths)).await
+            else {
+                return;
+            };
+            let level = if report.ok() { MessageType::INFO } else { MessageType::WARNING };
+            client.log_message(level, format!("Locus doctor:\n{}", report.lines().join("\n"))).await;
+        });
+    }
+
     async fn index_in_background(&self) {
         // Counted before the first `.await`: a status request sent after the message that
         // asked for this build sees `indexing: true`.
@@ -533,6 +548,7 @@ impl LanguageServer for Backend {
         tokio::spawn(async move {
             let _ = client.register_capability(vec![reg]).await;
         });
+        self.log_doctor();
         self.index_in_background().await;
     }
 

@@ -283,6 +283,7 @@ impl<'a> Fused<'a> {
         };
         let mut trace = self.trace;
         trace.ranking = order.ranked_by;
+        trace.model_not_trained_on = order.untrained_language;
         Localization {
             files,
             functions,

@@ -235,6 +235,10 @@ pub struct Trace {
     pub stop: Stop,
     /// Who ordered the final lists.
     pub ranking: RankedBy,
+    /// The candidates' language when the learned models were not trained on it: they did not
+    /// rank, the fusion did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_not_trained_on: Option<locus_syntax::Lang>,
 }
 
 #[derive(Clone, Debug, Serialize)]

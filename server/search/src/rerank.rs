@@ -3,6 +3,7 @@
 //! functions, then the files, in the models' order. Without a scorer the fusion's order stands.
 
 use locus_index::EntityId;
+use locus_syntax::Lang;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::features::{self, CandidateFeatures, FileFeatures, FunctionFeatures};
@@ -31,6 +32,12 @@ pub trait Scorer: Sync + Send {
     /// are there.
     fn score_tail(&self, _rows: &[FunctionFeatures], _candidate: &[CandidateFeatures]) -> Option<Vec<f32>> {
         None
+    }
+
+    /// Whether the scorer was trained on issues of `language`. A scorer is never applied to a
+    /// language it was not trained on: the fusion's order stands, and the trace says why.
+    fn covers(&self, _language: Lang) -> bool {
+        true
     }
 }
 
@@ -66,6 +73,8 @@ pub struct Reranked {
     /// The file candidates' rows, in the fusion's order, when features or a file model were wanted.
     pub file_rows: Vec<(EntityId, FileFeatures)>,
     pub ranked_by: RankedBy,
+    /// The candidates' language, when the scorer was not trained on it (and so did not rank).
+    pub untrained_language: Option<Lang>,
 }
 
 /// Puts the fused candidates in the scorer's order (functions, then files), or leaves the
@@ -77,6 +86,10 @@ pub fn rerank(
     pool_files: usize,
 ) -> Reranked {
     let fusion_files = fused.ranked_files();
+    let untrained_language = scorer
+        .zip(pool_language(fused, &fusion_files))
+        .and_then(|(s, language)| (!s.covers(language)).then_some(language));
+    let scorer = scorer.filter(|_| untrained_language.is_none());
     let fns = final_functions(fused, scorer, collect_features, pool_files, &fusion_files);
     let (files, file_rows, files_learned) = final_files(fused, scorer, collect_features, &fusion_files, &fns);
     Reranked {
@@ -85,7 +98,18 @@ pub fn rerank(
         files,
         rows: fns.rows,
         file_rows,
+        untrained_language,
     }
+}
+
+/// The language of the candidates: that of most of the fusion's leading [`FILE_POOL`] files
+/// (ties go to the leading file's), `None` without files.
+fn pool_language(fused: &Fused<'_>, files: &[(EntityId, f32, EntityId)]) -> Option<Lang> {
+    let langs: Vec<Lang> = files.iter().take(FILE_POOL).map(|f| fused.ix.file_of(f.0).unit.lang).collect();
+    let first = *langs.first()?;
+    let count = |l: Lang| langs.iter().filter(|&&x| x == l).count();
+    let other = if first == Lang::Python { Lang::Rust } else { Lang::Python };
+    Some(if count(other) > count(first) { other } else { first })
 }
 
 /// What [`final_functions`] decided.

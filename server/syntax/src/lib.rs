@@ -18,6 +18,14 @@ pub enum Lang {
 }
 
 impl Lang {
+    /// Its lower-case name, as the models' records write it (`"python"`, `"rust"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lang::Python => "python",
+            Lang::Rust => "rust",
+        }
+    }
+
     /// The language of a path, by extension.
     pub fn of_path(path: &str) -> Option<Lang> {
         let ext = path.rsplit_once('.')?.1;

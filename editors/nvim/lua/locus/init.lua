@@ -15,6 +15,23 @@ M.config = {
   cancel_key = '<C-c>',
 }
 
+--- The server binary: `vim.g.locus_server_path`, else the release bundle's when this plugin is
+--- the bundle's `share/locus/nvim` folder (`<bundle>/bin/locus`), else `locus` on PATH.
+---@return string
+function M.server_path()
+  if vim.g.locus_server_path then
+    return vim.g.locus_server_path
+  end
+  local here = debug.getinfo(1, 'S').source:gsub('^@', '')
+  -- <bundle>/share/locus/nvim/lua/locus/init.lua -> <bundle>/bin/locus
+  local root = vim.fs.normalize(vim.fn.fnamemodify(here, ':p:h:h:h:h:h:h'))
+  local bundled = root .. '/bin/locus'
+  if vim.uv.fs_stat(root .. '/MANIFEST.sha256') and vim.fn.executable(bundled) == 1 then
+    return bundled
+  end
+  return 'locus'
+end
+
 ---@param opts? locus.Config
 function M.setup(opts)
   M.config = vim.tbl_deep_extend('force', M.config, opts or {})
