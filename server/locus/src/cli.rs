@@ -111,15 +111,10 @@ pub fn vectors(ix: &Index) -> Option<Arc<DenseIndex>> {
             return None;
         }
     };
-    let t = std::time::Instant::now();
-    let mut shown = false;
-    let r = locus_engine::vectors(ix, enc, &AtomicBool::new(false), |done, total| {
-        eprint!("\rlocus: embedding {done}/{total} entities");
-        shown = true;
-    });
-    if shown {
-        eprintln!(" ({:.1} s)", t.elapsed().as_secs_f64());
-    }
+    let mut progress = output::Progress::stderr("embedding", "entities");
+    let r =
+        locus_engine::vectors(ix, enc, &AtomicBool::new(false), |done, total| progress.update(done, total));
+    progress.finish();
     match r {
         Ok(d) => Some(Arc::new(d)),
         Err(e) => {

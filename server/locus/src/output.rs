@@ -137,3 +137,71 @@ pub fn print_explain(loc: &Localization) {
     let per_tool: Vec<String> = tools.iter().map(|(k, v)| format!("{k} {v:.1} ms")).collect();
     println!("time per tool: {}", per_tool.join(", "));
 }
+
+/// Progress of long work on stderr, readable on a terminal and in a log: on a terminal one line
+/// redrawn in place (count, percent, rate); otherwise a plain line at most every
+/// [`Progress::LOG_EVERY`] (carriage returns would pile up in a log), and a last line with the
+/// total time either way.
+pub struct Progress {
+    what: &'static str,
+    unit: &'static str,
+    terminal: bool,
+    start: std::time::Instant,
+    last_line: Option<std::time::Instant>,
+    state: Option<(usize, usize)>,
+}
+
+impl Progress {
+    /// How often a plain line is written when stderr is not a terminal.
+    pub const LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+    pub fn stderr(what: &'static str, unit: &'static str) -> Progress {
+        use std::io::IsTerminal;
+        Progress::new(what, unit, std::io::stderr().is_terminal())
+    }
+
+    fn new(what: &'static str, unit: &'static str, terminal: bool) -> Progress {
+        Progress { what, unit, terminal, start: std::time::Instant::now(), last_line: None, state: None }
+    }
+
+    /// `done` of `total` so far.
+    pub fn update(&mut self, done: usize, total: usize) {
+        self.state = Some((done, total));
+        let now = std::time::Instant::now();
+        if self.terminal {
+            eprint!("\r{}", self.line(done, total));
+        } else if self.last_line.is_none_or(|t| now.duration_since(t) >= Progress::LOG_EVERY) {
+            eprintln!("{}", self.line(done, total));
+            self.last_line = Some(now);
+        }
+    }
+
+    /// The closing line (nothing when there was no work).
+    pub fn finish(self) {
+        if let Some((done, total)) = self.state {
+            let end = if self.terminal { "\r" } else { "" };
+            eprintln!("{end}{} in {:.1} s", self.line(done, total), self.start.elapsed().as_secs_f64());
+        }
+    }
+
+    fn line(&self, done: usize, total: usize) -> String {
+        let secs = self.start.elapsed().as_secs_f64();
+        let pct = if total == 0 { 100.0 } else { 100.0 * done as f64 / total as f64 };
+        let rate = if secs > 0.0 { done as f64 / secs } else { 0.0 };
+        format!("locus: {} {done}/{total} {} ({pct:.0}%, {rate:.0}/s)", self.what, self.unit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Progress;
+
+    #[test]
+    fn a_progress_line_has_count_percent_and_rate() {
+        let p = Progress::new("embedding", "entities", false);
+        let line = p.line(50, 200);
+        assert!(line.starts_with("locus: embedding 50/200 entities (25%, "), "{line}");
+        assert!(line.ends_with("/s)"), "{line}");
+        assert!(Progress::new("x", "y", false).line(0, 0).contains("(100%"), "nothing to do is done");
+    }
+}
