@@ -82,8 +82,8 @@ Everything Locus needs is in this folder: the \`locus\` language server (\`bin/l
 downloaded. Check it with \`bin/locus doctor\`, and the files with \`sha256sum -c MANIFEST.sha256\`.
 
 - **Command line**: \`bin/locus locate PATH --text "the issue"\` (or put \`bin/\` on your PATH).
-- **VS Code**: install the platform extension \`locus-$VERSION-linux-x64.vsix\` built with the bundle
-  (\`code --install-extension …\`); it runs this very server.
+- **VS Code**: set the Locus extension's \`locus.serverPath\` to this folder's \`bin/locus\` (a platform
+  \`.vsix\` carrying the bundle is not built yet).
 - **Neovim 0.11+**: add \`share/locus/nvim\` to the runtimepath (lazy.nvim: \`{ dir = "<this folder>/share/locus/nvim" }\`),
   then \`vim.lsp.enable('locus')\` (the plugin runs this bundle's \`bin/locus\`); \`:checkhealth locus\` says what it found.
 - **Helix**: in \`languages.toml\`,

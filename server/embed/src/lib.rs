@@ -52,11 +52,6 @@ pub fn runtime_library(setting: Option<&std::path::Path>) -> Result<PathBuf, Emb
     runtime::runtime(setting, &cache_dir()).map(|rt| rt.path.clone())
 }
 
-/// The sha256 (hex) of a file's bytes.
-pub fn sha256_file(path: &std::path::Path) -> Result<String, EmbedError> {
-    std::fs::read(path).map(|b| model::sha256_hex(&b)).map_err(|e| EmbedError::io(path, e))
-}
-
 /// Cosine similarity; 0 when either vector is all zeros or the lengths differ.
 /// For the unit vectors of [`Embedder::embed`] this is their dot product.
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {

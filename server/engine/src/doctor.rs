@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use locus_embed::{Embedder, MODEL_NAME};
 use serde::Serialize;
 
-use crate::ModelPaths;
+use crate::{LearnedScorer, ModelPaths};
 
 /// One thing Locus needs, and what was found.
 #[derive(Clone, Debug, Serialize)]
@@ -37,14 +37,34 @@ impl Doctor {
     /// environment, the bundle, the cache). Loads the runtime, the encoder and the models; opens
     /// no vector cache and indexes nothing.
     pub fn run(paths: &ModelPaths) -> Doctor {
-        let mut checks = Vec::new();
-        let runtime = locus_embed::runtime_library(paths.runtime.as_deref());
-        checks.push(match &runtime {
-            Ok(p) => Check { name: "ONNX Runtime", ok: true, detail: p.display().to_string() },
-            Err(e) => Check { name: "ONNX Runtime", ok: false, detail: e.to_string() },
-        });
-        checks.push(encoder_check(paths, runtime.is_ok()));
-        checks.push(models_check(paths, runtime.is_ok()));
+        let runtime = runtime(paths);
+        let needs = |what: &str| format!("not loaded: {what} ONNX Runtime (above)");
+        let encoder = match runtime {
+            Ok(_) => Embedder::load(&paths.embed_config()).map_err(|e| e.to_string()),
+            Err(_) => Err(needs("it needs")),
+        };
+        let scorer = match runtime {
+            Ok(_) => paths.scorer().map_err(|e| e.to_string()),
+            Err(_) => Err(needs("they need")),
+        };
+        Doctor::of(runtime, encoder.as_ref(), scorer.as_ref())
+    }
+
+    /// The report on what a process already loaded (the language server's own encoder and
+    /// models), so nothing is loaded twice; `Err` holds why one could not be loaded.
+    pub fn of(
+        runtime: Result<PathBuf, String>,
+        encoder: Result<&Embedder, &String>,
+        scorer: Result<&LearnedScorer, &String>,
+    ) -> Doctor {
+        let checks = vec![
+            match runtime {
+                Ok(p) => Check { name: "ONNX Runtime", ok: true, detail: p.display().to_string() },
+                Err(e) => Check { name: "ONNX Runtime", ok: false, detail: e },
+            },
+            encoder_check(encoder),
+            models_check(scorer),
+        ];
         let vector_cache = locus_embed::cache_dir().join("vectors");
         Doctor {
             version: env!("CARGO_PKG_VERSION"),
@@ -83,20 +103,21 @@ impl Doctor {
     }
 }
 
-fn encoder_check(paths: &ModelPaths, runtime_ok: bool) -> Check {
+/// The ONNX Runtime library of this process (loaded by the first caller), or why none loads.
+pub fn runtime(paths: &ModelPaths) -> Result<PathBuf, String> {
+    locus_embed::runtime_library(paths.runtime.as_deref()).map_err(|e| e.to_string())
+}
+
+fn encoder_check(encoder: Result<&Embedder, &String>) -> Check {
     let name = "encoder";
-    if !runtime_ok {
-        return Check { name, ok: false, detail: "not loaded: it needs ONNX Runtime (above)".to_owned() };
-    }
-    match Embedder::load(&paths.embed_config()) {
-        Err(e) => Check { name, ok: false, detail: e.to_string() },
+    match encoder {
+        Err(e) => Check { name, ok: false, detail: e.clone() },
         Ok(emb) => {
+            // The id ends with the first 12 hex digits of model.onnx's sha256, checked against
+            // the folder's recorded checksums when it was loaded.
             let model = emb.model_path();
-            let sha =
-                locus_embed::sha256_file(model).map(|s| s[..16].to_owned()).unwrap_or_else(|e| e.to_string());
             let dir = model.parent().unwrap_or(model);
-            let mut detail =
-                format!("{} in {} (model.onnx sha256 {sha}…, verified)", emb.model_id(), dir.display());
+            let mut detail = format!("{} in {} (checksums verified)", emb.model_id(), dir.display());
             if dir.file_name().is_some_and(|n| n == MODEL_NAME) {
                 detail.push_str(&format!(
                     "; this is the base all-MiniLM-L6-v2, not Locus's own encoder: {}",
@@ -108,13 +129,10 @@ fn encoder_check(paths: &ModelPaths, runtime_ok: bool) -> Check {
     }
 }
 
-fn models_check(paths: &ModelPaths, runtime_ok: bool) -> Check {
+fn models_check(scorer: Result<&LearnedScorer, &String>) -> Check {
     let name = "localization models";
-    if !runtime_ok {
-        return Check { name, ok: false, detail: "not loaded: they need ONNX Runtime (above)".to_owned() };
-    }
-    match paths.scorer() {
-        Err(e) => Check { name, ok: false, detail: e.to_string() },
+    match scorer {
+        Err(e) => Check { name, ok: false, detail: e.clone() },
         Ok(s) => {
             let describe = |r: &locus_embed::Ranker| {
                 let file =

@@ -423,13 +423,21 @@ impl Backend {
     }
 
     /// `locus doctor`'s report in the client's log, once at start: which runtime, encoder and
-    /// models this server found, and the fix for anything missing (a warning then).
+    /// models this server runs (the very ones it loaded for its searches; nothing is loaded
+    /// twice), and the fix for anything missing (a warning then).
     fn log_doctor(&self) {
         let client = self.client.clone();
-        let paths = self.state.settings().model_paths();
+        let state = self.state.clone();
         tokio::spawn(async move {
-            let Ok(report) = tokio::task::spawn_blocking(move || locus_engine::Doctor::run(&paths)).await
-            else {
+            let report = tokio::task::spawn_blocking(move || {
+                let (encoder, scorer) = (state.encoder(), state.scorer());
+                locus_engine::Doctor::of(
+                    locus_engine::doctor::runtime(&state.settings().model_paths()),
+                    encoder.as_ref().map(|e| &e.embedder),
+                    scorer.as_ref().map(|s| s.as_ref()),
+                )
+            });
+            let Ok(report) = report.await else {
                 return;
             };
             let level = if report.ok() { MessageType::INFO } else { MessageType::WARNING };

@@ -86,9 +86,8 @@ pub fn rerank(
     pool_files: usize,
 ) -> Reranked {
     let fusion_files = fused.ranked_files();
-    let untrained_language = scorer
-        .zip(pool_language(fused, &fusion_files))
-        .and_then(|(s, language)| (!s.covers(language)).then_some(language));
+    let untrained_language =
+        scorer.and_then(|s| pool_language(fused, &fusion_files).filter(|&language| !s.covers(language)));
     let scorer = scorer.filter(|_| untrained_language.is_none());
     let fns = final_functions(fused, scorer, collect_features, pool_files, &fusion_files);
     let (files, file_rows, files_learned) = final_files(fused, scorer, collect_features, &fusion_files, &fns);
