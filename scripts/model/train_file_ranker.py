@@ -206,10 +206,7 @@ def main() -> None:
     print("| subset | n | order | file Acc@1 | Acc@3 | Acc@5 | MRR |")
     print("|---|---:|---|---:|---:|---:|---:|")
     figures = {}
-    subsets = [("Lite-available", lite), ("tokio (Rust)", tokio)]
-    if corpus:
-        subsets += [("corpus, Python", [i for i in corpus if tr.language(i.paths) == "python"]),
-                    ("corpus, Rust", [i for i in corpus if tr.language(i.paths) == "rust"])]
+    subsets = [("Lite-available", lite), ("tokio (Rust)", tokio)] + tr.corpus_subsets(corpus)
     subsets += [(r, [i for i in every if i.repo == r]) for r in repos]
     for label, insts in subsets:
         if not insts:

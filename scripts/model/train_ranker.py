@@ -212,19 +212,30 @@ def language(names: list[str]) -> str:
     return "rust" if rust * 2 > len(names) else "python"
 
 
+def instance_language(inst) -> str:
+    """The language of a function instance (its candidates' names) or a file instance (its paths)."""
+    return language(getattr(inst, "names", None) or getattr(inst, "paths", []))
+
+
 def languages(insts: list) -> dict[str, int]:
     """Training instances per language, recorded in each model's .json."""
     out: dict[str, int] = {}
     for i in insts:
-        lang = language(getattr(i, "names", None) or getattr(i, "paths", []))
+        lang = instance_language(i)
         out[lang] = out.get(lang, 0) + 1
     return dict(sorted(out.items()))
 
 
-def corpus_record(pairs: list[tuple[Path, Path]], insts: list) -> list[dict]:
-    """The .json's record of the corpus dumps a model was trained on."""
-    return [{"file": f.name, "sha256": file_sha(f), "gold": g.name,
-             "repos": sorted({i.repo for i in insts})} for f, g in pairs]
+def corpus_subsets(corpus: list) -> list[tuple[str, list]]:
+    """The reported subsets of the corpus instances: one per language."""
+    return [(f"corpus, {lang.capitalize()}", [i for i in corpus if instance_language(i) == lang])
+            for lang in ("python", "rust")]
+
+
+def corpus_record(pairs: list[tuple[Path, Path]], insts: list) -> dict:
+    """The .json's record of the corpus dumps a model was trained on and their repositories."""
+    return {"dumps": [{"file": f.name, "sha256": file_sha(f), "gold": g.name} for f, g in pairs],
+            "repos": sorted({i.repo for i in insts})}
 
 
 def metrics(insts: list[Instance], scores: list[np.ndarray] | None) -> dict[str, float]:
@@ -495,10 +506,7 @@ def main() -> None:
     by_id = {i.iid: s for i, s in zip(every, oof)}
     rows = []
     figures = {}
-    subsets = [("Lite-available", lite), ("tokio (Rust)", tokio)]
-    if corpus:
-        subsets += [("corpus, Python", [i for i in corpus if language(i.names) == "python"]),
-                    ("corpus, Rust", [i for i in corpus if language(i.names) == "rust"])]
+    subsets = [("Lite-available", lite), ("tokio (Rust)", tokio)] + corpus_subsets(corpus)
     for label, insts in subsets:
         if not insts:
             continue

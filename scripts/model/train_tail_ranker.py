@@ -114,10 +114,7 @@ def main() -> None:
     print("\nOut of fold (function model's first three, then the tail model):")
     print("| subset | n | order | Acc@5 | Acc@10 | Recall@5 | MRR | first gold vs fusion |")
     print("|---|---:|---|---:|---:|---:|---:|---|")
-    subsets = [("Lite-available", lite_b), ("tokio (Rust)", tokio_b)]
-    if corpus_b:
-        subsets += [("corpus, Python", [i for i in corpus_b if tr.language(i.names) == "python"]),
-                    ("corpus, Rust", [i for i in corpus_b if tr.language(i.names) == "rust"])]
+    subsets = [("Lite-available", lite_b), ("tokio (Rust)", tokio_b)] + tr.corpus_subsets(corpus_b)
     for label, insts in subsets:
         if not insts:
             continue
