@@ -3,9 +3,14 @@
 to full readiness (index + vectors), `locus/locateIssue` latency (p50/p95), the latency of the
 first answer after an edit (re-index), and the server's peak memory.
 
-Usage: scripts/bench_lsp.py LOCUS_BIN WORKSPACE ISSUES.jsonl [N]
+Usage: scripts/bench_lsp.py LOCUS_BIN WORKSPACE ISSUES.jsonl [N] [--runs K] [--no-ready]
 ISSUES.jsonl: lines with `problem_statement` (the benchmark data format); the first N are used.
+--runs K starts the server K times in a row on the same cache: with an empty $LOCUS_CACHE the
+first run is a cold open and the later ones are reopens (the index snapshot and the vectors
+cached). --no-ready does not wait for the encoder's vectors (time to first answer, edits and
+memory without them). One JSON line per run.
 """
+import argparse
 import json
 import os
 import subprocess
@@ -93,10 +98,23 @@ def pct(xs, p):
 
 
 def main():
-    binary, ws, issues_path = sys.argv[1:4]
-    n = int(sys.argv[4]) if len(sys.argv) > 4 else 20
-    ws = os.path.realpath(ws)
-    issues = [json.loads(l)["problem_statement"] for l in open(issues_path)][:n]
+    ap = argparse.ArgumentParser()
+    ap.add_argument("binary")
+    ap.add_argument("workspace")
+    ap.add_argument("issues")
+    ap.add_argument("n", nargs="?", type=int, default=20)
+    ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--no-ready", action="store_true")
+    a = ap.parse_args()
+    ws = os.path.realpath(a.workspace)
+    issues = [json.loads(l)["problem_statement"] for l in open(a.issues)][:a.n]
+    for run in range(1, a.runs + 1):
+        out = bench_once(a.binary, ws, issues, not a.no_ready)
+        out["run"] = run
+        print(json.dumps(out), flush=True)
+
+
+def bench_once(binary, ws, issues, wait_ready):
     c = Client([binary, "lsp"])
     t0 = time.time()
     root = "file://" + ws
@@ -115,7 +133,7 @@ def main():
     def ended(_m):
         return {"locus/indexing", "locus/vectors"} <= c.ended
     ready = None
-    if ended(None) or c.drain(ended, 3600):
+    if wait_ready and (ended(None) or c.drain(ended, 3600)):
         ready = time.time() - t0
     lat = []
     for text in issues:
@@ -147,14 +165,15 @@ def main():
     rss = peak_rss_kb(c.p.pid)
     c.request("shutdown", None)
     c.notify("exit", None)
-    out = {
+    c.p.wait(timeout=30)
+    return {
         "workspace": ws, "n": len(lat),
         "first_answer_s": round(first, 2), "ready_s": round(ready, 1) if ready else None,
         "locate_p50_ms": round(pct(lat, 50), 1), "locate_p95_ms": round(pct(lat, 95), 1),
         "edit_then_locate_p50_ms": round(pct(edit_ms, 50), 1) if edit_ms else None,
+        "edit_then_locate_ms": [round(x) for x in edit_ms],
         "peak_rss_mb": round(rss / 1024) if rss else None,
     }
-    print(json.dumps(out))
 
 
 if __name__ == "__main__":

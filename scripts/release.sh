@@ -13,7 +13,10 @@
 # The binary finds these relative to itself (server/embed/src/bundle.rs): nothing is downloaded
 # at run time and no Python is needed where it runs.
 #
-#   bash scripts/release.sh [--out DIR]      (default DIR: target/dist)
+#   bash scripts/release.sh [--out DIR] [--vsix]      (default DIR: target/dist)
+#
+# --vsix also builds the platform VS Code extension carrying this bundle in its server/ folder
+# (rust-analyzer's convention): DIR/locus-<version>-linux-x64.vsix (needs Node 20+ and npm).
 #
 # Runs scripts/setup.sh first (the runtime and the encoder come from the cache it fills) and the
 # release build. The archive is reproducible for the same inputs: sorted names, fixed owner and
@@ -24,10 +27,12 @@ cd "$ROOT"
 die() { echo "release.sh: $*" >&2; exit 1; }
 
 OUT="$ROOT/target/dist"
+VSIX=0
 while [ $# -gt 0 ]; do
   case "$1" in
   --out) OUT="$2"; shift 2 ;;
-  *) die "unknown argument $1 (usage: bash scripts/release.sh [--out DIR])" ;;
+  --vsix) VSIX=1; shift ;;
+  *) die "unknown argument $1 (usage: bash scripts/release.sh [--out DIR] [--vsix])" ;;
   esac
 done
 mkdir -p "$OUT"
@@ -82,8 +87,9 @@ Everything Locus needs is in this folder: the \`locus\` language server (\`bin/l
 downloaded. Check it with \`bin/locus doctor\`, and the files with \`sha256sum -c MANIFEST.sha256\`.
 
 - **Command line**: \`bin/locus locate PATH --text "the issue"\` (or put \`bin/\` on your PATH).
-- **VS Code**: set the Locus extension's \`locus.serverPath\` to this folder's \`bin/locus\` (a platform
-  \`.vsix\` carrying the bundle is not built yet).
+- **VS Code**: \`code --install-extension locus-$VERSION-linux-x64.vsix\` (built beside this archive by
+  \`scripts/release.sh --vsix\`; it carries this whole folder), or set the extension's
+  \`locus.serverPath\` to this folder's \`bin/locus\`.
 - **Neovim 0.11+**: add \`share/locus/nvim\` to the runtimepath (lazy.nvim: \`{ dir = "<this folder>/share/locus/nvim" }\`),
   then \`vim.lsp.enable('locus')\` (the plugin runs this bundle's \`bin/locus\`); \`:checkhealth locus\` says what it found.
 - **Helix**: in \`languages.toml\`,
@@ -105,4 +111,8 @@ cp -r editors/nvim/lua editors/nvim/lsp editors/nvim/plugin editors/nvim/README.
 EPOCH="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}"
 tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$EPOCH" -C "$OUT" -cf - "$NAME" \
   | gzip -n -9 > "$OUT/$NAME.tar.gz"
+if [ "$VSIX" = 1 ]; then
+  bash editors/vscode/package.sh --bundle "$STAGE" -o "$OUT/locus-$VERSION-linux-x64.vsix" >&2
+  echo "$OUT/locus-$VERSION-linux-x64.vsix"
+fi
 echo "$OUT/$NAME.tar.gz"

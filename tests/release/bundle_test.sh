@@ -5,6 +5,10 @@
 # (`unshare -n`). Then:
 #   (a) `locus doctor` finds the runtime, the encoder and the models inside the bundle, and
 #       `locus locate` on examples/shop answers with the encoder and the learned models;
+#   (b) the platform .vsix carrying the bundle (scripts/release.sh --vsix), installed into real VS Code
+#       (code-server 4.139.1 + Chromium) with an empty HOME, no Python on PATH and no
+#       locus.serverPath, locates the example issue with its own server, runtime, encoder and models
+#       (tests/editors/vscode-real.sh --vsix);
 #   (c) Neovim loads the bundle's plugin folder (share/locus/nvim) and `:checkhealth locus` is clean.
 # Usage: tests/release/bundle_test.sh   (LOCUS_CACHE: the developer cache setup.sh fills)
 set -euo pipefail
@@ -14,9 +18,12 @@ load_example
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/locus-bundle.XXXXXX")"
 trap '[ -n "${KEEP:-}" ] || rm -rf "$WORK"' EXIT
 
-bash "$ROOT/scripts/release.sh" --out "$WORK/dist" > "$WORK/built"
+bash "$ROOT/scripts/release.sh" --out "$WORK/dist" --vsix > "$WORK/built"
 ARCHIVE="$(tail -n 1 "$WORK/built")"
+VSIX="$(grep '\.vsix$' "$WORK/built" | tail -n 1)"
 [ -f "$ARCHIVE" ] || die "scripts/release.sh wrote no archive ($(cat "$WORK/built"))"
+[ -f "$VSIX" ] || die "scripts/release.sh --vsix wrote no .vsix ($(cat "$WORK/built"))"
+log "platform extension: $VSIX ($(du -h "$VSIX" | cut -f1))"
 log "bundle: $ARCHIVE ($(du -h "$ARCHIVE" | cut -f1))"
 mkdir -p "$WORK/install" "$WORK/home"
 tar -xzf "$ARCHIVE" -C "$WORK/install"
@@ -65,4 +72,13 @@ grep -q "server: $B/bin/locus" "$WORK/health.txt" || { cat "$WORK/health.txt" >&
 grep -q "ERROR" "$WORK/health.txt" && { cat "$WORK/health.txt" >&2; die ":checkhealth locus reports an error"; }
 [ "$(grep -c "OK" "$WORK/health.txt")" -ge 5 ] || { cat "$WORK/health.txt" >&2; die ":checkhealth locus has fewer than 5 OK lines"; }
 log "nvim: :checkhealth locus clean with the bundle's plugin folder"
+
+# (b) the platform .vsix in real VS Code, installed as a new user would.
+LISTING="$(unzip -l "$VSIX")"
+for f in extension/server/bin/locus extension/server/lib/libonnxruntime.so.1.31.1 extension/server/MANIFEST.sha256 \
+  extension/server/share/locus/encoder/locus-minilm-l6-loc/model.onnx extension/server/share/locus/models/ranker.onnx; do
+  grep -qF "$f" <<<"$LISTING" || die "$VSIX lacks $f"
+done
+grep -q 'TargetPlatform="linux-x64"' <(unzip -p "$VSIX" extension.vsixmanifest) || die "$VSIX is not a linux-x64 platform extension"
+bash "$ROOT/tests/editors/vscode-real.sh" --vsix "$VSIX" || die "the platform .vsix failed in code-server"
 log "bundle test passed"

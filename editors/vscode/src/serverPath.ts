@@ -15,7 +15,8 @@ export interface ResolvedServer {
 export interface ResolveInput {
   /** The `locus.serverPath` setting ("" when unset). */
   setting: string;
-  /** The extension's install folder (holds `server/locus` when a server is bundled). */
+  /** The extension's install folder: a platform `.vsix` carries the release bundle in `server/`
+   *  (`server/bin/locus` beside its runtime and models); a plain one may carry `server/locus`. */
   extensionPath: string;
   /** The first workspace folder, to resolve a relative setting and `${workspaceFolder}`. */
   workspaceFolder?: string;
@@ -23,9 +24,21 @@ export interface ResolveInput {
   envPath?: string;
   platform?: NodeJS.Platform;
   isExecutable?: (p: string) => boolean;
+  /** Makes a bundled file executable when the archive lost its mode; true when it now is. */
+  makeExecutable?: (p: string) => boolean;
 }
 
 export class ServerNotFoundError extends Error {}
+
+function defaultMakeExecutable(p: string): boolean {
+  try {
+    if (!fs.statSync(p).isFile()) return false;
+    fs.chmodSync(p, 0o755);
+    return defaultIsExecutable(p);
+  } catch {
+    return false;
+  }
+}
 
 function defaultIsExecutable(p: string): boolean {
   try {
@@ -64,8 +77,12 @@ export function resolveServerPath(input: ResolveInput): ResolvedServer {
     if (found) return { path: found, source: 'setting' };
     throw new ServerNotFoundError(`locus.serverPath is "${setting}", which is not found on PATH.`);
   }
-  const bundled = path.join(input.extensionPath, 'server', exe);
-  if (isExec(bundled)) return { path: bundled, source: 'bundled' };
+  // The release bundle first (it finds its runtime, encoder and models beside itself), then a lone
+  // binary. A .vsix is a zip, which may not keep the executable bit: restore it once.
+  const makeExec = input.makeExecutable ?? defaultMakeExecutable;
+  for (const bundled of [path.join(input.extensionPath, 'server', 'bin', exe), path.join(input.extensionPath, 'server', exe)]) {
+    if (isExec(bundled) || (platform !== 'win32' && makeExec(bundled))) return { path: bundled, source: 'bundled' };
+  }
   const onPath = searchPath(exe, input.envPath, platform, isExec);
   if (onPath) return { path: onPath, source: 'path' };
   throw new ServerNotFoundError(

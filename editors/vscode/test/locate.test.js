@@ -173,7 +173,7 @@ test('formatting: scores with two decimals, reason optional; full ranges kept fo
 
 test('server path: setting, then bundled, then PATH, else a clear error', () => {
   const exists = (set) => (p) => set.has(p);
-  const base = { extensionPath: '/ext', workspaceFolder: '/ws', envPath: '/usr/bin:/opt/bin', platform: 'linux' };
+  const base = { extensionPath: '/ext', workspaceFolder: '/ws', envPath: '/usr/bin:/opt/bin', platform: 'linux', makeExecutable: () => false };
   assert.deepEqual(resolveServerPath({ ...base, setting: '/x/locus', isExecutable: exists(new Set(['/x/locus', '/ext/server/locus'])) }),
     { path: '/x/locus', source: 'setting' });
   assert.deepEqual(resolveServerPath({ ...base, setting: '${workspaceFolder}/target/release/locus', isExecutable: exists(new Set(['/ws/target/release/locus'])) }),
@@ -182,6 +182,15 @@ test('server path: setting, then bundled, then PATH, else a clear error', () => 
     { path: '/ws/target/release/locus', source: 'setting' });
   assert.deepEqual(resolveServerPath({ ...base, setting: '', isExecutable: exists(new Set(['/ext/server/locus', '/opt/bin/locus'])) }),
     { path: '/ext/server/locus', source: 'bundled' });
+  // The release bundle of a platform .vsix comes before a lone bundled binary.
+  assert.deepEqual(resolveServerPath({ ...base, setting: '', isExecutable: exists(new Set(['/ext/server/bin/locus', '/ext/server/locus'])) }),
+    { path: '/ext/server/bin/locus', source: 'bundled' });
+  // A bundled file whose executable bit the zip lost is made executable, not skipped for PATH.
+  const fixed = [];
+  assert.deepEqual(resolveServerPath({ ...base, setting: '', isExecutable: exists(new Set(['/opt/bin/locus'])),
+    makeExecutable: (p) => { fixed.push(p); return p === '/ext/server/bin/locus'; } }),
+    { path: '/ext/server/bin/locus', source: 'bundled' });
+  assert.deepEqual(fixed, ['/ext/server/bin/locus']);
   assert.deepEqual(resolveServerPath({ ...base, setting: '  ', isExecutable: exists(new Set(['/opt/bin/locus'])) }),
     { path: '/opt/bin/locus', source: 'path' });
   assert.throws(() => resolveServerPath({ ...base, setting: '/missing/locus', isExecutable: exists(new Set(['/opt/bin/locus'])) }),

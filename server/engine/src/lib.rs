@@ -98,13 +98,29 @@ pub enum OpenError {
     Index { path: PathBuf, source: std::io::Error },
 }
 
-/// Walks and indexes `root` (gitignore-aware; `exclude` globs left out).
+/// Walks and indexes `root` (gitignore-aware; `exclude` globs left out), re-parsing only the
+/// files that changed since the workspace's snapshot in the cache ([`snapshot_path`]), and
+/// writes the snapshot back when it changed (a failure to write is logged, not an error).
 pub fn index(root: &Path, exclude: &[String]) -> Result<Index, OpenError> {
     if !root.is_dir() {
         return Err(OpenError::NotADirectory(root.to_path_buf()));
     }
     let opts = WalkOptions { exclude: exclude.to_vec(), ..WalkOptions::default() };
-    Index::build(root, &opts).map_err(|source| OpenError::Index { path: root.to_path_buf(), source })
+    let err = |source| OpenError::Index { path: root.to_path_buf(), source };
+    let snapshot = snapshot_path(&root.canonicalize().map_err(err)?);
+    let ix = Index::build_with(root, &opts, Some(&snapshot)).map_err(err)?;
+    if ix.reuse.changed() {
+        if let Err(e) = ix.save_snapshot(&snapshot) {
+            tracing::warn!("could not write the index snapshot {}: {e}", snapshot.display());
+        }
+    }
+    Ok(ix)
+}
+
+/// Where the parsed units of the workspace at `root` (canonical) are kept between runs:
+/// `<cache>/index/<hash of the root>.units` ([`locus_index::persist`]).
+pub fn snapshot_path(root: &Path) -> std::path::PathBuf {
+    locus_index::persist::snapshot_path(&locus_embed::cache_dir(), root)
 }
 
 /// The vectors of `index`: cached ones read, missing ones embedded (`progress(done, total)`

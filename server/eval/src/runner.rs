@@ -207,6 +207,7 @@ pub fn run(opts: &RunOptions, locate: &Locate<'_>) -> anyhow::Result<Summary> {
         ),
         rows: Vec::new(),
         finished: 0,
+        start: Instant::now(),
     });
     let total = pending.len();
     let work = |instance: &Instance| -> anyhow::Result<()> {
@@ -318,6 +319,7 @@ struct RowSink {
     file: BufWriter<File>,
     rows: Vec<InstanceRow>,
     finished: usize,
+    start: Instant,
 }
 
 impl RowSink {
@@ -327,11 +329,33 @@ impl RowSink {
         self.file.flush().context("appending to per_instance.jsonl")?;
         self.finished += 1;
         if let Some(total) = progress_total {
-            eprintln!("[{}/{total}] {}", self.finished, progress_line(&row));
+            let head = progress_head(self.finished, total, self.start.elapsed().as_secs_f64());
+            eprintln!("{head} {}", progress_line(&row));
         }
         self.rows.push(row);
         Ok(())
     }
+}
+
+/// `[12/63 19% 2.1/min, 24 min left]`: one plain line per finished instance, readable on a
+/// terminal and in a log alike (no carriage returns).
+fn progress_head(done: usize, total: usize, secs: f64) -> String {
+    let pct = if total == 0 { 100.0 } else { 100.0 * done as f64 / total as f64 };
+    let per_min = if secs > 0.0 { done as f64 * 60.0 / secs } else { 0.0 };
+    let left = total.saturating_sub(done);
+    let eta = if left == 0 {
+        format!("{:.0} s in all", secs)
+    } else if done == 0 || secs <= 0.0 {
+        "time left unknown".to_owned()
+    } else {
+        let s = secs / done as f64 * left as f64;
+        if s >= 90.0 {
+            format!("{:.0} min left", s / 60.0)
+        } else {
+            format!("{s:.0} s left")
+        }
+    };
+    format!("[{done}/{total} {pct:.0}% {per_min:.1}/min, {eta}]")
 }
 
 fn progress_line(row: &InstanceRow) -> String {
@@ -445,6 +469,14 @@ mod tests {
     use super::*;
     use crate::materialize::test_repo::{drop_object, SourceRepo};
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn a_progress_head_has_count_percent_rate_and_time_left() {
+        assert_eq!(progress_head(12, 63, 360.0), "[12/63 19% 2.0/min, 26 min left]");
+        assert_eq!(progress_head(9, 10, 45.0), "[9/10 90% 12.0/min, 5 s left]");
+        assert_eq!(progress_head(10, 10, 50.0), "[10/10 100% 12.0/min, 50 s in all]");
+        assert_eq!(progress_head(0, 0, 0.0), "[0/0 100% 0.0/min, 0 s in all]");
+    }
 
     /// A bare mirror of `o/r` with two files, nested like the real ones (`o+r/repo`), plus
     /// instance and gold files: two instances on the mirror, one without, one bad line.

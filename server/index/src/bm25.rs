@@ -52,11 +52,16 @@ impl Bm25 {
             total += d.len as u64;
             ix.doc_len[d.doc.index()] = d.len;
             for (term, tf) in d.terms {
-                let next = ix.postings.len() as u32;
-                let id = *ix.vocab.entry(term.clone()).or_insert(next);
-                if id == next {
-                    ix.postings.push(Vec::new());
-                }
+                // Looked up by reference first: a term is new once, seen many times.
+                let id = match ix.vocab.get(term.as_str()) {
+                    Some(&id) => id,
+                    None => {
+                        let id = ix.postings.len() as u32;
+                        ix.vocab.insert(term.clone(), id);
+                        ix.postings.push(Vec::new());
+                        id
+                    }
+                };
                 ix.postings[id as usize].push((d.doc, *tf));
             }
         }

@@ -37,8 +37,9 @@ pub struct Graph {
     pub out: Vec<Vec<(EntityId, EdgeKind)>>,
     /// Incoming edges per entity (indexed by [`EntityId::index`]).
     pub inc: Vec<Vec<(EntityId, EdgeKind)>>,
-    /// Calls whose target was not resolved: (caller, callee name).
-    pub unresolved: Vec<(EntityId, String)>,
+    /// Calls whose target was not resolved: (caller, index of the call in the caller's file's
+    /// `unit.calls`). Hundreds of thousands in a large workspace: no name is copied.
+    pub unresolved: Vec<(EntityId, u32)>,
     pub counts: FxHashMap<EdgeKind, u32>,
 }
 
@@ -101,8 +102,8 @@ pub(crate) fn build(files: &[FileEntry], n_entities: usize) -> Graph {
     g
 }
 
-/// One file's edges `(from, to, kind)` and unresolved calls `(caller, callee name)`.
-type FileEdges = (Vec<(EntityId, EntityId, EdgeKind)>, Vec<(EntityId, String)>);
+/// One file's edges `(from, to, kind)` and unresolved calls `(caller, index in unit.calls)`.
+type FileEdges = (Vec<(EntityId, EntityId, EdgeKind)>, Vec<(EntityId, u32)>);
 
 /// The edges leaving one file's entities, and its unresolved calls.
 fn file_edges(r: &Resolver, fi: FileId, f: &FileEntry) -> FileEdges {
@@ -139,7 +140,7 @@ fn file_edges(r: &Resolver, fi: FileId, f: &FileEntry) -> FileEdges {
     }
     // The same callee is called many times in a file: resolve each (callee, receiver, scope) once.
     let mut memo: FxHashMap<(&str, Option<&str>, u32), Vec<EntityId>> = FxHashMap::default();
-    for c in &u.calls {
+    for (ci, c) in u.calls.iter().enumerate() {
         let local = c.from.unwrap_or(0);
         let from = f.id_of(local);
         let recv = c.receiver.as_deref();
@@ -148,7 +149,7 @@ fn file_edges(r: &Resolver, fi: FileId, f: &FileEntry) -> FileEdges {
             .entry((c.callee.as_str(), recv, scope))
             .or_insert_with(|| r.call_targets(fi, local, &c.callee, recv));
         if targets.is_empty() {
-            unresolved.push((from, c.callee.clone()));
+            unresolved.push((from, ci as u32));
         }
         for &t in targets.iter() {
             edges.push((from, t, EdgeKind::Calls));

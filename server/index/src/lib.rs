@@ -6,6 +6,7 @@
 
 pub mod bm25;
 pub mod graph;
+pub mod persist;
 pub mod symbols;
 pub mod text;
 pub mod unit;
@@ -86,6 +87,8 @@ pub struct Index {
     pub skipped: Skipped,
     /// Milliseconds spent building (walk + parse + indexes) for the last full build.
     pub build_ms: f64,
+    /// What the last full build took from the on-disk snapshot ([`Index::build_with`]).
+    pub reuse: persist::Reuse,
 }
 
 #[derive(Debug, Serialize)]
@@ -98,11 +101,20 @@ pub struct IndexStats {
     pub syntax_errors: u32,
     pub terms: usize,
     pub seconds: f64,
+    /// Files taken from the on-disk snapshot and files parsed.
+    pub snapshot: persist::Reuse,
 }
 
 impl Index {
     /// Walks `root`, reads and parses every Python and Rust file, and builds all indexes.
     pub fn build(root: &Path, opts: &WalkOptions) -> std::io::Result<Index> {
+        Index::build_with(root, opts, None)
+    }
+
+    /// [`Index::build`], taking the parsed units of unchanged files from the snapshot at
+    /// `snapshot` ([`persist`]) when it is usable; [`Index::reuse`] says what was taken. Write
+    /// the snapshot back with [`Index::save_snapshot`].
+    pub fn build_with(root: &Path, opts: &WalkOptions, snapshot: Option<&Path>) -> std::io::Result<Index> {
         let t = Instant::now();
         let root = root.canonicalize()?;
         if !root.is_dir() {
@@ -124,12 +136,25 @@ impl Index {
             *skipped.0.entry(k).or_insert(0) += v;
         }
         let t_read = t.elapsed();
-        let units = build_units(files);
+        let (units, reuse) = match snapshot {
+            Some(path) => units_reusing(files, path),
+            None => {
+                let parsed = files.len();
+                (build_units(files), persist::Reuse { parsed, ..Default::default() })
+            }
+        };
         let t_parse = t.elapsed();
         let mut ix = Index::from_units(root, units, skipped);
-        tracing::debug!(?t_read, ?t_parse, total = ?t.elapsed(), "index built");
+        tracing::debug!(?t_read, ?t_parse, total = ?t.elapsed(), ?reuse, "index built");
         ix.build_ms = t.elapsed().as_secs_f64() * 1000.0;
+        ix.reuse = reuse;
         Ok(ix)
+    }
+
+    /// Writes every file's parsed unit to `path` for the next [`Index::build_with`].
+    pub fn save_snapshot(&self, path: &Path) -> std::io::Result<()> {
+        let units: Vec<Arc<FileUnit>> = self.files.iter().map(|f| f.unit.clone()).collect();
+        persist::save(path, &units)
     }
 
     /// Assembles the indexes from per-file units (sorted by path here).
@@ -146,25 +171,39 @@ impl Index {
             }
             files.push(FileEntry { unit: u, first });
         }
-        let mut symbols = Symbols::default();
-        for f in &files {
-            symbols.add_file(f.first, &f.unit.path);
-            for (li, e) in f.unit.entities.iter().enumerate().skip(1) {
-                symbols.add_entity(f.id_of(li as u32), &e.name, &e.qual);
-            }
-        }
-        let lexical =
-            Bm25::build(
-                locs.len(),
-                files.iter().flat_map(|f| {
-                    f.unit.docs.iter().zip(&f.unit.doc_lens).enumerate().map(move |(li, (terms, &len))| {
-                        bm25::DocTerms { doc: f.id_of(li as u32), len, terms }
-                    })
-                }),
-            );
-        let t_lex = t.elapsed();
-        let graph = graph::build(&files, locs.len());
-        tracing::debug!(?t_lex, graph = ?(t.elapsed() - t_lex), "indexes assembled");
+        // The three indexes are independent: built side by side.
+        let ((symbols, lexical), graph) = rayon::join(
+            || {
+                rayon::join(
+                    || {
+                        let mut symbols = Symbols::default();
+                        for f in &files {
+                            symbols.add_file(f.first, &f.unit.path);
+                            for (li, e) in f.unit.entities.iter().enumerate().skip(1) {
+                                symbols.add_entity(f.id_of(li as u32), &e.name, &e.qual);
+                            }
+                        }
+                        symbols
+                    },
+                    || {
+                        Bm25::build(
+                            locs.len(),
+                            files.iter().flat_map(|f| {
+                                f.unit.docs.iter().zip(&f.unit.doc_lens).enumerate().map(
+                                    move |(li, (terms, &len))| bm25::DocTerms {
+                                        doc: f.id_of(li as u32),
+                                        len,
+                                        terms,
+                                    },
+                                )
+                            }),
+                        )
+                    },
+                )
+            },
+            || graph::build(&files, locs.len()),
+        );
+        tracing::debug!(total = ?t.elapsed(), "indexes assembled");
         Index {
             root,
             files,
@@ -174,6 +213,7 @@ impl Index {
             graph,
             skipped,
             build_ms: t.elapsed().as_secs_f64() * 1000.0,
+            reuse: persist::Reuse::default(),
         }
     }
 
@@ -280,8 +320,46 @@ impl Index {
             syntax_errors,
             terms: self.lexical.n_terms(),
             seconds: self.build_ms / 1000.0,
+            snapshot: self.reuse.clone(),
         }
     }
+}
+
+/// The units of `files`: from the snapshot at `path` where a file's text is unchanged, parsed
+/// otherwise.
+fn units_reusing(files: Vec<SourceFile>, path: &Path) -> (Vec<Arc<FileUnit>>, persist::Reuse) {
+    let mut reuse = persist::Reuse::default();
+    let mut stored = match persist::load(path) {
+        Ok(s) => s.unwrap_or_default(),
+        Err(why) => {
+            tracing::info!("index snapshot not used: {why}");
+            reuse.rejected = Some(why);
+            Default::default()
+        }
+    };
+    let n_stored = stored.len();
+    let work: Vec<(SourceFile, Option<persist::Stored>)> = files
+        .into_iter()
+        .map(|f| {
+            let s = stored.remove(&f.path);
+            (f, s)
+        })
+        .collect();
+    let units: Vec<(Arc<FileUnit>, bool)> = work
+        .into_par_iter()
+        .map(|(f, s)| {
+            let text: Arc<str> = Arc::from(f.text);
+            let hash = *blake3::hash(text.as_bytes()).as_bytes();
+            match s.and_then(|s| s.unit(f.lang, text.clone(), hash)) {
+                Some(u) => (Arc::new(u), true),
+                None => (Arc::new(FileUnit::build(f.path, f.lang, text)), false),
+            }
+        })
+        .collect();
+    reuse.reused = units.iter().filter(|(_, r)| *r).count();
+    reuse.parsed = units.len() - reuse.reused;
+    reuse.dropped = n_stored - reuse.reused;
+    (units.into_iter().map(|(u, _)| u).collect(), reuse)
 }
 
 /// A file taking longer than this to parse and tokenise is logged (debug).

@@ -29,8 +29,9 @@ fn check_edges(files: &[(&str, &str)], kinds: &[EdgeKind], expect: Expect) {
             }
         }
     }
-    for (from, name) in &ix.graph.unresolved {
-        lines.push(format!("{} -calls?-> {name}", ix.full_name(*from)));
+    for &(from, call) in &ix.graph.unresolved {
+        let name = &ix.file_of(from).unit.calls[call as usize].callee;
+        lines.push(format!("{} -calls?-> {name}", ix.full_name(from)));
     }
     lines.sort();
     expect.assert_eq(&(lines.join("\n") + "\n"));
@@ -272,4 +273,112 @@ fn admitted_follows_the_walks_rules() {
     let (listed, _) = crate::walk::list(&root, &opts);
     let listed: Vec<&str> = listed.iter().map(|l| l.0.as_str()).collect();
     assert_eq!(listed, ["src/a.py"]);
+}
+
+/// Everything a search reads from an index, as text: entities with spans, graph edges, terms.
+fn dump(ix: &Index) -> String {
+    let mut out = Vec::new();
+    for id in (0..ix.n_entities() as u32).map(EntityId) {
+        let e = ix.entity(id);
+        out.push(format!("{} {:?} {}-{}", ix.full_name(id), e.kind, e.span.start.line, e.span.end.line));
+        for &(to, k) in &ix.graph.out[id.index()] {
+            out.push(format!("  -{}-> {}", k.as_str(), ix.full_name(to)));
+        }
+    }
+    out.push(format!("terms {} docs {}", ix.lexical.n_terms(), ix.lexical.n_docs()));
+    out.push(format!("unresolved {}", ix.graph.unresolved.len()));
+    out.join("\n")
+}
+
+#[test]
+fn a_reopened_workspace_reuses_the_snapshot_and_parses_only_what_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let ws = dir.path();
+    std::fs::create_dir_all(ws.join("pkg")).unwrap();
+    std::fs::write(ws.join("pkg/a.py"), "from pkg.b import helper\n\ndef run(x):\n    return helper(x)\n")
+        .unwrap();
+    std::fs::write(ws.join("pkg/b.py"), "def helper(x):\n    return x + 1\n").unwrap();
+    std::fs::write(ws.join("lib.rs"), "pub fn parse(s: &str) -> u8 { s.len() as u8 }\n").unwrap();
+    let snap = crate::persist::snapshot_path(cache.path(), &ws.canonicalize().unwrap());
+    let opts = WalkOptions::default();
+
+    let first = Index::build_with(ws, &opts, Some(&snap)).unwrap();
+    assert_eq!((first.reuse.reused, first.reuse.parsed, first.reuse.rejected.clone()), (0, 3, None));
+    assert!(first.reuse.changed());
+    first.save_snapshot(&snap).unwrap();
+
+    let again = Index::build_with(ws, &opts, Some(&snap)).unwrap();
+    assert_eq!((again.reuse.reused, again.reuse.parsed, again.reuse.dropped), (3, 0, 0));
+    assert!(!again.reuse.changed(), "nothing to write back");
+    assert_eq!(dump(&again), dump(&Index::build(ws, &opts).unwrap()));
+
+    // One file changed, one removed, one added: only the changed and the new one are parsed.
+    std::fs::write(ws.join("pkg/b.py"), "def helper(x):\n    return x + 2\n\ndef other():\n    pass\n")
+        .unwrap();
+    std::fs::remove_file(ws.join("lib.rs")).unwrap();
+    std::fs::write(ws.join("pkg/c.py"), "from pkg.b import other\n").unwrap();
+    let changed = Index::build_with(ws, &opts, Some(&snap)).unwrap();
+    assert_eq!((changed.reuse.reused, changed.reuse.parsed, changed.reuse.dropped), (1, 2, 2));
+    assert_eq!(dump(&changed), dump(&Index::build(ws, &opts).unwrap()));
+    assert!(changed.files.iter().any(|f| f.unit.path == "pkg/c.py"));
+    assert!(!changed.files.iter().any(|f| f.unit.path == "lib.rs"));
+}
+
+#[test]
+fn a_corrupt_or_foreign_snapshot_is_ignored_and_everything_parsed() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let ws = dir.path();
+    std::fs::write(ws.join("a.py"), "def f():\n    return 1\n").unwrap();
+    let snap = crate::persist::snapshot_path(cache.path(), &ws.canonicalize().unwrap());
+    let opts = WalkOptions::default();
+    Index::build_with(ws, &opts, Some(&snap)).unwrap().save_snapshot(&snap).unwrap();
+    let whole = std::fs::read(&snap).unwrap();
+
+    // Truncated, a flipped byte, not a snapshot at all: each is rejected with a reason.
+    let mut flipped = whole.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 0xff;
+    for (bad, why) in [
+        (whole[..whole.len() - 7].to_vec(), "truncated or corrupt"),
+        (flipped, "truncated or corrupt"),
+        (b"hello".to_vec(), "not a Locus index snapshot"),
+    ] {
+        std::fs::write(&snap, bad).unwrap();
+        let ix = Index::build_with(ws, &opts, Some(&snap)).unwrap();
+        assert_eq!((ix.reuse.reused, ix.reuse.parsed), (0, 1));
+        let reason = ix.reuse.rejected.clone().unwrap_or_default();
+        assert!(reason.contains(why), "{reason}");
+        assert_eq!(dump(&ix), dump(&Index::build(ws, &opts).unwrap()));
+    }
+    // A missing snapshot is not an error: everything is parsed, nothing rejected.
+    std::fs::remove_file(&snap).unwrap();
+    let ix = Index::build_with(ws, &opts, Some(&snap)).unwrap();
+    assert_eq!((ix.reuse.parsed, ix.reuse.rejected.clone()), (1, None));
+}
+
+#[test]
+fn snapshots_beyond_the_limits_are_pruned_least_recently_used_first() {
+    let cache = tempfile::tempdir().unwrap();
+    let mut paths = Vec::new();
+    for i in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.py"), format!("def f{i}():\n    return {i}\n")).unwrap();
+        let snap = crate::persist::snapshot_path(cache.path(), &dir.path().canonicalize().unwrap());
+        let ix = Index::build_with(dir.path(), &WalkOptions::default(), Some(&snap)).unwrap();
+        crate::persist::save_with_limits(
+            &snap,
+            &ix.files.iter().map(|f| f.unit.clone()).collect::<Vec<_>>(),
+            2,
+            u64::MAX,
+        )
+        .unwrap();
+        // Distinct modification times, oldest first.
+        let t = std::time::SystemTime::now() - std::time::Duration::from_secs(100 - i as u64);
+        std::fs::File::options().append(true).open(&snap).unwrap().set_modified(t).unwrap();
+        paths.push(snap);
+    }
+    // The third save kept two: the oldest is gone.
+    assert!(!paths[0].exists() && paths[1].exists() && paths[2].exists());
 }

@@ -298,10 +298,29 @@ impl State {
         // they would have waited to apply them.
         let _applying = (!superseded.is_empty()).then(|| Applying::start(self.clone()));
         let opts = WalkOptions { exclude: self.settings().exclude, ..WalkOptions::default() };
-        let built = match tokio::task::spawn_blocking(move || Index::build(&root, &opts)).await {
+        // Files unchanged since the workspace's snapshot (the last build, in this or an earlier
+        // session) are not parsed again; the snapshot is rewritten in the background.
+        let built = match tokio::task::spawn_blocking(move || {
+            let snapshot = root.canonicalize().ok().map(|r| locus_engine::snapshot_path(&r));
+            Index::build_with(&root, &opts, snapshot.as_deref()).map(|ix| (ix, snapshot))
+        })
+        .await
+        {
             Ok(r) => r.map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
+        let built = built.map(|(ix, snapshot)| {
+            let ix = Arc::new(ix);
+            if let Some(path) = snapshot.filter(|_| ix.reuse.changed()) {
+                let ix = ix.clone();
+                tokio::task::spawn_blocking(move || {
+                    if let Err(e) = ix.save_snapshot(&path) {
+                        tracing::warn!("could not write the index snapshot {}: {e}", path.display());
+                    }
+                });
+            }
+            ix
+        });
         let ix = match built {
             Ok(ix) => ix,
             Err(e) => {
@@ -325,10 +344,14 @@ impl State {
         let next = if open.is_empty() {
             ix
         } else {
-            tokio::task::spawn_blocking(move || ix.with_changes(open)).await.map_err(|e| e.to_string())?
+            Arc::new(
+                tokio::task::spawn_blocking(move || ix.with_changes(open))
+                    .await
+                    .map_err(|e| e.to_string())?,
+            )
         };
         *self.root.write().unwrap_or_else(|e| e.into_inner()) = Some(next.root.clone());
-        *self.index.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+        *self.index.write().unwrap_or_else(|e| e.into_inner()) = next;
         self.ready.store(true, Ordering::SeqCst);
         Ok(())
     }

@@ -7,10 +7,10 @@
 mod python;
 mod rust;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A language Locus understands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Lang {
     Python,
@@ -46,7 +46,7 @@ impl Lang {
 }
 
 /// What kind of code entity a node is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     File,
@@ -90,14 +90,14 @@ impl Kind {
 }
 
 /// A position in a file: zero-based line and byte column.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Point {
     pub line: u32,
     pub col: u32,
 }
 
 /// Where an entity sits in its file.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Span {
     pub start_byte: u32,
     pub end_byte: u32,
@@ -122,7 +122,7 @@ impl Span {
 }
 
 /// A named code entity: a class, type, trait, impl block, module, macro, function or method.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Entity {
     pub kind: Kind,
     /// The entity's own name (`method`).
@@ -143,7 +143,7 @@ pub struct Entity {
 }
 
 /// One import statement's effect: `module` and the names bound from it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Import {
     /// Dotted (`a.b`) or `::` path (`crate::a::b`) of the imported module or item.
     pub path: String,
@@ -155,7 +155,7 @@ pub struct Import {
 }
 
 /// A call site, as written: `receiver.callee(...)`, `Receiver::callee(...)` or `callee(...)`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Call {
     /// The innermost enclosing entity, if any.
     pub from: Option<u32>,
@@ -165,7 +165,7 @@ pub struct Call {
 }
 
 /// Everything Locus extracts from one file.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ParsedFile {
     pub entities: Vec<Entity>,
     pub imports: Vec<Import>,
