@@ -135,7 +135,7 @@ fn prune(dir: &Path, keep: usize, keep_bytes: u64) {
             Some((m.modified().ok()?, m.len(), e.path()))
         })
         .collect();
-    snaps.sort_by(|a, b| b.0.cmp(&a.0));
+    snaps.sort_by_key(|s| std::cmp::Reverse(s.0));
     let mut total = 0u64;
     for (i, (_, len, path)) in snaps.into_iter().enumerate() {
         total += len;
