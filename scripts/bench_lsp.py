@@ -3,7 +3,7 @@
 to full readiness (index + vectors), `locus/locateIssue` latency (p50/p95), the latency of the
 first answer after an edit (re-index), and the server's peak memory.
 
-Usage: scripts/bench_lsp.py LOCUS_BIN WORKSPACE ISSUES.jsonl [N] [--runs K] [--no-ready]
+Usage: scripts/bench_lsp.py LOCUS_BIN WORKSPACE ISSUES.jsonl [N] [--runs K] [--no-ready] [--edit FILE]
 ISSUES.jsonl: lines with `problem_statement` (the benchmark data format); the first N are used.
 --runs K starts the server K times in a row on the same cache: with an empty $LOCUS_CACHE the
 first run is a cold open and the later ones are reopens (the index snapshot and the vectors
@@ -105,16 +105,17 @@ def main():
     ap.add_argument("n", nargs="?", type=int, default=20)
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--no-ready", action="store_true")
+    ap.add_argument("--edit", help="the Python file (relative to the workspace) to edit; default: the first with a method")
     a = ap.parse_args()
     ws = os.path.realpath(a.workspace)
     issues = [json.loads(l)["problem_statement"] for l in open(a.issues)][:a.n]
     for run in range(1, a.runs + 1):
-        out = bench_once(a.binary, ws, issues, not a.no_ready)
+        out = bench_once(a.binary, ws, issues, not a.no_ready, a.edit)
         out["run"] = run
         print(json.dumps(out), flush=True)
 
 
-def bench_once(binary, ws, issues, wait_ready):
+def bench_once(binary, ws, issues, wait_ready, edit=None):
     c = Client([binary, "lsp"])
     t0 = time.time()
     root = "file://" + ws
@@ -141,27 +142,40 @@ def bench_once(binary, ws, issues, wait_ready):
         r = c.request("locus/locateIssue", {"text": text})
         lat.append((time.time() - t) * 1000)
         assert "result" in r, r
-    # Edit: open a Python file and change it; time the next answer.
-    py = None
-    for dp, _, fs in os.walk(ws):
-        for f in fs:
+    # Edits: open a Python file and change it; time the next answer. Two kinds: a line typed
+    # inside a function body (the file keeps its names: the index is patched), and a new
+    # function (names change: the indexes are assembled again).
+    py = os.path.join(ws, edit) if edit else None
+    for dp, _, fs in ([] if py else sorted(os.walk(ws))):
+        for f in sorted(fs):
             if f.endswith(".py"):
-                py = os.path.join(dp, f)
-                break
+                cand = os.path.join(dp, f)
+                lines = open(cand, encoding="utf-8", errors="replace").read().split("\n")
+                if any(l.startswith("        return ") for l in lines):
+                    py = cand
+                    break
         if py:
             break
-    edit_ms = []
+    edit_ms = {"body": [], "new_def": []}
     if py:
         uri = "file://" + py
         text = open(py, encoding="utf-8", errors="replace").read()
+        body_line = next(i for i, l in enumerate(text.split("\n")) if l.startswith("        return "))
         c.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": text}})
-        for v in range(2, 7):
-            c.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": v},
-                     "contentChanges": [{"range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}},
-                                         "text": f"def locus_bench_edit_{v}(): pass\n"}]})
-            t = time.time()
-            c.request("locus/locateIssue", {"text": f"locus_bench_edit_{v} is broken"})
-            edit_ms.append((time.time() - t) * 1000)
+        version = 1
+        for kind in ("body", "new_def"):
+            for v in range(5):
+                version += 1
+                if kind == "body":
+                    at, new = body_line, f"        locus_bench_value_{version} = {version}\n"
+                else:
+                    at, new = 0, f"def locus_bench_edit_{version}(): pass\n"
+                c.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": version},
+                         "contentChanges": [{"range": {"start": {"line": at, "character": 0}, "end": {"line": at, "character": 0}},
+                                             "text": new}]})
+                t = time.time()
+                c.request("locus/locateIssue", {"text": f"locus_bench_value_{version} locus_bench_edit_{version} is broken"})
+                edit_ms[kind].append((time.time() - t) * 1000)
     rss = peak_rss_kb(c.p.pid)
     c.request("shutdown", None)
     c.notify("exit", None)
@@ -170,8 +184,10 @@ def bench_once(binary, ws, issues, wait_ready):
         "workspace": ws, "n": len(lat),
         "first_answer_s": round(first, 2), "ready_s": round(ready, 1) if ready else None,
         "locate_p50_ms": round(pct(lat, 50), 1), "locate_p95_ms": round(pct(lat, 95), 1),
-        "edit_then_locate_p50_ms": round(pct(edit_ms, 50), 1) if edit_ms else None,
-        "edit_then_locate_ms": [round(x) for x in edit_ms],
+        "edited": os.path.relpath(py, ws) if py else None,
+        "edit_body_then_locate_p50_ms": round(pct(edit_ms["body"], 50), 1) if edit_ms["body"] else None,
+        "edit_new_def_then_locate_p50_ms": round(pct(edit_ms["new_def"], 50), 1) if edit_ms["new_def"] else None,
+        "edit_ms": {k: [round(x) for x in v] for k, v in edit_ms.items()},
         "peak_rss_mb": round(rss / 1024) if rss else None,
     }
 

@@ -5,6 +5,8 @@
 //! documents, and a flat postings table with a dense accumulator answers in a few milliseconds
 //! without a second copy of the text or an on-disk segment format.
 
+use std::sync::Arc;
+
 use rustc_hash::FxHashMap;
 
 use crate::EntityId;
@@ -21,6 +23,18 @@ pub fn idf(n_docs: u32, df: u32) -> f32 {
     (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
 }
 
+/// The id of `term`, added to `vocab` as `next` when new (then `true`). Looked up by reference
+/// first: a term is new once and seen many times.
+fn intern(vocab: &mut FxHashMap<String, u32>, term: &str, next: usize) -> (u32, bool) {
+    match vocab.get(term) {
+        Some(&id) => (id, false),
+        None => {
+            vocab.insert(term.to_owned(), next as u32);
+            (next as u32, true)
+        }
+    }
+}
+
 /// A document to index: its id (the entity's) and its terms with frequencies.
 pub struct DocTerms<'a> {
     pub doc: EntityId,
@@ -28,45 +42,107 @@ pub struct DocTerms<'a> {
     pub terms: &'a [(String, u32)],
 }
 
-#[derive(Default)]
+/// Shared, copy-on-write parts: an index patched after an edit shares every posting list and
+/// the vocabulary with the one before, copying only what the edit touches.
+#[derive(Clone, Default)]
 pub struct Bm25 {
-    vocab: FxHashMap<String, u32>,
-    /// Postings per term id: (doc, term frequency).
-    postings: Vec<Vec<(EntityId, u32)>>,
+    vocab: Arc<FxHashMap<String, u32>>,
+    /// Postings per term id: (doc, term frequency), sorted by doc.
+    postings: Vec<Arc<Vec<(EntityId, u32)>>>,
     doc_len: Vec<u32>,
     n_docs: u32,
+    total_len: u64,
     avg_len: f32,
+    /// Terms with at least one posting (a patched index keeps emptied ones in its vocabulary).
+    live_terms: usize,
 }
 
 impl Bm25 {
     /// Builds the index. `n_ids` bounds the doc ids (entities without a document get length 0
     /// and never match).
     pub fn build<'a>(n_ids: usize, docs: impl Iterator<Item = DocTerms<'a>>) -> Bm25 {
+        // Plain lists while building (no copy-on-write checks on 10⁶ appends), shared after.
+        let mut vocab: FxHashMap<String, u32> = FxHashMap::default();
+        let mut postings: Vec<Vec<(EntityId, u32)>> = Vec::new();
         let mut ix = Bm25 { doc_len: vec![0; n_ids], ..Bm25::default() };
-        let mut total: u64 = 0;
-        for d in docs {
-            if d.len == 0 {
-                continue;
-            }
-            ix.n_docs += 1;
-            total += d.len as u64;
-            ix.doc_len[d.doc.index()] = d.len;
+        for d in docs.filter(|d| d.len > 0) {
+            ix.count_doc(&d);
             for (term, tf) in d.terms {
-                // Looked up by reference first: a term is new once, seen many times.
-                let id = match ix.vocab.get(term.as_str()) {
-                    Some(&id) => id,
-                    None => {
-                        let id = ix.postings.len() as u32;
-                        ix.vocab.insert(term.clone(), id);
-                        ix.postings.push(Vec::new());
-                        id
-                    }
-                };
-                ix.postings[id as usize].push((d.doc, *tf));
+                let (id, new) = intern(&mut vocab, term, postings.len());
+                if new {
+                    postings.push(Vec::new());
+                }
+                postings[id as usize].push((d.doc, *tf));
             }
         }
-        ix.avg_len = if ix.n_docs == 0 { 1.0 } else { total as f32 / ix.n_docs as f32 };
+        ix.live_terms = postings.len();
+        ix.vocab = Arc::new(vocab);
+        ix.postings = postings.into_iter().map(Arc::new).collect();
+        ix.set_avg();
         ix
+    }
+
+    fn count_doc(&mut self, d: &DocTerms<'_>) {
+        self.n_docs += 1;
+        self.total_len += d.len as u64;
+        self.doc_len[d.doc.index()] = d.len;
+    }
+
+    fn set_avg(&mut self) {
+        self.avg_len = if self.n_docs == 0 { 1.0 } else { self.total_len as f32 / self.n_docs as f32 };
+    }
+
+    /// The index with some documents replaced: `old` are their documents as indexed, `new` what
+    /// they are now (same ids). Scores equal those of an index built afresh from the new
+    /// documents (searches sum terms in term order, not in id order).
+    pub fn with_docs_replaced<'a>(
+        &self,
+        old: impl Iterator<Item = DocTerms<'a>>,
+        new: impl Iterator<Item = DocTerms<'a>>,
+    ) -> Bm25 {
+        let mut ix = self.clone();
+        for d in old.filter(|d| d.len > 0) {
+            ix.n_docs -= 1;
+            ix.total_len -= d.len as u64;
+            ix.doc_len[d.doc.index()] = 0;
+            for (term, _) in d.terms {
+                let Some(&id) = ix.vocab.get(term.as_str()) else { continue };
+                let p = Arc::make_mut(&mut ix.postings[id as usize]);
+                if let Ok(at) = p.binary_search_by_key(&d.doc, |x| x.0) {
+                    p.remove(at);
+                    if p.is_empty() {
+                        ix.live_terms -= 1;
+                    }
+                }
+            }
+        }
+        ix.add(new);
+        ix
+    }
+
+    /// Indexes documents whose ids are not indexed yet.
+    fn add<'a>(&mut self, docs: impl Iterator<Item = DocTerms<'a>>) {
+        for d in docs.filter(|d| d.len > 0) {
+            self.count_doc(&d);
+            for (term, tf) in d.terms {
+                let (id, new) = match self.vocab.get(term.as_str()) {
+                    Some(&id) => (id, false),
+                    None => intern(Arc::make_mut(&mut self.vocab), term, self.postings.len()),
+                };
+                if new {
+                    self.postings.push(Arc::new(Vec::new()));
+                }
+                let p = Arc::make_mut(&mut self.postings[id as usize]);
+                if p.is_empty() {
+                    self.live_terms += 1;
+                }
+                match p.binary_search_by_key(&d.doc, |x| x.0) {
+                    Ok(at) => p[at].1 = *tf,
+                    Err(at) => p.insert(at, (d.doc, *tf)),
+                }
+            }
+        }
+        self.set_avg();
     }
 
     pub fn n_docs(&self) -> u32 {
@@ -74,7 +150,7 @@ impl Bm25 {
     }
 
     pub fn n_terms(&self) -> usize {
-        self.vocab.len()
+        self.live_terms
     }
 
     /// Document frequency of a term.
@@ -104,18 +180,20 @@ impl Bm25 {
     ) -> (Vec<(EntityId, f32)>, f32) {
         let mut acc = vec![0f32; self.doc_len.len()];
         let mut touched: Vec<EntityId> = Vec::new();
-        let mut weights: FxHashMap<u32, f32> = FxHashMap::default();
+        let mut weights: FxHashMap<u32, (&str, f32)> = FxHashMap::default();
         for (term, w) in query {
             if let Some(&t) = self.vocab.get(term) {
-                *weights.entry(t).or_insert(0.0) += w;
+                weights.entry(t).or_insert((term.as_str(), 0.0)).1 += w;
             }
         }
-        let mut terms: Vec<(u32, f32)> = weights.into_iter().collect();
-        terms.sort_unstable_by_key(|&(t, _)| t);
-        for (t, w) in terms {
+        // Summed in term order, so an index patched after edits (new terms get new ids) scores
+        // exactly as one built afresh.
+        let mut terms: Vec<(u32, &str, f32)> = weights.into_iter().map(|(t, (s, w))| (t, s, w)).collect();
+        terms.sort_unstable_by(|a, b| a.1.cmp(b.1));
+        for (t, _, w) in terms {
             let post = &self.postings[t as usize];
             let idf = idf(self.n_docs, post.len() as u32) * w;
-            for &(doc, tf) in post {
+            for &(doc, tf) in post.iter() {
                 let len = self.doc_len[doc.index()] as f32;
                 let tf = tf as f32;
                 let norm = tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * len / self.avg_len));

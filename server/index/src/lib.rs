@@ -81,9 +81,10 @@ pub struct Index {
     pub root: PathBuf,
     pub files: Vec<FileEntry>,
     pub locs: Vec<EntityLoc>,
-    pub symbols: Symbols,
-    pub lexical: Bm25,
-    pub graph: Graph,
+    /// Shared with the index an edit was applied to when names did not change.
+    pub symbols: Arc<Symbols>,
+    pub lexical: Arc<Bm25>,
+    pub graph: Arc<Graph>,
     pub skipped: Skipped,
     /// Milliseconds spent building (walk + parse + indexes) for the last full build.
     pub build_ms: f64,
@@ -176,6 +177,7 @@ impl Index {
             || {
                 rayon::join(
                     || {
+                        let t = Instant::now();
                         let mut symbols = Symbols::default();
                         for f in &files {
                             symbols.add_file(f.first, &f.unit.path);
@@ -183,10 +185,12 @@ impl Index {
                                 symbols.add_entity(f.id_of(li as u32), &e.name, &e.qual);
                             }
                         }
+                        tracing::debug!(symbols = ?t.elapsed());
                         symbols
                     },
                     || {
-                        Bm25::build(
+                        let t = Instant::now();
+                        let b = Bm25::build(
                             locs.len(),
                             files.iter().flat_map(|f| {
                                 f.unit.docs.iter().zip(&f.unit.doc_lens).enumerate().map(
@@ -197,20 +201,27 @@ impl Index {
                                     },
                                 )
                             }),
-                        )
+                        );
+                        tracing::debug!(bm25 = ?t.elapsed());
+                        b
                     },
                 )
             },
-            || graph::build(&files, locs.len()),
+            || {
+                let t = Instant::now();
+                let g = graph::build(&files, locs.len());
+                tracing::debug!(graph = ?t.elapsed());
+                g
+            },
         );
         tracing::debug!(total = ?t.elapsed(), "indexes assembled");
         Index {
             root,
             files,
             locs,
-            symbols,
-            lexical,
-            graph,
+            symbols: Arc::new(symbols),
+            lexical: Arc::new(lexical),
+            graph: Arc::new(graph),
             skipped,
             build_ms: t.elapsed().as_secs_f64() * 1000.0,
             reuse: persist::Reuse::default(),
@@ -238,6 +249,9 @@ impl Index {
                 (path, unit)
             })
             .collect();
+        if let Some(ix) = self.patched(&rebuilt) {
+            return ix;
+        }
         for (path, unit) in rebuilt {
             match unit {
                 Some(u) => by_path.insert(path, u),
@@ -245,6 +259,63 @@ impl Index {
             };
         }
         Index::from_units(self.root.clone(), by_path.into_values().collect(), self.skipped.clone())
+    }
+
+    /// The index after `rebuilt` when every changed file keeps its shape ([`same_shape`]): then
+    /// every entity keeps its id and names resolve as before, so the symbols are shared, the
+    /// lexical index has only the changed files' documents replaced and the graph only their
+    /// edges. `None` when a file was added, removed or changed shape (a full assembly then).
+    fn patched(&self, rebuilt: &[(String, Option<Arc<FileUnit>>)]) -> Option<Index> {
+        let t = Instant::now();
+        let mut files = self.files.clone();
+        let mut changed = Vec::new();
+        for (path, unit) in rebuilt {
+            let unit = unit.as_ref()?;
+            let fi = self.file_index(path)?;
+            let old = &self.files[fi.index()].unit;
+            if Arc::ptr_eq(old, unit) {
+                continue;
+            }
+            if !same_shape(old, unit) {
+                return None;
+            }
+            files[fi.index()].unit = unit.clone();
+            changed.push(fi);
+        }
+        changed.sort_unstable();
+        changed.dedup();
+        fn docs<'a>(files: &'a [FileEntry], changed: &[FileId]) -> Vec<bm25::DocTerms<'a>> {
+            changed
+                .iter()
+                .flat_map(|&fi| {
+                    let f = &files[fi.index()];
+                    f.unit.docs.iter().zip(&f.unit.doc_lens).enumerate().map(move |(li, (terms, &len))| {
+                        bm25::DocTerms { doc: f.id_of(li as u32), len, terms }
+                    })
+                })
+                .collect()
+        }
+        let (old_docs, new_docs) = (docs(&self.files, &changed), docs(&files, &changed));
+        let (lexical, graph) = if changed.is_empty() {
+            (self.lexical.clone(), self.graph.clone())
+        } else {
+            rayon::join(
+                || Arc::new(self.lexical.with_docs_replaced(old_docs.into_iter(), new_docs.into_iter())),
+                || Arc::new(self.graph.with_files_changed(&files, &changed)),
+            )
+        };
+        tracing::debug!(files = changed.len(), took = ?t.elapsed(), "index patched");
+        Some(Index {
+            root: self.root.clone(),
+            files,
+            locs: self.locs.clone(),
+            symbols: self.symbols.clone(),
+            lexical,
+            graph,
+            skipped: self.skipped.clone(),
+            build_ms: t.elapsed().as_secs_f64() * 1000.0,
+            reuse: persist::Reuse::default(),
+        })
     }
 
     pub fn n_entities(&self) -> usize {
@@ -325,6 +396,29 @@ impl Index {
     }
 }
 
+/// Whether `new` names, nests and imports exactly what `old` does: the same entities by kind,
+/// name, qualified name, parent and bases, and the same imports (lines aside). What the symbol
+/// index and name resolution read from a file; bodies, spans, signatures, docs and calls may
+/// differ. Typing inside a function keeps a file's shape.
+pub fn same_shape(old: &FileUnit, new: &FileUnit) -> bool {
+    old.path == new.path
+        && old.lang == new.lang
+        && old.entities.len() == new.entities.len()
+        && old.entities.iter().zip(&new.entities).all(|(a, b)| {
+            a.kind == b.kind
+                && a.name == b.name
+                && a.qual == b.qual
+                && a.parent == b.parent
+                && a.bases == b.bases
+        })
+        && old.imports.len() == new.imports.len()
+        && old
+            .imports
+            .iter()
+            .zip(&new.imports)
+            .all(|(a, b)| a.path == b.path && a.names == b.names && a.module == b.module)
+}
+
 /// The units of `files`: from the snapshot at `path` where a file's text is unchanged, parsed
 /// otherwise.
 fn units_reusing(files: Vec<SourceFile>, path: &Path) -> (Vec<Arc<FileUnit>>, persist::Reuse) {
@@ -352,7 +446,7 @@ fn units_reusing(files: Vec<SourceFile>, path: &Path) -> (Vec<Arc<FileUnit>>, pe
             let hash = *blake3::hash(text.as_bytes()).as_bytes();
             match s.and_then(|s| s.unit(f.lang, text.clone(), hash)) {
                 Some(u) => (Arc::new(u), true),
-                None => (Arc::new(FileUnit::build(f.path, f.lang, text)), false),
+                None => (parse_unit(f.path, f.lang, text), false),
             }
         })
         .collect();
@@ -367,17 +461,17 @@ const SLOW_FILE_MS: u128 = 100;
 
 /// Parses and tokenises files in parallel.
 pub fn build_units(files: Vec<SourceFile>) -> Vec<Arc<FileUnit>> {
-    files
-        .into_par_iter()
-        .map(|f| {
-            let t = Instant::now();
-            let u = Arc::new(FileUnit::build(f.path, f.lang, Arc::from(f.text)));
-            if t.elapsed().as_millis() > SLOW_FILE_MS {
-                tracing::debug!(path = %u.path, ms = t.elapsed().as_millis() as u64, "slow file");
-            }
-            u
-        })
-        .collect()
+    files.into_par_iter().map(|f| parse_unit(f.path, f.lang, Arc::from(f.text))).collect()
+}
+
+/// One file's unit, logging the slow ones (debug).
+fn parse_unit(path: String, lang: locus_syntax::Lang, text: Arc<str>) -> Arc<FileUnit> {
+    let t = Instant::now();
+    let u = Arc::new(FileUnit::build(path, lang, text));
+    if t.elapsed().as_millis() > SLOW_FILE_MS {
+        tracing::debug!(path = %u.path, ms = t.elapsed().as_millis() as u64, "slow file");
+    }
+    u
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ fn check_edges(files: &[(&str, &str)], kinds: &[EdgeKind], expect: Expect) {
     let ix = index_of(files);
     let mut lines = Vec::new();
     for id in (0..ix.n_entities() as u32).map(EntityId) {
-        for &(to, k) in &ix.graph.out[id.index()] {
+        for &(to, k) in ix.graph.out(id) {
             if kinds.contains(&k) {
                 lines.push(format!("{} -{}-> {}", ix.full_name(id), k.as_str(), ix.full_name(to)));
             }
@@ -281,10 +281,31 @@ fn dump(ix: &Index) -> String {
     for id in (0..ix.n_entities() as u32).map(EntityId) {
         let e = ix.entity(id);
         out.push(format!("{} {:?} {}-{}", ix.full_name(id), e.kind, e.span.start.line, e.span.end.line));
-        for &(to, k) in &ix.graph.out[id.index()] {
-            out.push(format!("  -{}-> {}", k.as_str(), ix.full_name(to)));
-        }
+        let mut edges: Vec<String> = ix
+            .graph
+            .out(id)
+            .iter()
+            .map(|&(to, k)| format!("  -{}-> {}", k.as_str(), ix.full_name(to)))
+            .collect();
+        edges.extend(
+            ix.graph.inc(id).iter().map(|&(from, k)| format!("  <-{}- {}", k.as_str(), ix.full_name(from))),
+        );
+        edges.sort();
+        out.extend(edges);
     }
+    let mut unresolved: Vec<String> = ix
+        .graph
+        .unresolved
+        .iter()
+        .map(|&(from, c)| {
+            format!("{} ?{}", ix.full_name(from), ix.file_of(from).unit.calls[c as usize].callee)
+        })
+        .collect();
+    unresolved.sort();
+    out.extend(unresolved);
+    let mut counts: Vec<_> = ix.graph.counts.iter().map(|(k, v)| format!("{} {v}", k.as_str())).collect();
+    counts.sort();
+    out.extend(counts);
     out.push(format!("terms {} docs {}", ix.lexical.n_terms(), ix.lexical.n_docs()));
     out.push(format!("unresolved {}", ix.graph.unresolved.len()));
     out.join("\n")
@@ -381,4 +402,70 @@ fn snapshots_beyond_the_limits_are_pruned_least_recently_used_first() {
     }
     // The third save kept two: the oldest is gone.
     assert!(!paths[0].exists() && paths[1].exists() && paths[2].exists());
+}
+
+/// The top BM25 hits of a few queries, scores to the bit.
+fn searches(ix: &Index) -> Vec<Vec<(EntityId, u32)>> {
+    let queries: [&[&str]; 5] = [
+        &["total", "price"],
+        &["helper", "pars", "len"],
+        &["discount", "total", "zzz"],
+        &["run", "x"],
+        &["new", "valu", "retri", "count"],
+    ];
+    queries
+        .iter()
+        .map(|q| {
+            let q: Vec<(String, f32)> = q.iter().map(|t| (t.to_string(), 1.0)).collect();
+            ix.lexical.search(&q, 100, |_| true).into_iter().map(|(id, s)| (id, s.to_bits())).collect()
+        })
+        .collect()
+}
+
+#[test]
+fn an_edit_that_keeps_every_name_patches_the_index_to_what_a_fresh_build_gives() {
+    let base: Vec<(&str, String)> = vec![
+        (
+            "shop/pricing.py",
+            "from shop.util import helper\n\nclass Price:\n    def total(self, x):\n        return helper(x)\n\n    def discount(self):\n        return self.total(1)\n".into(),
+        ),
+        ("shop/util.py", "def helper(x):\n    return x + 1\n\ndef run(x):\n    return helper(x)\n".into()),
+        ("src/lib.rs", "pub struct Parser;\nimpl Parser {\n    pub fn new() -> Self { Parser }\n    pub fn len(&self) -> usize { 0 }\n}\npub fn parse(s: &str) -> usize { Parser::new().len() + s.len() }\n".into()),
+        ("src/other.rs", "use crate::Parser;\nimpl Parser {\n    pub fn retry(&self) -> u8 { 1 }\n}\n".into()),
+    ];
+    let units = |files: &[(&str, String)]| -> Vec<Arc<FileUnit>> {
+        files
+            .iter()
+            .map(|(p, t)| {
+                let lang = locus_syntax::Lang::of_path(p).unwrap();
+                Arc::new(FileUnit::build(p.to_string(), lang, Arc::from(t.as_str())))
+            })
+            .collect()
+    };
+    let fresh =
+        |files: &[(&str, String)]| Index::from_units(PathBuf::from("/ws"), units(files), Skipped::default());
+    // (file, new text, whether the shape is kept)
+    let edits: Vec<(usize, String, bool)> = vec![
+        // A body edit: a new call, new words (new terms), a removed word.
+        (1, "def helper(x):\n    return run(x) + count_values(x) + 1\n\ndef run(x):\n    return helper(x)\n".into(), true),
+        // Another body edit in a Rust impl: a call to a method in another file, new words.
+        (2, "pub struct Parser;\nimpl Parser {\n    pub fn new() -> Self { Parser }\n    pub fn len(&self) -> usize { self.retry() as usize }\n}\npub fn parse(s: &str) -> usize { Parser::new().len() + s.len() }\n".into(), true),
+        // A whole body emptied of its words (terms vanish).
+        (0, "from shop.util import helper\n\nclass Price:\n    def total(self, x):\n        pass\n\n    def discount(self):\n        return self.total(1)\n".into(), true),
+        // The impl block elsewhere changes its body only: its contains edge from the type stays.
+        (3, "use crate::Parser;\nimpl Parser {\n    pub fn retry(&self) -> u8 { 2 + 3 }\n}\n".into(), true),
+        // A new function: the shape changes, the index is assembled again.
+        (1, "def helper(x):\n    return x\n\ndef run(x):\n    return helper(x)\n\ndef added():\n    return run(1)\n".into(), false),
+    ];
+    let mut files = base.clone();
+    let mut ix = fresh(&files);
+    for (fi, text, keeps_shape) in edits {
+        files[fi].1 = text.clone();
+        let next = ix.with_changes(vec![(files[fi].0.to_string(), Some(text))]);
+        assert_eq!(Arc::ptr_eq(&next.symbols, &ix.symbols), keeps_shape, "edit of {}", files[fi].0);
+        let want = fresh(&files);
+        assert_eq!(dump(&next), dump(&want), "after editing {}", files[fi].0);
+        assert_eq!(searches(&next), searches(&want), "after editing {}", files[fi].0);
+        ix = next;
+    }
 }
