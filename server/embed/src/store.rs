@@ -6,10 +6,13 @@
 //! - records, [`RECORD_LEN`] bytes each: key (32 bytes), [`DIM`] f32, then the first
 //!   8 bytes of sha256(key ‖ floats) as a checksum.
 //!
-//! Opening reads every record into a map and stops at the first short or failing
-//! record; the file is cut there, so a crash mid-write (or any damage) costs the
-//! records from that point on and is never read back as a vector. A header that does
-//! not match (other format, dimension or model) starts the file afresh: it is a cache.
+//! Opening reads the records one by one, keeping only each key's position (the vectors stay on
+//! disk: a cache that grew over many workspaces costs 40 bytes a vector in memory, not 1.5 KB),
+//! and stops at the first short or failing record; the file is cut there, so a crash mid-write
+//! (or any damage) costs the records from that point on and is never read back as a vector.
+//! A vector is read from its position when asked for, and its checksum checked again. A
+//! header that does not match (other format, dimension or model) starts the file afresh: it
+//! is a cache.
 //!
 //! One process writes at a time: `open` takes an exclusive advisory lock on the file.
 //! A second process (another editor on the same workspace) gets the vectors present
@@ -44,9 +47,15 @@ pub struct VectorStore {
 }
 
 struct Inner {
-    map: HashMap<[u8; 32], Box<[f32]>>,
-    /// `None` when another process holds the write lock: vectors stay in memory.
-    file: Option<File>,
+    /// Where each stored vector's record starts in the file.
+    offsets: HashMap<[u8; 32], u64>,
+    /// Vectors not on disk: computed while another process writes the file, or whose write
+    /// failed.
+    memory: HashMap<[u8; 32], Box<[f32]>>,
+    /// Reads records (and writes them, when `writable`).
+    file: File,
+    /// `false` when another process holds the write lock: new vectors stay in `memory`.
+    writable: bool,
     /// Where the next record goes: the end of the last good record.
     end: u64,
     /// Bytes cut from a damaged or unfinished tail when the file was opened.
@@ -67,17 +76,17 @@ impl VectorStore {
             Err(std::fs::TryLockError::WouldBlock) => false,
             Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
         };
-
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).map_err(io)?;
+        let file_len = file.metadata().map_err(io)?.len();
         let header = header(model_id);
-        let (map, good_len) = if bytes.len() >= HEADER_LEN && bytes[..HEADER_LEN] == header {
-            let (map, records) = read_records(&bytes[HEADER_LEN..]);
-            (map, (HEADER_LEN + records * RECORD_LEN) as u64)
+        let mut head = [0u8; HEADER_LEN];
+        let header_ok = file_len >= HEADER_LEN as u64 && file.read_exact(&mut head).is_ok() && head == header;
+        let (offsets, good_len) = if header_ok {
+            let mut reader = std::io::BufReader::with_capacity(1 << 20, &file);
+            read_offsets(&mut reader)
         } else {
             (HashMap::new(), 0)
         };
-        let dropped_bytes = bytes.len() as u64 - good_len;
+        let dropped_bytes = file_len - good_len;
 
         let mut end = good_len;
         if writable {
@@ -92,13 +101,27 @@ impl VectorStore {
         }
         Ok(VectorStore {
             path,
-            inner: Mutex::new(Inner { map, file: writable.then_some(file), end, dropped_bytes }),
+            inner: Mutex::new(Inner { offsets, memory: HashMap::new(), file, writable, end, dropped_bytes }),
         })
     }
 
-    /// The vector stored under `key`, if any.
+    /// The vector stored under `key`, if any (a record that no longer reads back whole is
+    /// forgotten: the vector is then computed and stored again).
     pub fn get(&self, key: &[u8; 32]) -> Option<Vec<f32>> {
-        self.lock().map.get(key).map(|v| v.to_vec())
+        let mut inner = self.lock();
+        if let Some(v) = inner.memory.get(key) {
+            return Some(v.to_vec());
+        }
+        let at = *inner.offsets.get(key)?;
+        let mut record = vec![0u8; RECORD_LEN];
+        let read = inner.file.seek(SeekFrom::Start(at)).and_then(|_| inner.file.read_exact(&mut record));
+        match read.ok().and_then(|_| decode(&record)) {
+            Some((k, v)) if k == *key => Some(v.into_vec()),
+            _ => {
+                inner.offsets.remove(key);
+                None
+            }
+        }
     }
 
     /// Stores vectors; keys already present are kept as they are. Each vector must have
@@ -113,43 +136,62 @@ impl VectorStore {
         }
         let mut inner = self.lock();
         let mut buf = Vec::new();
-        for (key, v) in items {
-            if inner.map.contains_key(key) {
+        let mut fresh: Vec<&([u8; 32], Vec<f32>)> = Vec::new();
+        for item in items {
+            let key = &item.0;
+            if inner.offsets.contains_key(key)
+                || inner.memory.contains_key(key)
+                || fresh.iter().any(|f| f.0 == *key)
+            {
                 continue;
             }
             let start = buf.len();
             buf.extend_from_slice(key);
-            for x in v {
+            for x in &item.1 {
                 buf.extend_from_slice(&x.to_le_bytes());
             }
             let sum = checksum(&buf[start..]);
             buf.extend_from_slice(&sum);
-            inner.map.insert(*key, v.clone().into_boxed_slice());
+            fresh.push(item);
         }
-        if buf.is_empty() {
+        if fresh.is_empty() {
             return Ok(());
         }
         let end = inner.end;
-        let Some(file) = inner.file.as_mut() else {
-            return Ok(());
+        let written = if inner.writable {
+            inner.file.seek(SeekFrom::Start(end)).and_then(|_| inner.file.write_all(&buf)).map_err(Some)
+        } else {
+            Err(None)
         };
-        let written = file.seek(SeekFrom::Start(end)).and_then(|_| file.write_all(&buf));
         match written {
             Ok(()) => {
+                for (i, (key, _)) in fresh.iter().enumerate() {
+                    inner.offsets.insert(*key, end + (i * RECORD_LEN) as u64);
+                }
                 inner.end = end + buf.len() as u64;
                 Ok(())
             }
             Err(e) => {
-                // Cut back to the last whole record, so later appends stay aligned.
-                let _ = file.set_len(end);
-                Err(EmbedError::io(&self.path, e))
+                // Kept in memory for this process; on a write error the file is cut back to the
+                // last whole record, so later appends stay aligned.
+                for (key, v) in fresh {
+                    inner.memory.insert(*key, v.clone().into_boxed_slice());
+                }
+                match e {
+                    None => Ok(()),
+                    Some(e) => {
+                        let _ = inner.file.set_len(end);
+                        Err(EmbedError::io(&self.path, e))
+                    }
+                }
             }
         }
     }
 
     /// How many vectors the store holds.
     pub fn len(&self) -> usize {
-        self.lock().map.len()
+        let inner = self.lock();
+        inner.offsets.len() + inner.memory.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -163,7 +205,7 @@ impl VectorStore {
 
     /// False when another process writes this store: new vectors are then kept in memory only.
     pub fn is_writable(&self) -> bool {
-        self.lock().file.is_some()
+        self.lock().writable
     }
 
     pub fn path(&self) -> &Path {
@@ -191,23 +233,34 @@ fn checksum(record_body: &[u8]) -> [u8; CHECKSUM_LEN] {
     sum
 }
 
-/// The records of `body` up to the first short or damaged one, and how many were good.
-fn read_records(body: &[u8]) -> (HashMap<[u8; 32], Box<[f32]>>, usize) {
-    let mut map = HashMap::new();
-    let mut good = 0;
-    for record in body.chunks_exact(RECORD_LEN) {
-        let (content, sum) = record.split_at(RECORD_LEN - CHECKSUM_LEN);
-        if checksum(content) != sum {
-            break;
-        }
-        let mut key = [0u8; KEY_LEN];
-        key.copy_from_slice(&content[..KEY_LEN]);
-        let v: Box<[f32]> = content[KEY_LEN..]
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-        map.entry(key).or_insert(v);
-        good += 1;
+/// The key of a whole record whose checksum holds.
+fn checked_key(record: &[u8]) -> Option<[u8; 32]> {
+    let (content, sum) = record.split_at(RECORD_LEN - CHECKSUM_LEN);
+    if checksum(content) != sum {
+        return None;
     }
-    (map, good)
+    let mut key = [0u8; KEY_LEN];
+    key.copy_from_slice(&content[..KEY_LEN]);
+    Some(key)
+}
+
+/// The key and vector of a whole record whose checksum holds.
+fn decode(record: &[u8]) -> Option<([u8; 32], Box<[f32]>)> {
+    let key = checked_key(record)?;
+    let floats = &record[KEY_LEN..RECORD_LEN - CHECKSUM_LEN];
+    Some((key, floats.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()))
+}
+
+/// The position of every record after the header up to the first short or damaged one, and
+/// the length of the good part of the file.
+fn read_offsets(reader: &mut impl Read) -> (HashMap<[u8; 32], u64>, u64) {
+    let mut offsets = HashMap::new();
+    let mut at = HEADER_LEN as u64;
+    let mut record = vec![0u8; RECORD_LEN];
+    while reader.read_exact(&mut record).is_ok() {
+        let Some(key) = checked_key(&record) else { break };
+        offsets.entry(key).or_insert(at);
+        at += RECORD_LEN as u64;
+    }
+    (offsets, at)
 }

@@ -123,3 +123,28 @@ fn wrong_dimension_is_refused() {
     assert!(s.put_many(&[(key(1), vec![0.0; 3])]).is_err());
     assert!(s.is_empty());
 }
+
+#[test]
+fn a_record_damaged_after_opening_is_forgotten_and_stored_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = VectorStore::open(dir.path(), MODEL).unwrap();
+    s.put_many(&[(key(1), vector(1)), (key(2), vector(2))]).unwrap();
+    // Vectors are read from disk when asked for: damage the second record's floats now.
+    let path = s.path().to_path_buf();
+    let mut bytes = std::fs::read(&path).unwrap();
+    // The header is 48 bytes, a record 32 (key) + 4 × DIM + 8 (checksum).
+    let at = 48 + (32 + 4 * DIM + 8) + 40;
+    bytes[at] ^= 0x55;
+    std::fs::write(&path, &bytes).unwrap();
+    assert_eq!(s.get(&key(1)), Some(vector(1)));
+    assert_eq!(s.get(&key(2)), None, "a record failing its checksum is never a vector");
+    assert_eq!(s.len(), 1);
+    s.put_many(&[(key(2), vector(2))]).unwrap();
+    assert_eq!(s.get(&key(2)), Some(vector(2)));
+    drop(s);
+    // Reopened: the damaged record ends the good part; the tail after it (the re-stored
+    // vector) is cut with it, and the first record stays.
+    let s = VectorStore::open(dir.path(), MODEL).unwrap();
+    assert_eq!(s.get(&key(1)), Some(vector(1)));
+    assert_eq!(s.get(&key(2)), None);
+}

@@ -132,6 +132,59 @@ impl DenseIndex {
         Ok(DenseIndex { ids, vecs, row, last: Mutex::new(None), encoder, wanted: wanted_n })
     }
 
+    /// The vectors of `new`, an index patched from `old` (the one these vectors are for) by an
+    /// edit that kept every name ([`Index::layout`] equal): rows of unchanged files are copied,
+    /// the changed files' entities get the vectors of their new text (from the cache, or
+    /// embedded now: a few). `None` when `new` does not share `old`'s entity ids.
+    pub fn patched(&self, old: &Index, new: &Index) -> Result<Option<DenseIndex>, EmbedError> {
+        if old.layout != new.layout
+            || old.n_entities() != new.n_entities()
+            || old.files.len() != new.files.len()
+        {
+            return Ok(None);
+        }
+        let model = self.encoder.model_id().to_string();
+        // (entity, its cached vector if any, its text, its cache key)
+        type Fresh = (EntityId, Option<Vec<f32>>, String, [u8; 32]);
+        let mut fresh: Vec<Fresh> = Vec::new();
+        for (fi, (a, b)) in old.files.iter().zip(&new.files).enumerate() {
+            if Arc::ptr_eq(&a.unit, &b.unit) {
+                continue;
+            }
+            for id in new.entities_of_file(locus_index::FileId(fi as u32)).filter(|&id| wanted(new, id)) {
+                let text = entity_text(new, id);
+                let k = key(&model, &text);
+                fresh.push((id, self.encoder.store.get(&k).filter(|v| v.len() == DIM), text, k));
+            }
+        }
+        let missing: Vec<&str> = fresh.iter().filter(|f| f.1.is_none()).map(|f| f.2.as_str()).collect();
+        let mut embedded =
+            if missing.is_empty() { Vec::new() } else { self.encoder.embedder.embed(&missing)? }.into_iter();
+        let mut items = Vec::new();
+        let (mut ids, mut vecs, mut row) = (self.ids.clone(), self.vecs.clone(), self.row.clone());
+        for (id, cached, _, k) in fresh {
+            let v = match cached {
+                Some(v) => v,
+                None => {
+                    let Some(v) = embedded.next() else { continue };
+                    items.push((k, v.clone()));
+                    v
+                }
+            };
+            match row.get(&id) {
+                Some(&r) => vecs[r as usize * DIM..(r as usize + 1) * DIM].copy_from_slice(&v),
+                None => {
+                    row.insert(id, ids.len() as u32);
+                    ids.push(id);
+                    vecs.extend_from_slice(&v);
+                }
+            }
+        }
+        self.encoder.store.put_many(&items)?;
+        let last = Mutex::new(self.last.lock().unwrap_or_else(|p| p.into_inner()).clone());
+        Ok(Some(DenseIndex { ids, vecs, row, last, encoder: self.encoder.clone(), wanted: self.wanted }))
+    }
+
     pub fn len(&self) -> usize {
         self.ids.len()
     }
@@ -205,18 +258,27 @@ mod tests {
 
     use super::{DenseIndex, Encoder};
 
-    #[test]
-    fn similarity_is_the_cosine_nearest_ranks_by() {
+    /// The real encoder over a fresh vector cache (the folder lives as long as the encoder's
+    /// store needs it), or `None` after saying what is missing.
+    fn encoder() -> Option<(Arc<Encoder>, tempfile::TempDir)> {
         let embedder = match Embedder::load(&EmbedConfig::default()) {
             Ok(e) => e,
-            Err(e) => return crate::testing::missing(&format!("the encoder ({e})")),
+            Err(e) => {
+                crate::testing::missing(&format!("the encoder ({e})"));
+                return None;
+            }
         };
         let dir = tempfile::tempdir().unwrap();
         let store = VectorStore::open(dir.path(), embedder.model_id()).unwrap();
+        Some((Arc::new(Encoder { embedder, store }), dir))
+    }
+
+    #[test]
+    fn similarity_is_the_cosine_nearest_ranks_by() {
+        let Some((enc, _dir)) = encoder() else { return };
         let text = "def parse_date(s):\n    return s.split('-')\n\nclass Invoice:\n    def total(self):\n        return 0\n";
         let unit = FileUnit::build("a.py".into(), locus_syntax::Lang::Python, Arc::from(text));
         let ix = Index::from_units(PathBuf::from("/ws"), vec![Arc::new(unit)], Skipped::default());
-        let enc = Arc::new(Encoder { embedder, store });
         let dense = DenseIndex::build(&ix, enc, true, &AtomicBool::new(false), |_, _| {}).unwrap();
         let query = "dates are parsed wrong";
         let near = dense.nearest(query, 10);
@@ -228,5 +290,35 @@ mod tests {
         }
         // An id without a vector reads 0.
         assert_eq!(dense.similarity(query, &[EntityId(ix.n_entities() as u32)]), vec![0.0]);
+    }
+
+    #[test]
+    fn vectors_patched_after_an_edit_equal_vectors_built_afresh() {
+        let Some((enc, _dir)) = encoder() else { return };
+        let a = "def parse_date(s):\n    return s.split('-')\n";
+        let b = "class Invoice:\n    def total(self):\n        return 0\n";
+        let unit =
+            |p: &str, t: &str| Arc::new(FileUnit::build(p.into(), locus_syntax::Lang::Python, Arc::from(t)));
+        let ix = Index::from_units(
+            PathBuf::from("/ws"),
+            vec![unit("a.py", a), unit("b.py", b)],
+            Skipped::default(),
+        );
+        let dense = DenseIndex::build(&ix, enc.clone(), true, &AtomicBool::new(false), |_, _| {}).unwrap();
+        // A body edit keeps every name: same ids, and only b.py's vectors are redone.
+        let edited =
+            "class Invoice:\n    def total(self):\n        return sum(line.amount for line in self.lines)\n";
+        let next = ix.with_changes(vec![("b.py".into(), Some(edited.into()))]);
+        assert_eq!(next.layout, ix.layout);
+        let patched = dense.patched(&ix, &next).unwrap().expect("same layout");
+        let fresh = DenseIndex::build(&next, enc.clone(), true, &AtomicBool::new(false), |_, _| {}).unwrap();
+        let all: Vec<EntityId> = (0..next.n_entities() as u32).map(EntityId).collect();
+        let query = "the invoice total ignores its lines";
+        assert_eq!(patched.similarity(query, &all), fresh.similarity(query, &all));
+        assert_ne!(dense.similarity(query, &all), fresh.similarity(query, &all), "the edit changed a vector");
+        // A new function changes the ids: no patch.
+        let renamed =
+            next.with_changes(vec![("a.py".into(), Some(format!("{a}\ndef other():\n    pass\n")))]);
+        assert!(patched.patched(&next, &renamed).unwrap().is_none());
     }
 }

@@ -53,6 +53,16 @@ impl Workspace {
     }
 }
 
+/// ONNX Runtime threads per embedding call when not set: `$LOCUS_EMBED_THREADS`, else every
+/// core (on 2 cores, 1.5× the vectors per second of one thread: `docs/benchmarks.md`).
+fn default_embed_threads() -> usize {
+    std::env::var("LOCUS_EMBED_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// Where the neural parts come from; `None` fields use the defaults (the cache that
 /// `scripts/setup.sh` fills, the models shipped in the checkout, `$LOCUS_RANKER`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -63,6 +73,8 @@ pub struct ModelPaths {
     pub runtime: Option<PathBuf>,
     /// The function model; the file and tail models are looked for beside it.
     pub ranker: Option<PathBuf>,
+    /// Threads per embedding call (`None`: [`default_embed_threads`]).
+    pub embed_threads: Option<usize>,
 }
 
 impl ModelPaths {
@@ -70,7 +82,7 @@ impl ModelPaths {
         EmbedConfig {
             model_dir: self.encoder_dir.clone(),
             runtime_path: self.runtime.clone(),
-            threads: 1,
+            threads: self.embed_threads.unwrap_or_else(default_embed_threads),
             max_tokens: 0,
         }
     }

@@ -90,6 +90,16 @@ pub struct Index {
     pub build_ms: f64,
     /// What the last full build took from the on-disk snapshot ([`Index::build_with`]).
     pub reuse: persist::Reuse,
+    /// Names this index's entity ids: every assembly gets a new one, a patched index
+    /// ([`Index::with_changes`] when names are kept) keeps its predecessor's, so tables indexed
+    /// by entity id (the encoder's vectors) stay valid across it.
+    pub layout: u64,
+}
+
+/// The next [`Index::layout`].
+fn next_layout() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 #[derive(Debug, Serialize)]
@@ -225,6 +235,7 @@ impl Index {
             skipped,
             build_ms: t.elapsed().as_secs_f64() * 1000.0,
             reuse: persist::Reuse::default(),
+            layout: next_layout(),
         }
     }
 
@@ -315,6 +326,7 @@ impl Index {
             skipped: self.skipped.clone(),
             build_ms: t.elapsed().as_secs_f64() * 1000.0,
             reuse: persist::Reuse::default(),
+            layout: self.layout,
         })
     }
 

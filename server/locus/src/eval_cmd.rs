@@ -173,7 +173,9 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     opts.jobs = a.jobs.max(1);
     opts.progress = true;
     opts.forbid_under = project_root();
-    let paths = ModelPaths::default();
+    // Instances run side by side share the cores: each embeds with its share.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let paths = ModelPaths { embed_threads: Some((cores / opts.jobs).max(1)), ..ModelPaths::default() };
     let semantic = a.semantic || mode == Mode::Dense;
     let encoder = if semantic {
         let e = paths.encoder().map_err(|e| anyhow::anyhow!("the encoder is needed for --semantic: {e}"))?;

@@ -164,7 +164,12 @@ impl Backend {
         // Readiness as of the snapshot this search reads, not as of its answer.
         let index_ready = self.state.ready.load(Ordering::SeqCst);
         let ix = self.state.snapshot();
-        if self.state.dense_for(&ix).is_none() && !self.state.encoder_failed() {
+        // Vectors lent by the snapshot an edit patched (same ids) are refreshed after this
+        // search, not beside it: the answer to a re-run after typing does not share the cores
+        // with the re-embedding it does not need. Missing vectors start at once.
+        let stale = !self.state.dense_is_current(&ix) && !self.state.encoder_failed();
+        let lent = stale && self.state.dense_for(&ix).is_some();
+        if stale && !lent {
             self.refresh_vectors();
         }
         let settings = self.state.settings();
@@ -204,6 +209,9 @@ impl Backend {
         let f2 = flag.clone();
         let ws2 = ws.clone();
         let outcome = tokio::task::spawn_blocking(move || ws2.locate(&text, &opts, &f2)).await;
+        if lent {
+            self.refresh_vectors();
+        }
         if let Some(t) = &p.token {
             self.progress(t, WorkDoneProgress::End(WorkDoneProgressEnd { message: Some("done".into()) }))
                 .await;

@@ -48,6 +48,7 @@ impl Settings {
             encoder_dir: self.model_dir.as_ref().map(PathBuf::from),
             runtime: self.runtime_path.as_ref().map(PathBuf::from),
             ranker: None,
+            embed_threads: None,
         }
     }
 
@@ -142,10 +143,20 @@ impl State {
         }
     }
 
-    /// Vectors matching `ix`, if they are built.
+    /// Vectors for `ix`'s entity ids, if they are built: those of this very snapshot, or of the
+    /// one it was patched from by an edit that kept every name (the same ids; the edited
+    /// entities' vectors are then those of their text before the edit until the refresh that
+    /// the edit started replaces them).
     pub fn dense_for(&self, ix: &Arc<Index>) -> Option<Arc<locus_engine::DenseIndex>> {
         let d = self.dense.read().unwrap_or_else(|e| e.into_inner());
-        d.as_ref().filter(|(i, _)| Arc::ptr_eq(i, ix)).map(|(_, d)| d.clone())
+        d.as_ref().filter(|(i, _)| Arc::ptr_eq(i, ix) || i.layout == ix.layout).map(|(_, d)| d.clone())
+    }
+
+    /// Whether the vectors were built for this very snapshot (else a refresh is due, even when
+    /// [`State::dense_for`] lends the predecessor's).
+    pub fn dense_is_current(&self, ix: &Arc<Index>) -> bool {
+        let d = self.dense.read().unwrap_or_else(|e| e.into_inner());
+        d.as_ref().is_some_and(|(i, _)| Arc::ptr_eq(i, ix))
     }
 
     /// Whether loading the encoder was tried and failed (semantic search is off this session,
@@ -183,7 +194,17 @@ impl State {
             self.embed_again.store(false, Ordering::SeqCst);
             let ix = self.snapshot();
             let never = AtomicBool::new(false);
-            match locus_engine::vectors(&ix, enc.clone(), &never, &mut progress) {
+            // After an edit that kept every name, only the edited files' vectors are redone.
+            let prev = self.dense.read().unwrap_or_else(|e| e.into_inner()).clone();
+            let patched = match prev {
+                Some((p, d)) if p.layout == ix.layout => d.patched(&p, &ix).transpose(),
+                _ => None,
+            };
+            let built = match patched {
+                Some(r) => r,
+                None => locus_engine::vectors(&ix, enc.clone(), &never, &mut progress),
+            };
+            match built {
                 Ok(d) => {
                     let n = d.len();
                     *self.dense.write().unwrap_or_else(|e| e.into_inner()) = Some((ix, Arc::new(d)));
