@@ -171,6 +171,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     opts.limit = a.limit;
     opts.out = a.out;
     opts.jobs = a.jobs.max(1);
+    let jobs = opts.jobs;
     opts.progress = true;
     opts.forbid_under = project_root();
     // Instances run side by side share the cores: each embeds with its share.
@@ -226,7 +227,18 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
         let vectors = match &encoder {
             Some(enc) => {
                 let t = Instant::now();
-                let d = locus_engine::vectors(&ix, enc.clone(), &cancel, |_, _| {})?;
+                // A cold tree takes minutes: its embedding shows progress (one instance at a
+                // time only, so that lines of parallel instances do not interleave).
+                let mut progress =
+                    (jobs == 1).then(|| crate::output::Progress::stderr("embedding", "entities"));
+                let d = locus_engine::vectors(&ix, enc.clone(), &cancel, |done, total| {
+                    if let Some(p) = progress.as_mut() {
+                        p.update(done, total);
+                    }
+                })?;
+                if let Some(p) = progress {
+                    p.finish();
+                }
                 vector_ms.lock().unwrap_or_else(|e| e.into_inner()).push(t.elapsed().as_secs_f64() * 1000.0);
                 Some(Arc::new(d))
             }
