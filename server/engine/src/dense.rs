@@ -87,8 +87,11 @@ impl DenseIndex {
         mut progress: impl FnMut(usize, usize),
     ) -> Result<DenseIndex, EmbedError> {
         let model = encoder.model_id().to_string();
-        let mut ids = Vec::new();
-        let mut vecs = Vec::new();
+        // Sized once: grown by doubling, the vectors of a large workspace would hold up to
+        // twice their size.
+        let n_wanted = (0..ix.n_entities() as u32).map(EntityId).filter(|&id| wanted(ix, id)).count();
+        let mut ids = Vec::with_capacity(n_wanted);
+        let mut vecs = Vec::with_capacity(n_wanted * DIM);
         let mut missing: Vec<(EntityId, String, [u8; 32])> = Vec::new();
         let mut wanted_n = 0;
         for id in (0..ix.n_entities() as u32).map(EntityId) {

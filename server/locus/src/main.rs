@@ -44,7 +44,20 @@ enum CorpusCommand {
     Pairs(pairs::PairsArgs),
 }
 
+/// glibc gives each thread that allocates its own heap ("arena", up to 8 per core); the server's
+/// tokio, rayon and blocking threads then keep freed memory in many half-empty heaps. One arena
+/// per core holds the same work in less resident memory (`docs/benchmarks.md`, session 9).
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a malloc tunable; called first thing in main, before threads.
+    unsafe {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        libc::mallopt(libc::M_ARENA_MAX, cores.clamp(2, 64) as libc::c_int);
+    }
+}
+
 fn main() -> std::process::ExitCode {
+    limit_malloc_arenas();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
