@@ -147,6 +147,9 @@ pub struct Answer<'a> {
     pub predicted_files: &'a [String],
     pub ranked_functions: &'a [String],
     pub predicted_functions: &'a [String],
+    /// The candidate pools the engine's rankers saw (empty: not reported).
+    pub candidate_files: &'a [String],
+    pub candidate_functions: &'a [String],
 }
 
 /// All three families for one instance, keyed by metric name (`file_acc@1`, ...). Metrics of a
@@ -156,7 +159,24 @@ pub fn score_instance(answer: Answer<'_>, gold: &Gold) -> BTreeMap<String, f64> 
     for family in [Family::Function, Family::FunctionWithAdded] {
         scores.extend(score_family(family, answer.ranked_functions, answer.predicted_functions, gold));
     }
+    for (family, pool) in
+        [(Family::File, answer.candidate_files), (Family::Function, answer.candidate_functions)]
+    {
+        if let Some(hit) = pool_hit(pool, family.gold(gold).as_deref()) {
+            scores.insert(family.key("pool_recall"), hit);
+        }
+    }
     scores
+}
+
+/// 1 when a gold item is in the candidate pool, 0 when none is; `None` when the engine reported
+/// no pool or the instance is not scored on the family.
+pub fn pool_hit(pool: &[String], gold: Option<&[String]>) -> Option<f64> {
+    let gold = gold_set(gold?)?;
+    if pool.is_empty() {
+        return None;
+    }
+    Some(if pool.iter().any(|c| gold.contains(c.as_str())) { 1.0 } else { 0.0 })
 }
 
 #[cfg(test)]
@@ -260,6 +280,8 @@ mod tests {
             predicted_files: &files[..1],
             ranked_functions: &functions,
             predicted_functions: &functions,
+            candidate_files: &[],
+            candidate_functions: &[],
         };
         let g = gold(&["a.py"], &["a.py:f", "a.py:g"], &["a.py:new"], true);
         let scores = score_instance(answer, &g);
@@ -296,6 +318,29 @@ mod tests {
     }
 
     #[test]
+    fn pool_recall_asks_for_one_gold_item_in_the_pool() {
+        let (files, functions) = (v(&["b.py"]), v(&["b.py:h"]));
+        let g = gold(&["a.py", "b.py"], &["a.py:f"], &[], true);
+        let hit_files_only = Answer {
+            ranked_files: &files,
+            predicted_files: &[],
+            ranked_functions: &functions,
+            predicted_functions: &[],
+            candidate_files: &v(&["c.py", "b.py"]),
+            candidate_functions: &v(&["b.py:h", "c.py:k"]),
+        };
+        let s = score_instance(hit_files_only, &g);
+        assert_eq!((s["file_pool_recall"], s["function_pool_recall"]), (1.0, 0.0));
+        // No pool reported (an engine without one): no pool metric at all.
+        let none = Answer { candidate_files: &[], candidate_functions: &[], ..hit_files_only };
+        let s = score_instance(none, &g);
+        assert!(!s.contains_key("file_pool_recall") && !s.contains_key("function_pool_recall"));
+        // Unreliable function gold: the function pool is not scored either.
+        let s = score_instance(hit_files_only, &gold(&["b.py"], &["a.py:f"], &[], false));
+        assert!(s.contains_key("file_pool_recall") && !s.contains_key("function_pool_recall"));
+    }
+
+    #[test]
     fn unreliable_or_empty_function_gold_is_not_scored() {
         let files = v(&["a.py"]);
         let answer = Answer {
@@ -303,6 +348,8 @@ mod tests {
             predicted_files: &files,
             ranked_functions: &[],
             predicted_functions: &[],
+            candidate_files: &[],
+            candidate_functions: &[],
         };
         let unreliable = score_instance(answer, &gold(&["a.py"], &["a.py:f"], &[], false));
         assert!(unreliable.keys().all(|k| k.starts_with("file_")));

@@ -33,6 +33,12 @@ pub struct InstanceRow {
     pub predicted_files: Vec<String>,
     #[serde(default)]
     pub predicted_functions: Vec<String>,
+    /// The pools the learned models see (files; functions), when the engine reports them: what
+    /// candidate recall is measured on. Empty for engines without pools.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub candidate_files: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub candidate_functions: Vec<String>,
     /// Why the instance was not run (`no mirror for owner/name`, ...). Skipped rows are left out
     /// of every metric.
     #[serde(default)]
@@ -98,6 +104,8 @@ impl InstanceRow {
                     predicted_files: &self.predicted_files,
                     ranked_functions: &self.ranked_functions,
                     predicted_functions: &self.predicted_functions,
+                    candidate_files: &self.candidate_files,
+                    candidate_functions: &self.candidate_functions,
                 },
                 gold,
             )
@@ -151,6 +159,17 @@ pub struct Metrics {
     pub function_recall_5_with_added: Option<f64>,
     pub function_f1_with_added: Option<f64>,
     pub function_mrr_with_added: Option<f64>,
+
+    /// Share of instances with a gold file in the file pool the learned file model sees; over
+    /// the instances whose engine reports its pools (`n_file_pool`).
+    pub file_pool_recall: Option<f64>,
+    /// Share of instances with a gold function in the function pool the learned function model
+    /// sees (`n_function_pool`).
+    pub function_pool_recall: Option<f64>,
+    #[serde(default)]
+    pub n_file_pool: usize,
+    #[serde(default)]
+    pub n_function_pool: usize,
 
     /// Median of `ms` over the instances run (nearest rank).
     pub p50_ms: Option<f64>,
@@ -230,6 +249,10 @@ pub fn summarize(engine: &str, subset: &str, rows: &[InstanceRow]) -> Summary {
         function_recall_5_with_added: mean_key("function_recall@5_with_added"),
         function_f1_with_added: mean_key("function_f1_with_added"),
         function_mrr_with_added: mean_key("function_mrr_with_added"),
+        file_pool_recall: mean_key("file_pool_recall"),
+        function_pool_recall: mean_key("function_pool_recall"),
+        n_file_pool: count_key("file_pool_recall"),
+        n_function_pool: count_key("function_pool_recall"),
         p50_ms: percentile(&ms, 0.50),
         p95_ms: percentile(&ms, 0.95),
         mean_ms: mean(ms.iter().copied()),
@@ -296,6 +319,8 @@ pub fn markdown_table(summaries: &[Summary]) -> String {
         "fn+added n",
         "Acc@5",
         "Acc@10",
+        "file pool R",
+        "fn pool R",
         "p50 ms",
         "p95 ms",
         "index ms",
@@ -332,6 +357,8 @@ pub fn markdown_table(summaries: &[Summary]) -> String {
             m.n_function_with_added.to_string(),
             pct(m.function_acc_5_with_added),
             pct(m.function_acc_10_with_added),
+            pct(m.file_pool_recall),
+            pct(m.function_pool_recall),
             num(m.p50_ms),
             num(m.p95_ms),
             num(m.mean_index_ms),
@@ -481,7 +508,7 @@ mod tests {
         assert_eq!(
             lines[2],
             "| bm25 | swebench_lite | 3 | 0 | 3 | 33.3 | 66.7 | 66.7 | 33.3 | 66.7 | 33.3 \
-             | 50.0 | 0 | – | – | – | – | – | – | 0 | – | – | 3.0 | 5.0 | 0.0 | 0.0 | 0.0 |"
+             | 50.0 | 0 | – | – | – | – | – | – | 0 | – | – | – | – | 3.0 | 5.0 | 0.0 | 0.0 | 0.0 |"
         );
     }
 

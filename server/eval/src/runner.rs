@@ -50,6 +50,9 @@ pub struct Prediction {
     /// Tool calls with `g_i = 0`.
     pub redundant_calls: u32,
     pub peak_rss_kb: Option<u64>,
+    /// The pools the engine's rankers saw (empty when it has none): candidate recall.
+    pub candidate_files: Vec<String>,
+    pub candidate_functions: Vec<String>,
 }
 
 /// The engine under evaluation: given the materialized tree root and the issue (no patch, no
@@ -296,6 +299,8 @@ fn run_one(opts: &RunOptions, locate: &Locate<'_>, instance: &Instance) -> Insta
             row.efficiency = p.efficiency;
             row.redundant_calls = p.redundant_calls;
             row.peak_rss_kb = p.peak_rss_kb;
+            row.candidate_files = p.candidate_files;
+            row.candidate_functions = p.candidate_functions;
         }
         Ok(Err(e)) => {
             row.error = Some(format!("{e:#}"));

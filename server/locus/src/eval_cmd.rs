@@ -204,6 +204,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
         mode,
         max_results: 50,
         collect_features: features_out.is_some(),
+        collect_candidates: true,
         pool_files: a.pool_files,
         ..Options::default()
     };
@@ -292,6 +293,8 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
             efficiency: loc.trace.efficiency as f64,
             redundant_calls: loc.trace.redundant_calls,
             peak_rss_kb: crate::cli::peak_rss_kb(),
+            candidate_files: loc.candidate_files,
+            candidate_functions: loc.candidate_functions,
         })
     };
     if a.features.is_some() && matches!(models, Models::Shipped(..)) {

@@ -281,6 +281,13 @@ impl<'a> Fused<'a> {
         } else {
             (Vec::new(), Vec::new(), Vec::new())
         };
+        let (candidate_functions, candidate_files) = match &order.candidates {
+            Some((fns, files)) => (
+                fns.iter().map(|&id| self.ix.full_name(id)).collect(),
+                files.iter().map(|&id| self.ix.path_of(id).to_string()).collect(),
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
         let mut trace = self.trace;
         trace.ranking = order.ranked_by;
         trace.model_not_trained_on = order.untrained_language;
@@ -293,6 +300,8 @@ impl<'a> Fused<'a> {
             features,
             candidate_features,
             file_features,
+            candidate_functions,
+            candidate_files,
         }
     }
 }

@@ -61,6 +61,9 @@ pub struct Options {
     pub max_results: usize,
     /// Record candidate features in the result (for training the localization models).
     pub collect_features: bool,
+    /// Record the candidate pools the learned models see ([`Localization::candidate_functions`],
+    /// [`Localization::candidate_files`]): what `locus eval` measures candidate recall on.
+    pub collect_candidates: bool,
     /// How many leading files contribute all their functions to the learned scorer's pool
     /// ([`POOL_FILES`] by default). Deeper pools are for feature dumps: the training scripts
     /// can then simulate any shallower pool from one run.
@@ -79,6 +82,7 @@ impl Default for Options {
             budget_ms: DEFAULT_BUDGET_MS,
             max_results: 20,
             collect_features: false,
+            collect_candidates: false,
             pool_files: POOL_FILES,
         }
     }
@@ -260,4 +264,11 @@ pub struct Localization {
     /// [`crate::rerank::FILE_POOL`] files and the files of the model's leading functions), by
     /// path, when `Options::collect_features` is set.
     pub file_features: Vec<(String, FileFeatures)>,
+    /// The functions the learned function model scores (with or without a model: the fusion's
+    /// top [`crate::rerank::RERANK_DEPTH`] and the leading files' other functions), full names,
+    /// when `Options::collect_candidates` is set. A gold function outside it can only be found
+    /// in the fusion's tail.
+    pub candidate_functions: Vec<String>,
+    /// The files the learned file model scores, when `Options::collect_candidates` is set.
+    pub candidate_files: Vec<String>,
 }

@@ -75,6 +75,8 @@ pub struct Reranked {
     pub ranked_by: RankedBy,
     /// The candidates' language, when the scorer was not trained on it (and so did not rank).
     pub untrained_language: Option<Lang>,
+    /// The function and file pools the models see (whether or not a model ranked), when asked.
+    pub candidates: Option<(Vec<EntityId>, Vec<EntityId>)>,
 }
 
 /// Puts the fused candidates in the scorer's order (functions, then files), or leaves the
@@ -83,6 +85,7 @@ pub fn rerank(
     fused: &Fused<'_>,
     scorer: Option<&dyn Scorer>,
     collect_features: bool,
+    collect_candidates: bool,
     pool_files: usize,
 ) -> Reranked {
     let fusion_files = fused.ranked_files();
@@ -91,7 +94,13 @@ pub fn rerank(
     let scorer = scorer.filter(|_| untrained_language.is_none());
     let fns = final_functions(fused, scorer, collect_features, pool_files, &fusion_files);
     let (files, file_rows, files_learned) = final_files(fused, scorer, collect_features, &fusion_files, &fns);
+    let candidates = collect_candidates.then(|| {
+        let (pool, _) = candidate_pool(fused, &fused.ranked_functions(), &fusion_files, pool_files);
+        let file_ids = file_pool(fused, &fusion_files, &fns.ranked).into_iter().map(|i| fusion_files[i].0);
+        (pool.into_iter().map(|p| p.0).collect(), file_ids.collect())
+    });
     Reranked {
+        candidates,
         ranked_by: RankedBy::new(!fns.learned.is_empty(), fns.tail, files_learned),
         functions: fns.ranked,
         files,

@@ -28,7 +28,8 @@ pub fn locate(
     cancel: &AtomicBool,
 ) -> Result<Localization, Cancelled> {
     let fused = search(ix, dense, issue, opts, cancel)?;
-    let order = rerank::rerank(&fused, scorer, opts.collect_features, opts.pool_files);
+    let order =
+        rerank::rerank(&fused, scorer, opts.collect_features, opts.collect_candidates, opts.pool_files);
     Ok(fused.localize(order, opts.max_results, opts.collect_features))
 }
 
