@@ -33,19 +33,44 @@ impl Encoder {
     }
 }
 
-/// Vectors for the entities of one index snapshot.
+/// Vectors for the entities of one index snapshot, in one block per file: a snapshot patched by
+/// an edit shares every unchanged file's block with its predecessor's vectors.
 pub struct DenseIndex {
-    /// The entity of each row of `vecs`.
-    ids: Vec<EntityId>,
-    vecs: Vec<f32>,
-    /// Entity id -> its row in `vecs`.
-    row: FxHashMap<EntityId, u32>,
+    /// Per file ([`locus_index::FileId`] order): its embedded entities and their vectors.
+    blocks: Vec<Arc<Block>>,
+    /// Entity id -> (its file, its row in that file's block).
+    row: FxHashMap<EntityId, (u32, u32)>,
     /// The last query embedded and its vector: the tail ranking (and a feature dump) asks for
     /// the vector again after the semantic tool's call (`similarity` of the candidates).
     last: Mutex<Option<(String, Vec<f32>)>>,
     encoder: Arc<Encoder>,
     /// Entities that should have a vector (ready = all of them).
     pub wanted: usize,
+}
+
+/// One file's vectors: `vecs[r * DIM..(r + 1) * DIM]` is `ids[r]`'s.
+#[derive(Default)]
+struct Block {
+    ids: Vec<EntityId>,
+    vecs: Vec<f32>,
+}
+
+impl Block {
+    fn push(&mut self, id: EntityId, v: &[f32]) {
+        self.ids.push(id);
+        self.vecs.extend_from_slice(v);
+    }
+}
+
+/// Where each entity of `blocks` is.
+fn rows_of(blocks: &[Arc<Block>]) -> FxHashMap<EntityId, (u32, u32)> {
+    let mut row = FxHashMap::default();
+    for (f, b) in blocks.iter().enumerate() {
+        for (r, &id) in b.ids.iter().enumerate() {
+            row.insert(id, (f as u32, r as u32));
+        }
+    }
+    row
 }
 
 /// What is embedded: function-level entities and files.
@@ -87,52 +112,51 @@ impl DenseIndex {
         mut progress: impl FnMut(usize, usize),
     ) -> Result<DenseIndex, EmbedError> {
         let model = encoder.model_id().to_string();
-        // Sized once: grown by doubling, the vectors of a large workspace would hold up to
-        // twice their size.
-        let n_wanted = (0..ix.n_entities() as u32).map(EntityId).filter(|&id| wanted(ix, id)).count();
-        let mut ids = Vec::with_capacity(n_wanted);
-        let mut vecs = Vec::with_capacity(n_wanted * DIM);
-        let mut missing: Vec<(EntityId, String, [u8; 32])> = Vec::new();
+        // Each file's block is sized once: grown by doubling, vectors would hold up to twice
+        // their size.
+        let mut blocks: Vec<Block> = Vec::with_capacity(ix.files.len());
+        let mut missing: Vec<(u32, EntityId, String, [u8; 32])> = Vec::new();
         let mut wanted_n = 0;
-        for id in (0..ix.n_entities() as u32).map(EntityId) {
-            if !wanted(ix, id) {
-                continue;
-            }
-            wanted_n += 1;
-            let text = entity_text(ix, id);
-            let k = key(&model, &text);
-            match encoder.store.get(&k) {
-                Some(v) if v.len() == DIM => {
-                    ids.push(id);
-                    vecs.extend_from_slice(&v);
+        for fi in 0..ix.files.len() {
+            let ids: Vec<EntityId> =
+                ix.entities_of_file(locus_index::FileId(fi as u32)).filter(|&id| wanted(ix, id)).collect();
+            wanted_n += ids.len();
+            let mut block =
+                Block { ids: Vec::with_capacity(ids.len()), vecs: Vec::with_capacity(ids.len() * DIM) };
+            for id in ids {
+                let text = entity_text(ix, id);
+                let k = key(&model, &text);
+                match encoder.store.get(&k) {
+                    Some(v) if v.len() == DIM => block.push(id, &v),
+                    _ => missing.push((fi as u32, id, text, k)),
                 }
-                _ => missing.push((id, text, k)),
             }
+            blocks.push(block);
         }
         let total = missing.len();
         if embed_missing {
             // Batches of similar length waste the least padding.
-            missing.sort_by_key(|m| m.1.len());
+            missing.sort_by_key(|m| m.2.len());
             let mut done = 0;
             for chunk in missing.chunks(BATCH_SIZE * 4) {
                 if cancel.load(Ordering::Relaxed) {
                     break;
                 }
-                let texts: Vec<&str> = chunk.iter().map(|m| m.1.as_str()).collect();
+                let texts: Vec<&str> = chunk.iter().map(|m| m.2.as_str()).collect();
                 let out = encoder.embedder.embed(&texts)?;
                 let mut items = Vec::with_capacity(chunk.len());
                 for (m, v) in chunk.iter().zip(out) {
-                    ids.push(m.0);
-                    vecs.extend_from_slice(&v);
-                    items.push((m.2, v));
+                    blocks[m.0 as usize].push(m.1, &v);
+                    items.push((m.3, v));
                 }
                 encoder.store.put_many(&items)?;
                 done += chunk.len();
                 progress(done, total);
             }
         }
-        let row = ids.iter().enumerate().map(|(r, &id)| (id, r as u32)).collect();
-        Ok(DenseIndex { ids, vecs, row, last: Mutex::new(None), encoder, wanted: wanted_n })
+        let blocks: Vec<Arc<Block>> = blocks.into_iter().map(Arc::new).collect();
+        let row = rows_of(&blocks);
+        Ok(DenseIndex { blocks, row, last: Mutex::new(None), encoder, wanted: wanted_n })
     }
 
     /// The vectors of `new`, an index patched from `old` (the one these vectors are for) by an
@@ -147,25 +171,29 @@ impl DenseIndex {
             return Ok(None);
         }
         let model = self.encoder.model_id().to_string();
-        // (entity, its cached vector if any, its text, its cache key)
-        type Fresh = (EntityId, Option<Vec<f32>>, String, [u8; 32]);
+        // (file, entity, its cached vector if any, its text, its cache key)
+        type Fresh = (usize, EntityId, Option<Vec<f32>>, String, [u8; 32]);
         let mut fresh: Vec<Fresh> = Vec::new();
+        let mut changed = Vec::new();
         for (fi, (a, b)) in old.files.iter().zip(&new.files).enumerate() {
             if Arc::ptr_eq(&a.unit, &b.unit) {
                 continue;
             }
+            changed.push(fi);
             for id in new.entities_of_file(locus_index::FileId(fi as u32)).filter(|&id| wanted(new, id)) {
                 let text = entity_text(new, id);
                 let k = key(&model, &text);
-                fresh.push((id, self.encoder.store.get(&k).filter(|v| v.len() == DIM), text, k));
+                fresh.push((fi, id, self.encoder.store.get(&k).filter(|v| v.len() == DIM), text, k));
             }
         }
-        let missing: Vec<&str> = fresh.iter().filter(|f| f.1.is_none()).map(|f| f.2.as_str()).collect();
+        let missing: Vec<&str> = fresh.iter().filter(|f| f.2.is_none()).map(|f| f.3.as_str()).collect();
         let mut embedded =
             if missing.is_empty() { Vec::new() } else { self.encoder.embedder.embed(&missing)? }.into_iter();
+        // Unchanged files' blocks are shared; each changed file's is made anew.
+        let mut blocks = self.blocks.clone();
+        let mut made: FxHashMap<usize, Block> = changed.iter().map(|&fi| (fi, Block::default())).collect();
         let mut items = Vec::new();
-        let (mut ids, mut vecs, mut row) = (self.ids.clone(), self.vecs.clone(), self.row.clone());
-        for (id, cached, _, k) in fresh {
+        for (fi, id, cached, _, k) in fresh {
             let v = match cached {
                 Some(v) => v,
                 None => {
@@ -174,22 +202,25 @@ impl DenseIndex {
                     v
                 }
             };
-            match row.get(&id) {
-                Some(&r) => vecs[r as usize * DIM..(r as usize + 1) * DIM].copy_from_slice(&v),
-                None => {
-                    row.insert(id, ids.len() as u32);
-                    ids.push(id);
-                    vecs.extend_from_slice(&v);
-                }
-            }
+            made.entry(fi).or_default().push(id, &v);
         }
         self.encoder.store.put_many(&items)?;
+        let mut row = self.row.clone();
+        for (fi, block) in made {
+            for id in &blocks[fi].ids {
+                row.remove(id);
+            }
+            for (r, &id) in block.ids.iter().enumerate() {
+                row.insert(id, (fi as u32, r as u32));
+            }
+            blocks[fi] = Arc::new(block);
+        }
         let last = Mutex::new(self.last.lock().unwrap_or_else(|p| p.into_inner()).clone());
-        Ok(Some(DenseIndex { ids, vecs, row, last, encoder: self.encoder.clone(), wanted: self.wanted }))
+        Ok(Some(DenseIndex { blocks, row, last, encoder: self.encoder.clone(), wanted: self.wanted }))
     }
 
     pub fn len(&self) -> usize {
-        self.ids.len()
+        self.row.len()
     }
 
     pub fn model_id(&self) -> &str {
@@ -197,7 +228,7 @@ impl DenseIndex {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
+        self.row.is_empty()
     }
 
     /// The query's vector, from the one-entry cache or the encoder.
@@ -217,9 +248,9 @@ impl Semantic for DenseIndex {
     fn nearest(&self, query: &str, k: usize) -> Vec<(EntityId, f32)> {
         let Some(q) = self.query_vector(query) else { return Vec::new() };
         let mut scored: Vec<(EntityId, f32)> = self
-            .vecs
-            .chunks_exact(DIM)
-            .zip(&self.ids)
+            .blocks
+            .iter()
+            .flat_map(|b| b.vecs.chunks_exact(DIM).zip(&b.ids))
             .map(|(v, &id)| (id, v.iter().zip(&q).map(|(a, b)| a * b).sum::<f32>()))
             .collect();
         let by = |a: &(EntityId, f32), b: &(EntityId, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
@@ -235,8 +266,8 @@ impl Semantic for DenseIndex {
         let Some(q) = self.query_vector(query) else { return vec![0.0; ids.len()] };
         ids.iter()
             .map(|id| match self.row.get(id) {
-                Some(&r) => {
-                    let v = &self.vecs[r as usize * DIM..(r as usize + 1) * DIM];
+                Some(&(f, r)) => {
+                    let v = &self.blocks[f as usize].vecs[r as usize * DIM..(r as usize + 1) * DIM];
                     v.iter().zip(&q).map(|(a, b)| a * b).sum()
                 }
                 None => 0.0,
@@ -245,7 +276,7 @@ impl Semantic for DenseIndex {
     }
 
     fn ready(&self) -> usize {
-        self.ids.len()
+        self.row.len()
     }
 }
 
