@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
 """Measures Locus over LSP on a workspace: time from `initialize` to the first useful answer and
-to full readiness (index + vectors), `locus/locateIssue` latency (p50/p95), the latency of the
-first answer after an edit (re-index), and the server's peak memory.
+to full readiness (index + vectors), `locus/locateIssue` latency (p50/p95), the same issue asked
+again, the answer to that issue after an edit of a Python file (five lines typed inside a
+function body, then five new functions; 0.5 s after each answer, as a person reads it), and the
+server's peak memory.
 
 Usage: scripts/bench_lsp.py LOCUS_BIN WORKSPACE ISSUES.jsonl [N] [--runs K] [--no-ready] [--edit FILE]
 ISSUES.jsonl: lines with `problem_statement` (the benchmark data format); the first N are used.
 --runs K starts the server K times in a row on the same cache: with an empty $LOCUS_CACHE the
 first run is a cold open and the later ones are reopens (the index snapshot and the vectors
 cached). --no-ready does not wait for the encoder's vectors (time to first answer, edits and
-memory without them). One JSON line per run.
+memory without them). --edit FILE (relative to the workspace) is the file edited; by default the
+first Python file with a method. One JSON line per run.
 """
 import argparse
 import json
