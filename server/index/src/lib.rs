@@ -295,26 +295,48 @@ impl Index {
         }
         changed.sort_unstable();
         changed.dedup();
-        fn docs<'a>(files: &'a [FileEntry], changed: &[FileId]) -> Vec<bm25::DocTerms<'a>> {
-            changed
-                .iter()
-                .flat_map(|&fi| {
-                    let f = &files[fi.index()];
-                    f.unit.docs.iter().zip(&f.unit.doc_lens).enumerate().map(move |(li, (terms, &len))| {
-                        bm25::DocTerms { doc: f.id_of(li as u32), len, terms }
-                    })
-                })
-                .collect()
-        }
-        let (old_docs, new_docs) = (docs(&self.files, &changed), docs(&files, &changed));
-        let (lexical, graph) = if changed.is_empty() {
-            (self.lexical.clone(), self.graph.clone())
-        } else {
-            rayon::join(
-                || Arc::new(self.lexical.with_docs_replaced(old_docs.into_iter(), new_docs.into_iter())),
-                || Arc::new(self.graph.with_files_changed(&files, &changed)),
-            )
+        // Only the documents that differ are replaced: typing in one function changes its own.
+        let differs = |fi: FileId, li: usize| {
+            let (a, b) = (&self.files[fi.index()].unit, &files[fi.index()].unit);
+            a.doc_lens[li] != b.doc_lens[li] || a.docs[li] != b.docs[li]
         };
+        let changed_docs: Vec<(EntityId, usize, FileId)> = changed
+            .iter()
+            .flat_map(|&fi| (0..files[fi.index()].unit.docs.len()).map(move |li| (fi, li)))
+            .filter(|&(fi, li)| differs(fi, li))
+            .map(|(fi, li)| (files[fi.index()].id_of(li as u32), li, fi))
+            .collect();
+        fn terms<'a>(
+            of: &'a [FileEntry],
+            docs: &'a [(EntityId, usize, FileId)],
+        ) -> impl Iterator<Item = bm25::DocTerms<'a>> + 'a {
+            docs.iter().map(move |&(doc, li, fi)| {
+                let u = &of[fi.index()].unit;
+                bm25::DocTerms { doc, len: u.doc_lens[li], terms: &u.docs[li] }
+            })
+        }
+        // The graph is shared when no changed file's calls changed (lines aside): its edges and
+        // unresolved calls are then the same.
+        let same_calls = changed.iter().all(|&fi| {
+            let (a, b) = (&self.files[fi.index()].unit.calls, &files[fi.index()].unit.calls);
+            a.len() == b.len()
+                && a.iter()
+                    .zip(b)
+                    .all(|(x, y)| x.from == y.from && x.callee == y.callee && x.receiver == y.receiver)
+        });
+        let (lexical, graph) = rayon::join(
+            || match changed_docs.is_empty() {
+                true => self.lexical.clone(),
+                false => Arc::new(
+                    self.lexical
+                        .with_docs_replaced(terms(&self.files, &changed_docs), terms(&files, &changed_docs)),
+                ),
+            },
+            || match same_calls {
+                true => self.graph.clone(),
+                false => Arc::new(self.graph.with_files_changed(&files, &changed)),
+            },
+        );
         tracing::debug!(files = changed.len(), took = ?t.elapsed(), "index patched");
         Some(Index {
             root: self.root.clone(),

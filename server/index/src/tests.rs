@@ -444,25 +444,28 @@ fn an_edit_that_keeps_every_name_patches_the_index_to_what_a_fresh_build_gives()
     };
     let fresh =
         |files: &[(&str, String)]| Index::from_units(PathBuf::from("/ws"), units(files), Skipped::default());
-    // (file, new text, whether the shape is kept)
-    let edits: Vec<(usize, String, bool)> = vec![
+    // (file, new text, whether the shape is kept, whether the calls are)
+    let edits: Vec<(usize, String, bool, bool)> = vec![
         // A body edit: a new call, new words (new terms), a removed word.
-        (1, "def helper(x):\n    return run(x) + count_values(x) + 1\n\ndef run(x):\n    return helper(x)\n".into(), true),
+        (1, "def helper(x):\n    return run(x) + count_values(x) + 1\n\ndef run(x):\n    return helper(x)\n".into(), true, false),
         // Another body edit in a Rust impl: a call to a method in another file, new words.
-        (2, "pub struct Parser;\nimpl Parser {\n    pub fn new() -> Self { Parser }\n    pub fn len(&self) -> usize { self.retry() as usize }\n}\npub fn parse(s: &str) -> usize { Parser::new().len() + s.len() }\n".into(), true),
+        (2, "pub struct Parser;\nimpl Parser {\n    pub fn new() -> Self { Parser }\n    pub fn len(&self) -> usize { self.retry() as usize }\n}\npub fn parse(s: &str) -> usize { Parser::new().len() + s.len() }\n".into(), true, false),
         // A whole body emptied of its words (terms vanish).
-        (0, "from shop.util import helper\n\nclass Price:\n    def total(self, x):\n        pass\n\n    def discount(self):\n        return self.total(1)\n".into(), true),
+        (0, "from shop.util import helper\n\nclass Price:\n    def total(self, x):\n        pass\n\n    def discount(self):\n        return self.total(1)\n".into(), true, false),
+        // Only a literal: the same calls, so the graph is shared.
+        (0, "from shop.util import helper\n\nclass Price:\n    def total(self, x):\n        pass\n\n    def discount(self):\n        return self.total(2)\n".into(), true, true),
         // The impl block elsewhere changes its body only: its contains edge from the type stays.
-        (3, "use crate::Parser;\nimpl Parser {\n    pub fn retry(&self) -> u8 { 2 + 3 }\n}\n".into(), true),
+        (3, "use crate::Parser;\nimpl Parser {\n    pub fn retry(&self) -> u8 { 2 + 3 }\n}\n".into(), true, true),
         // A new function: the shape changes, the index is assembled again.
-        (1, "def helper(x):\n    return x\n\ndef run(x):\n    return helper(x)\n\ndef added():\n    return run(1)\n".into(), false),
+        (1, "def helper(x):\n    return x\n\ndef run(x):\n    return helper(x)\n\ndef added():\n    return run(1)\n".into(), false, false),
     ];
     let mut files = base.clone();
     let mut ix = fresh(&files);
-    for (fi, text, keeps_shape) in edits {
+    for (fi, text, keeps_shape, keeps_calls) in edits {
         files[fi].1 = text.clone();
         let next = ix.with_changes(vec![(files[fi].0.to_string(), Some(text))]);
         assert_eq!(Arc::ptr_eq(&next.symbols, &ix.symbols), keeps_shape, "edit of {}", files[fi].0);
+        assert_eq!(Arc::ptr_eq(&next.graph, &ix.graph), keeps_calls, "edit of {}", files[fi].0);
         let want = fresh(&files);
         assert_eq!(dump(&next), dump(&want), "after editing {}", files[fi].0);
         assert_eq!(searches(&next), searches(&want), "after editing {}", files[fi].0);
