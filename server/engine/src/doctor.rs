@@ -30,6 +30,9 @@ pub struct Doctor {
     /// The vector cache's folder and its size on disk, in bytes.
     pub vector_cache: PathBuf,
     pub vector_cache_bytes: u64,
+    /// The parsed workspaces kept between runs (`locus_index::persist`) and their size on disk.
+    pub index_cache: PathBuf,
+    pub index_cache_bytes: u64,
 }
 
 impl Doctor {
@@ -66,6 +69,7 @@ impl Doctor {
             models_check(scorer),
         ];
         let vector_cache = locus_embed::cache_dir().join("vectors");
+        let index_cache = locus_embed::cache_dir().join("index");
         Doctor {
             version: env!("CARGO_PKG_VERSION"),
             binary: std::env::current_exe().ok(),
@@ -73,6 +77,8 @@ impl Doctor {
             checks,
             vector_cache_bytes: folder_bytes(&vector_cache),
             vector_cache,
+            index_cache_bytes: folder_bytes(&index_cache),
+            index_cache,
         }
     }
 
@@ -98,6 +104,11 @@ impl Doctor {
             "vector cache: {} ({:.1} MB; delete it to free the space, vectors are recomputed on demand)",
             self.vector_cache.display(),
             self.vector_cache_bytes as f64 / 1e6
+        ));
+        out.push(format!(
+            "index cache: {} ({:.1} MB; the last 32 workspaces' parsed files, for a fast reopen; safe to delete)",
+            self.index_cache.display(),
+            self.index_cache_bytes as f64 / 1e6
         ));
         out
     }
