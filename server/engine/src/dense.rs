@@ -62,6 +62,32 @@ impl Block {
     }
 }
 
+/// An entity whose text has no vector in the cache yet.
+struct Missing {
+    id: EntityId,
+    text: String,
+    key: [u8; 32],
+}
+
+/// File `fi`'s block with the vectors the cache holds for its entities, the entities it lacks,
+/// and how many entities the file should have vectors for.
+fn cached_block(encoder: &Encoder, ix: &Index, fi: usize) -> (Block, Vec<Missing>, usize) {
+    let ids: Vec<EntityId> =
+        ix.entities_of_file(locus_index::FileId(fi as u32)).filter(|&id| wanted(ix, id)).collect();
+    let mut block = Block { ids: Vec::with_capacity(ids.len()), vecs: Vec::with_capacity(ids.len() * DIM) };
+    let mut missing = Vec::new();
+    let n = ids.len();
+    for id in ids {
+        let text = entity_text(ix, id);
+        let key = key(encoder.model_id(), &text);
+        match encoder.store.get(&key) {
+            Some(v) if v.len() == DIM => block.push(id, &v),
+            _ => missing.push(Missing { id, text, key }),
+        }
+    }
+    (block, missing, n)
+}
+
 /// Where each entity of `blocks` is.
 fn rows_of(blocks: &[Arc<Block>]) -> FxHashMap<EntityId, (u32, u32)> {
     let mut row = FxHashMap::default();
@@ -111,43 +137,32 @@ impl DenseIndex {
         cancel: &AtomicBool,
         mut progress: impl FnMut(usize, usize),
     ) -> Result<DenseIndex, EmbedError> {
-        let model = encoder.model_id().to_string();
         // Each file's block is sized once: grown by doubling, vectors would hold up to twice
         // their size.
         let mut blocks: Vec<Block> = Vec::with_capacity(ix.files.len());
-        let mut missing: Vec<(u32, EntityId, String, [u8; 32])> = Vec::new();
+        let mut missing: Vec<(usize, Missing)> = Vec::new();
         let mut wanted_n = 0;
         for fi in 0..ix.files.len() {
-            let ids: Vec<EntityId> =
-                ix.entities_of_file(locus_index::FileId(fi as u32)).filter(|&id| wanted(ix, id)).collect();
-            wanted_n += ids.len();
-            let mut block =
-                Block { ids: Vec::with_capacity(ids.len()), vecs: Vec::with_capacity(ids.len() * DIM) };
-            for id in ids {
-                let text = entity_text(ix, id);
-                let k = key(&model, &text);
-                match encoder.store.get(&k) {
-                    Some(v) if v.len() == DIM => block.push(id, &v),
-                    _ => missing.push((fi as u32, id, text, k)),
-                }
-            }
+            let (block, lacking, n) = cached_block(&encoder, ix, fi);
+            wanted_n += n;
+            missing.extend(lacking.into_iter().map(|m| (fi, m)));
             blocks.push(block);
         }
         let total = missing.len();
         if embed_missing {
             // Batches of similar length waste the least padding.
-            missing.sort_by_key(|m| m.2.len());
+            missing.sort_by_key(|m| m.1.text.len());
             let mut done = 0;
             for chunk in missing.chunks(BATCH_SIZE * 4) {
                 if cancel.load(Ordering::Relaxed) {
                     break;
                 }
-                let texts: Vec<&str> = chunk.iter().map(|m| m.2.as_str()).collect();
+                let texts: Vec<&str> = chunk.iter().map(|m| m.1.text.as_str()).collect();
                 let out = encoder.embedder.embed(&texts)?;
                 let mut items = Vec::with_capacity(chunk.len());
-                for (m, v) in chunk.iter().zip(out) {
-                    blocks[m.0 as usize].push(m.1, &v);
-                    items.push((m.3, v));
+                for ((fi, m), v) in chunk.iter().zip(out) {
+                    blocks[*fi].push(m.id, &v);
+                    items.push((m.key, v));
                 }
                 encoder.store.put_many(&items)?;
                 done += chunk.len();
@@ -160,8 +175,8 @@ impl DenseIndex {
     }
 
     /// The vectors of `new`, an index patched from `old` (the one these vectors are for) by an
-    /// edit that kept every name ([`Index::layout`] equal): rows of unchanged files are copied,
-    /// the changed files' entities get the vectors of their new text (from the cache, or
+    /// edit that kept every name ([`Index::layout`] equal): blocks of unchanged files are
+    /// shared, the changed files' entities get the vectors of their new text (from the cache, or
     /// embedded now: a few). `None` when `new` does not share `old`'s entity ids.
     pub fn patched(&self, old: &Index, new: &Index) -> Result<Option<DenseIndex>, EmbedError> {
         if old.layout != new.layout
@@ -170,43 +185,24 @@ impl DenseIndex {
         {
             return Ok(None);
         }
-        let model = self.encoder.model_id().to_string();
-        // (file, entity, its cached vector if any, its text, its cache key)
-        type Fresh = (usize, EntityId, Option<Vec<f32>>, String, [u8; 32]);
-        let mut fresh: Vec<Fresh> = Vec::new();
-        let mut changed = Vec::new();
+        // Unchanged files' blocks are shared; each changed file's is made anew: the vectors its
+        // entities' texts have in the cache, then those embedded now (a few).
+        let mut blocks = self.blocks.clone();
+        let mut row = self.row.clone();
+        let mut items = Vec::new();
         for (fi, (a, b)) in old.files.iter().zip(&new.files).enumerate() {
             if Arc::ptr_eq(&a.unit, &b.unit) {
                 continue;
             }
-            changed.push(fi);
-            for id in new.entities_of_file(locus_index::FileId(fi as u32)).filter(|&id| wanted(new, id)) {
-                let text = entity_text(new, id);
-                let k = key(&model, &text);
-                fresh.push((fi, id, self.encoder.store.get(&k).filter(|v| v.len() == DIM), text, k));
-            }
-        }
-        let missing: Vec<&str> = fresh.iter().filter(|f| f.2.is_none()).map(|f| f.3.as_str()).collect();
-        let mut embedded =
-            if missing.is_empty() { Vec::new() } else { self.encoder.embedder.embed(&missing)? }.into_iter();
-        // Unchanged files' blocks are shared; each changed file's is made anew.
-        let mut blocks = self.blocks.clone();
-        let mut made: FxHashMap<usize, Block> = changed.iter().map(|&fi| (fi, Block::default())).collect();
-        let mut items = Vec::new();
-        for (fi, id, cached, _, k) in fresh {
-            let v = match cached {
-                Some(v) => v,
-                None => {
-                    let Some(v) = embedded.next() else { continue };
-                    items.push((k, v.clone()));
-                    v
+            let (mut block, missing, _) = cached_block(&self.encoder, new, fi);
+            if !missing.is_empty() {
+                let texts: Vec<&str> = missing.iter().map(|m| m.text.as_str()).collect();
+                let vectors = self.encoder.embedder.embed(&texts)?;
+                for (m, v) in missing.into_iter().zip(vectors) {
+                    block.push(m.id, &v);
+                    items.push((m.key, v));
                 }
-            };
-            made.entry(fi).or_default().push(id, &v);
-        }
-        self.encoder.store.put_many(&items)?;
-        let mut row = self.row.clone();
-        for (fi, block) in made {
+            }
             for id in &blocks[fi].ids {
                 row.remove(id);
             }
@@ -215,6 +211,7 @@ impl DenseIndex {
             }
             blocks[fi] = Arc::new(block);
         }
+        self.encoder.store.put_many(&items)?;
         let last = Mutex::new(self.last.lock().unwrap_or_else(|p| p.into_inner()).clone());
         Ok(Some(DenseIndex { blocks, row, last, encoder: self.encoder.clone(), wanted: self.wanted }))
     }

@@ -183,47 +183,28 @@ impl Index {
             files.push(FileEntry { unit: u, first });
         }
         // The three indexes are independent: built side by side.
-        let ((symbols, lexical), graph) = rayon::join(
-            || {
-                rayon::join(
-                    || {
-                        let t = Instant::now();
-                        let mut symbols = Symbols::default();
-                        for f in &files {
-                            symbols.add_file(f.first, &f.unit.path);
-                            for (li, e) in f.unit.entities.iter().enumerate().skip(1) {
-                                symbols.add_entity(f.id_of(li as u32), &e.name, &e.qual);
-                            }
-                        }
-                        tracing::debug!(symbols = ?t.elapsed());
-                        symbols
-                    },
-                    || {
-                        let t = Instant::now();
-                        let b = Bm25::build(
-                            locs.len(),
-                            files.iter().flat_map(|f| {
-                                f.unit.docs.iter().zip(&f.unit.doc_lens).enumerate().map(
-                                    move |(li, (terms, &len))| bm25::DocTerms {
-                                        doc: f.id_of(li as u32),
-                                        len,
-                                        terms,
-                                    },
-                                )
-                            }),
-                        );
-                        tracing::debug!(bm25 = ?t.elapsed());
-                        b
-                    },
-                )
-            },
-            || {
-                let t = Instant::now();
-                let g = graph::build(&files, locs.len());
-                tracing::debug!(graph = ?t.elapsed());
-                g
-            },
-        );
+        let symbols = || {
+            let mut symbols = Symbols::default();
+            for f in &files {
+                symbols.add_file(f.first, &f.unit.path);
+                for (li, e) in f.unit.entities.iter().enumerate().skip(1) {
+                    symbols.add_entity(f.id_of(li as u32), &e.name, &e.qual);
+                }
+            }
+            symbols
+        };
+        let lexical = || {
+            Bm25::build(
+                locs.len(),
+                files.iter().flat_map(|f| {
+                    f.unit.docs.iter().zip(&f.unit.doc_lens).enumerate().map(move |(li, (terms, &len))| {
+                        bm25::DocTerms { doc: f.id_of(li as u32), len, terms }
+                    })
+                }),
+            )
+        };
+        let ((symbols, lexical), graph) =
+            rayon::join(|| rayon::join(symbols, lexical), || graph::build(&files, locs.len()));
         tracing::debug!(total = ?t.elapsed(), "indexes assembled");
         Index {
             root,
@@ -242,8 +223,6 @@ impl Index {
     /// A new index with the given files replaced (`Some(text)`) or removed (`None`). Unchanged
     /// files are shared with `self`; a file whose text did not change is not parsed again.
     pub fn with_changes(&self, changes: Vec<(String, Option<String>)>) -> Index {
-        let mut by_path: BTreeMap<String, Arc<FileUnit>> =
-            self.files.iter().map(|f| (f.unit.path.clone(), f.unit.clone())).collect();
         let rebuilt: Vec<(String, Option<Arc<FileUnit>>)> = changes
             .into_par_iter()
             .map(|(path, text)| {
@@ -255,7 +234,7 @@ impl Index {
                             return Some(old.clone());
                         }
                     }
-                    Some(Arc::new(FileUnit::build(path.clone(), lang, Arc::from(text))))
+                    Some(Arc::new(FileUnit::build_hashed(path.clone(), lang, Arc::from(text), hash)))
                 });
                 (path, unit)
             })
@@ -263,6 +242,8 @@ impl Index {
         if let Some(ix) = self.patched(&rebuilt) {
             return ix;
         }
+        let mut by_path: BTreeMap<String, Arc<FileUnit>> =
+            self.files.iter().map(|f| (f.unit.path.clone(), f.unit.clone())).collect();
         for (path, unit) in rebuilt {
             match unit {
                 Some(u) => by_path.insert(path, u),
@@ -480,7 +461,7 @@ fn units_reusing(files: Vec<SourceFile>, path: &Path) -> (Vec<Arc<FileUnit>>, pe
             let hash = *blake3::hash(text.as_bytes()).as_bytes();
             match s.and_then(|s| s.unit(f.lang, text.clone(), hash)) {
                 Some(u) => (Arc::new(u), true),
-                None => (parse_unit(f.path, f.lang, text), false),
+                None => (parse_unit(f.path, f.lang, text, hash), false),
             }
         })
         .collect();
@@ -495,13 +476,19 @@ const SLOW_FILE_MS: u128 = 100;
 
 /// Parses and tokenises files in parallel.
 pub fn build_units(files: Vec<SourceFile>) -> Vec<Arc<FileUnit>> {
-    files.into_par_iter().map(|f| parse_unit(f.path, f.lang, Arc::from(f.text))).collect()
+    files
+        .into_par_iter()
+        .map(|f| {
+            let hash = *blake3::hash(f.text.as_bytes()).as_bytes();
+            parse_unit(f.path, f.lang, Arc::from(f.text), hash)
+        })
+        .collect()
 }
 
-/// One file's unit, logging the slow ones (debug).
-fn parse_unit(path: String, lang: locus_syntax::Lang, text: Arc<str>) -> Arc<FileUnit> {
+/// One file's unit (`hash`: its text's blake3), logging the slow ones (debug).
+fn parse_unit(path: String, lang: locus_syntax::Lang, text: Arc<str>, hash: [u8; 32]) -> Arc<FileUnit> {
     let t = Instant::now();
-    let u = Arc::new(FileUnit::build(path, lang, text));
+    let u = Arc::new(FileUnit::build_hashed(path, lang, text, hash));
     if t.elapsed().as_millis() > SLOW_FILE_MS {
         tracing::debug!(path = %u.path, ms = t.elapsed().as_millis() as u64, "slow file");
     }

@@ -32,6 +32,12 @@ pub struct FileUnit {
 impl FileUnit {
     pub fn build(path: String, lang: Lang, text: Arc<str>) -> FileUnit {
         let hash = *blake3::hash(text.as_bytes()).as_bytes();
+        FileUnit::build_hashed(path, lang, text, hash)
+    }
+
+    /// [`FileUnit::build`] when the caller already hashed `text` (blake3) to compare it with a
+    /// stored unit.
+    pub fn build_hashed(path: String, lang: Lang, text: Arc<str>, hash: [u8; 32]) -> FileUnit {
         let ParsedFile { entities: parsed, imports, calls, syntax_errors } = parse(lang, &text);
         let mut entities = Vec::with_capacity(parsed.len() + 1);
         entities.push(file_entity(&path, &text));
