@@ -93,10 +93,12 @@ pub enum DropReason {
     DuplicateText,
     /// The pull request's number was taken by an instance kept earlier.
     DuplicatePr,
+    /// With issue texts (`--issue-texts`): the change's pull request has none.
+    NoIssueText,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 14] = [
+    pub const ALL: [DropReason; 15] = [
         DropReason::NoParent,
         DropReason::NotAPr,
         DropReason::BotAuthor,
@@ -111,6 +113,7 @@ impl DropReason {
         DropReason::TooManyFiles,
         DropReason::DuplicateText,
         DropReason::DuplicatePr,
+        DropReason::NoIssueText,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -129,6 +132,7 @@ impl DropReason {
             DropReason::TooManyFiles => "too_many_files",
             DropReason::DuplicateText => "duplicate_text",
             DropReason::DuplicatePr => "duplicate_pr",
+            DropReason::NoIssueText => "no_issue_text",
         }
     }
 }
@@ -200,6 +204,10 @@ pub struct RepoCorpus {
     pub kept: Vec<Kept>,
     /// Every dropped commit and why, oldest first.
     pub dropped: Vec<(String, DropReason)>,
+    /// With issue texts: the pull requests that had one but no change in the walked history
+    /// (merged elsewhere, rebased without a PR number, or not merged), sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub texts_not_found: Vec<u64>,
 }
 
 impl RepoCorpus {
@@ -239,6 +247,22 @@ const CHUNK: usize = 128;
 
 /// Builds one repository's corpus from its mirror's HEAD, or from `tip` (a pinned commit).
 pub fn build_repo(repo: &RepoName, git_dir: &Path, tip: Option<&str>, opts: &Options) -> Result<RepoCorpus> {
+    build_repo_with_texts(repo, git_dir, tip, opts, None)
+}
+
+/// Real issue reports of one repository, by the number of the pull request that fixed them.
+pub type IssueTexts = BTreeMap<u64, String>;
+
+/// [`build_repo`], and with `texts` a development set of real issue reports: only changes whose
+/// pull request has a text are kept, each with that text (cleaned, capped) as its problem
+/// statement instead of the pull request's; the others are dropped as `no_issue_text`.
+pub fn build_repo_with_texts(
+    repo: &RepoName,
+    git_dir: &Path,
+    tip: Option<&str>,
+    opts: &Options,
+    texts: Option<&IssueTexts>,
+) -> Result<RepoCorpus> {
     repo.check_not_benchmark()?;
     let git = Git::new(git_dir);
     let (commit, commit_date) = git.resolve(tip)?;
@@ -252,11 +276,17 @@ pub fn build_repo(repo: &RepoName, git_dir: &Path, tip: Option<&str>, opts: &Opt
         pr_changes: 0,
         kept: Vec::new(),
         dropped: Vec::new(),
+        texts_not_found: Vec::new(),
     };
 
     // Stage 1: message and path rules, in history order.
     let shas: Vec<String> = log.iter().map(|c| c.sha.clone()).collect();
-    let verdicts: Vec<Result<Candidate, DropReason>> = log.iter().map(|c| screen(c, opts)).collect();
+    let verdicts: Vec<Result<Candidate, DropReason>> = log.iter().map(|c| screen(c, opts, texts)).collect();
+    if let Some(texts) = texts {
+        let seen: FxHashSet<u64> =
+            log.iter().filter_map(|c| message::pr_message(&c.message)?.number).collect();
+        out.texts_not_found = texts.keys().copied().filter(|n| !seen.contains(n)).collect();
+    }
     out.pr_changes =
         verdicts.iter().filter(|v| !matches!(v, Err(DropReason::NoParent | DropReason::NotAPr))).count();
     drop(log);
@@ -356,8 +386,9 @@ impl Builder<'_> {
     }
 }
 
-/// The message and path rules: a candidate, or why not.
-fn screen(c: &LogCommit, opts: &Options) -> Result<Candidate, DropReason> {
+/// The message and path rules: a candidate, or why not. With issue texts, the text is the
+/// issue's and a change without one is dropped.
+fn screen(c: &LogCommit, opts: &Options, texts: Option<&IssueTexts>) -> Result<Candidate, DropReason> {
     let Some(parent) = c.parents.first() else {
         return Err(DropReason::NoParent);
     };
@@ -368,11 +399,20 @@ fn screen(c: &LogCommit, opts: &Options) -> Result<Candidate, DropReason> {
     if message::is_bot(author, email, pr.source_branch.as_deref()) {
         return Err(DropReason::BotAuthor);
     }
-    let text = message::clean_text(&pr.text);
-    let title = text.lines().next().unwrap_or("");
-    if message::is_bump(title) {
-        return Err(DropReason::ReleaseOrBump);
-    }
+    let text = match texts {
+        None => {
+            let text = message::clean_text(&pr.text);
+            if message::is_bump(text.lines().next().unwrap_or("")) {
+                return Err(DropReason::ReleaseOrBump);
+            }
+            text
+        }
+        // An issue's title says what went wrong, not what the change is: no bump rule.
+        Some(texts) => match pr.number.and_then(|n| texts.get(&n)) {
+            Some(issue) => message::clean_text(&issue.replace("\r\n", "\n").replace('\r', "\n")),
+            None => return Err(DropReason::NoIssueText),
+        },
+    };
     if text.chars().count() < opts.min_text_chars {
         return Err(DropReason::TextTooShort);
     }

@@ -29,7 +29,10 @@ use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 use serde::Serialize;
 
-pub use corpus::{build_repo, DropReason, Gold, Instance, Kept, Language, Options, RepoCorpus};
+pub use corpus::{
+    build_repo, build_repo_with_texts, DropReason, Gold, Instance, IssueTexts, Kept, Language, Options,
+    RepoCorpus,
+};
 pub use repos::{RepoError, RepoName};
 
 /// The version of the builder's rules, recorded in the manifest; bump it when a rule changes
@@ -93,6 +96,12 @@ pub struct CorpusArgs {
     /// Rebuild every repository, even those whose saved part (`<out>/parts/`) is current.
     #[arg(long)]
     pub fresh: bool,
+    /// Real issue reports: a JSON object `{"owner__name-<PR number>": "title\nbody", …}` (the
+    /// shape of Rust-SWE-Bench's `rb_all_bug_report.json`). Only changes whose pull request has
+    /// one are kept, with the issue's text as the problem statement: a development set of real
+    /// issue reports rather than a training corpus of pull-request texts.
+    #[arg(long)]
+    pub issue_texts: Option<PathBuf>,
 }
 
 impl CorpusArgs {
@@ -128,6 +137,10 @@ impl CorpusArgs {
         }
         if let Some(f) = &self.pins {
             parts.push("--pins".into());
+            parts.push(quote(&f.display().to_string()));
+        }
+        if let Some(f) = &self.issue_texts {
+            parts.push("--issue-texts".into());
             parts.push(quote(&f.display().to_string()));
         }
         let o = self.options();
@@ -173,8 +186,23 @@ pub struct Manifest {
     pub builder: BuilderInfo,
     pub command: String,
     pub options: Options,
+    /// With `--issue-texts`: the file the texts came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issue_texts: Option<IssueTextsInfo>,
     pub repositories: Vec<RepoEntry>,
     pub totals: Counts,
+}
+
+/// The issue reports a development set was built from.
+#[derive(Clone, Debug, Serialize)]
+pub struct IssueTextsInfo {
+    /// The file's name (not its folder: the manifest is committed, the file may sit anywhere).
+    pub file: String,
+    pub sha256: String,
+    /// Texts in the file, for any repository.
+    pub texts: usize,
+    /// Texts for the repositories built.
+    pub texts_for_these_repositories: usize,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -197,6 +225,12 @@ pub struct RepoEntry {
     /// Why the repository is not in the corpus (`--skip-failed`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// With issue texts: how many the repository has.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issue_texts: Option<usize>,
+    /// With issue texts: the pull requests whose change is not in the walked history.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub texts_not_found: Vec<u64>,
     #[serde(flatten)]
     pub counts: Counts,
 }
@@ -302,6 +336,13 @@ pub fn build(args: &CorpusArgs) -> Result<Manifest> {
         Some(p) => read_pins(p)?,
         None => BTreeMap::new(),
     };
+    let (texts, texts_info) = match &args.issue_texts {
+        Some(f) => {
+            let (t, info) = read_issue_texts(f, &repos)?;
+            (Some(t), Some(info))
+        }
+        None => (None, None),
+    };
     let out_dir = check_out_dir(&args.out)?;
     let opts = args.options();
 
@@ -319,7 +360,9 @@ pub fn build(args: &CorpusArgs) -> Result<Manifest> {
                 return Ok(Err("no mirror".to_string()));
             };
             let tip = pins.get(&repo.to_string()).map(String::as_str);
-            match build_or_reuse(repo, dir, tip, &opts, &parts_dir, &builder_id, args.fresh)
+            let texts =
+                texts.as_ref().map(|t| t.get(&repo.id_prefix().to_lowercase()).cloned().unwrap_or_default());
+            match build_or_reuse(repo, dir, tip, &opts, texts.as_ref(), &parts_dir, &builder_id, args.fresh)
                 .with_context(|| format!("building the corpus of {repo}"))
             {
                 Ok(c) => Ok(Ok(c)),
@@ -345,6 +388,8 @@ pub fn build(args: &CorpusArgs) -> Result<Manifest> {
                 commit: None,
                 commit_date: None,
                 error: None,
+                issue_texts: None,
+                texts_not_found: Vec::new(),
                 counts: Counts::empty(),
             });
             continue;
@@ -358,6 +403,8 @@ pub fn build(args: &CorpusArgs) -> Result<Manifest> {
                     commit: None,
                     commit_date: None,
                     error: Some(error),
+                    issue_texts: None,
+                    texts_not_found: Vec::new(),
                     counts: Counts::empty(),
                 });
                 continue;
@@ -388,6 +435,10 @@ pub fn build(args: &CorpusArgs) -> Result<Manifest> {
             commit: Some(c.commit),
             commit_date: Some(c.commit_date),
             error: None,
+            issue_texts: texts
+                .as_ref()
+                .map(|t| t.get(&repo.id_prefix().to_lowercase()).map_or(0, |m| m.len())),
+            texts_not_found: c.texts_not_found,
             counts,
         });
     }
@@ -399,6 +450,7 @@ pub fn build(args: &CorpusArgs) -> Result<Manifest> {
         },
         command: args.command_line(),
         options: opts,
+        issue_texts: texts_info,
         repositories: entries,
         totals,
     };
@@ -447,17 +499,22 @@ fn builder_fingerprint() -> String {
     h.finalize().to_hex().to_string()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn build_or_reuse(
     repo: &RepoName,
     dir: &Path,
     tip: Option<&str>,
     opts: &Options,
+    texts: Option<&IssueTexts>,
     parts_dir: &Path,
     builder_id: &str,
     fresh: bool,
 ) -> Result<RepoCorpus> {
     let (head, _) = git::Git::new(dir).resolve(tip)?;
-    let key = format!("{builder_id} {} {head}", serde_json::to_string(opts)?);
+    let mut key = format!("{builder_id} {} {head}", serde_json::to_string(opts)?);
+    if let Some(t) = texts {
+        key.push_str(&format!(" texts {}", blake3::hash(&serde_json::to_vec(t)?).to_hex()));
+    }
     let path = parts_dir.join(format!("{}.json", repo.mirror_dir()));
     if !fresh {
         if let Some(part) = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<Part>(&b).ok()) {
@@ -468,7 +525,7 @@ fn build_or_reuse(
         }
     }
     let started = Instant::now();
-    let c = build_repo(repo, dir, Some(&head), opts)?;
+    let c = build_repo_with_texts(repo, dir, Some(&head), opts, texts)?;
     eprintln!(
         "corpus: {repo}: {} commits, {} PR changes, {} kept ({:.1} s)",
         c.first_parent_commits,
@@ -494,6 +551,41 @@ fn read_pins(path: &Path) -> Result<BTreeMap<String, String>> {
         .collect())
 }
 
+/// Reads `--issue-texts`: per repository (`owner__name`, lowercased), its texts by pull-request
+/// number. A key that is not `owner__name-<number>` is an error that names it; texts for
+/// repositories not being built are counted and left.
+fn read_issue_texts(
+    path: &Path,
+    repos: &[RepoName],
+) -> Result<(BTreeMap<String, IssueTexts>, IssueTextsInfo)> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let all: BTreeMap<String, String> = serde_json::from_slice(&bytes).with_context(|| {
+        format!("{} is not a JSON object of issue texts (\"owner__name-123\": \"text\")", path.display())
+    })?;
+    let wanted: std::collections::BTreeSet<String> =
+        repos.iter().map(|r| r.id_prefix().to_lowercase()).collect();
+    let mut by_repo: BTreeMap<String, IssueTexts> = BTreeMap::new();
+    for (key, text) in &all {
+        let (prefix, number) = key
+            .rsplit_once('-')
+            .and_then(|(p, n)| Some((p, n.parse::<u64>().ok()?)))
+            .with_context(|| format!("{}: key {key:?} is not owner__name-<PR number>", path.display()))?;
+        let prefix = prefix.to_lowercase();
+        if wanted.contains(&prefix) {
+            by_repo.entry(prefix).or_default().insert(number, text.clone());
+        }
+    }
+    let info = IssueTextsInfo {
+        file: path
+            .file_name()
+            .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned()),
+        sha256: sha256_hex(&bytes),
+        texts: all.len(),
+        texts_for_these_repositories: by_repo.values().map(BTreeMap::len).sum(),
+    };
+    Ok((by_repo, info))
+}
+
 /// The `locus corpus build` command.
 pub fn run_cli(args: CorpusArgs) -> Result<()> {
     let started = Instant::now();
@@ -507,4 +599,9 @@ pub fn run_cli(args: CorpusArgs) -> Result<()> {
         args.out.display()
     );
     Ok(())
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -277,6 +277,7 @@ fn builds_instances_and_counts_every_drop() {
         duplicate_pr 0
         duplicate_text 1
         no_function_gold 1
+        no_issue_text 0
         no_parent 1
         no_source_change 2
         not_a_pr 1
@@ -479,4 +480,75 @@ fn merges_by_a_bot_account_and_mirrors_missing_blobs() {
         serde_json::from_str(&fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["repositories"][0]["dropped"]["read_failed"], 1);
     assert_eq!(manifest["repositories"][0]["dropped"]["bot_author"], 0);
+}
+
+/// `--issue-texts`: only the pull requests with a real issue report are kept, each with the
+/// issue's text (a short or duplicate pull-request text no longer matters); a report whose pull
+/// request is not in the history is listed; other repositories' reports are counted, not used.
+#[test]
+fn issue_texts_make_a_development_set() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mirrors = tmp.path().join("mirrors");
+    fixture(tmp.path(), &mirrors);
+    let texts = tmp.path().join("reports.json");
+    fs::write(
+        &texts,
+        serde_json::json!({
+            "acme__widgets-12": "send returns the body\r\nIt should return the payload.",
+            "Acme__Widgets-14": "Sessions leak their handle on close\nclose() leaves it open.",
+            "acme__widgets-21": "send returns nothing for an empty payload\nExpected b''.",
+            "acme__widgets-23": "send: 0 instead of None\nA regression of the last change.",
+            "acme__widgets-99": "A report whose fix was never merged",
+            "other__repo-3": "Another repository's report",
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let out = tmp.path().join("dev");
+    let a = args(&[
+        "--mirrors",
+        mirrors.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--issue-texts",
+        texts.to_str().unwrap(),
+        "acme/widgets",
+    ]);
+    run_cli(a).unwrap();
+
+    let corpus: Vec<serde_json::Value> = fs::read_to_string(out.join("corpus.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let got: Vec<(String, String)> = corpus
+        .iter()
+        .map(|c| (c["instance_id"].as_str().unwrap().into(), c["problem_statement"].as_str().unwrap().into()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("acme__widgets-12", "send returns the body\nIt should return the payload."),
+            ("acme__widgets-14", "Sessions leak their handle on close\nclose() leaves it open."),
+            ("acme__widgets-21", "send returns nothing for an empty payload\nExpected b''."),
+            ("acme__widgets-23", "send: 0 instead of None\nA regression of the last change."),
+        ]
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+    let gold = fs::read_to_string(out.join("corpus.gold.jsonl")).unwrap();
+    assert!(gold.lines().nth(1).unwrap().contains(r#""functions": ["pkg/core.py:Session.close"]"#), "{gold}");
+
+    let manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    let info = &manifest["issue_texts"];
+    assert_eq!(info["file"], "reports.json");
+    assert_eq!(info["texts"], 6);
+    assert_eq!(info["texts_for_these_repositories"], 5);
+    assert_eq!(info["sha256"].as_str().unwrap().len(), 64);
+    let repo = &manifest["repositories"][0];
+    assert_eq!(repo["issue_texts"], 5);
+    assert_eq!(repo["texts_not_found"], serde_json::json!([99]));
+    assert_eq!(repo["kept"], 4);
+    assert_eq!(repo["dropped"]["no_issue_text"], 9);
+    assert!(manifest["command"].as_str().unwrap().contains("--issue-texts"));
 }
