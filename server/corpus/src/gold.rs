@@ -13,7 +13,7 @@
 //! - in Rust, items of test code (`#[test]` functions, `#[cfg(test)]` or `mod tests` modules)
 //!   are never gold.
 
-use locus_syntax::{Entity, Kind, Lang, ParsedFile};
+use locus_syntax::{Kind, Lang, ParsedFile};
 use rustc_hash::FxHashSet;
 
 /// What one source file contributes to an instance's gold.
@@ -71,7 +71,7 @@ impl Version {
         let mut test = vec![false; entities.len()];
         for (i, e) in entities.iter().enumerate() {
             let inherited = e.parent.map(|p| p as usize).filter(|&p| p < i).is_some_and(|p| test[p]);
-            test[i] = inherited || (lang == Lang::Rust && is_rust_test(e));
+            test[i] = inherited || (lang == Lang::Rust && e.is_rust_test_marker());
         }
         let lines: Vec<&str> = if lang == Lang::Rust { text.lines().collect() } else { Vec::new() };
         let items: Vec<Item> = entities
@@ -154,21 +154,6 @@ fn leading_lines(lines: &[&str], start: u32) -> u32 {
         break;
     }
     s as u32
-}
-
-fn is_rust_test(e: &Entity) -> bool {
-    if e.kind == Kind::Module && matches!(e.name.as_str(), "tests" | "test") {
-        return true;
-    }
-    e.decorators.iter().any(|d| {
-        let d = d.replace(' ', "");
-        d == "#[test]"
-            || d.starts_with("#[cfg(test")
-            || d.contains("::test]")
-            || d.contains("::test(")
-            || d.starts_with("#[test_case")
-            || d.starts_with("#[rstest")
-    })
 }
 
 fn is_comment(lang: Lang, line: &str) -> bool {

@@ -383,8 +383,11 @@ impl Index {
         self.files.binary_search_by(|f| f.unit.path.as_str().cmp(path)).ok().map(|i| FileId(i as u32))
     }
 
+    /// Whether an entity is test code: in a test file, or (Rust) a `#[test]` function, a
+    /// `#[cfg(test)]` item, a `mod tests`, or inside one.
     pub fn is_test(&self, id: EntityId) -> bool {
-        self.file_of(id).unit.is_test
+        let f = self.file_of(id);
+        f.unit.in_test_code((id.0 - f.first.0) as usize)
     }
 
     pub fn stats(&self) -> IndexStats {

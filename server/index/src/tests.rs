@@ -472,3 +472,38 @@ fn an_edit_that_keeps_every_name_patches_the_index_to_what_a_fresh_build_gives()
         ix = next;
     }
 }
+
+#[test]
+fn rust_test_code_is_test_in_any_file() {
+    let ix = index_of(&[
+        (
+            "src/lib.rs",
+            "pub fn parse() {}\n\n#[test]\nfn parses() {}\n\n#[tokio::test]\nasync fn parses_async() {}\n\n\
+#[cfg(test)]\nmod checks {\n    fn helper() {}\n}\n\nmod tests {\n    struct Fixture;\n    impl Fixture {\n        fn make() {}\n    }\n}\n",
+        ),
+        ("src/test.rs", "pub fn harness() {}\n"),
+        ("app/util.py", "def test_like():\n    pass\n"),
+    ]);
+    let mut flags: Vec<String> = (0..ix.n_entities() as u32)
+        .map(EntityId)
+        .map(|id| format!("{} {}", ix.full_name(id), ix.is_test(id)))
+        .collect();
+    flags.sort();
+    expect![[r#"
+        app/util.py false
+        app/util.py:test_like false
+        src/lib.rs false
+        src/lib.rs:Fixture true
+        src/lib.rs:Fixture::make true
+        src/lib.rs:checks true
+        src/lib.rs:helper true
+        src/lib.rs:impl Fixture true
+        src/lib.rs:parse false
+        src/lib.rs:parses true
+        src/lib.rs:parses_async true
+        src/lib.rs:tests true
+        src/test.rs true
+        src/test.rs:harness true
+    "#]]
+    .assert_eq(&(flags.join("\n") + "\n"));
+}

@@ -68,6 +68,28 @@ impl FileUnit {
         }
     }
 
+    /// Whether entity `local` (an index into `entities`) is test code: the file is a test file,
+    /// or the entity or one of its parents is a Rust test marker (`#[test]`, `#[cfg(test)]`,
+    /// `mod tests`).
+    pub fn in_test_code(&self, local: usize) -> bool {
+        if self.is_test {
+            return true;
+        }
+        if self.lang != Lang::Rust {
+            return false;
+        }
+        let mut at = Some(local);
+        // Parents come before their children: the walk ends in at most `local` steps.
+        while let Some(i) = at.filter(|&i| i < self.entities.len()) {
+            let e = &self.entities[i];
+            if e.is_rust_test_marker() {
+                return true;
+            }
+            at = e.parent.map(|p| p as usize).filter(|&p| p < i);
+        }
+        false
+    }
+
     /// The innermost entity whose span holds `line` (0 = the file itself).
     pub fn innermost_at(&self, line: u32) -> u32 {
         let mut best = 0u32;
@@ -121,8 +143,10 @@ pub fn is_test_path(path: &str) -> bool {
         || file.starts_with("test_")
         || file.ends_with("_test.py")
         || file.ends_with("_tests.rs")
+        || file.ends_with("_test.rs")
         || file == "conftest.py"
         || file == "tests.rs"
+        || file == "test.rs"
 }
 
 /// Builds each entity's document: path, qualified name, signature, doc and its *own* text (its

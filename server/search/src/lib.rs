@@ -7,6 +7,7 @@
 
 pub mod features;
 pub mod fusion;
+pub mod issue;
 pub mod localization;
 mod policy;
 pub mod rerank;

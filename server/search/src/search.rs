@@ -27,7 +27,13 @@ pub fn locate(
     opts: &Options,
     cancel: &AtomicBool,
 ) -> Result<Localization, Cancelled> {
-    let fused = search(ix, dense, issue, opts, cancel)?;
+    // The engine reads the issue without its environment dump; the baselines read it as written.
+    let issue = if matches!(opts.mode, Mode::Bm25 | Mode::Dense) {
+        issue.into()
+    } else {
+        crate::issue::essential(issue)
+    };
+    let fused = search(ix, dense, &issue, opts, cancel)?;
     let order =
         rerank::rerank(&fused, scorer, opts.collect_features, opts.collect_candidates, opts.pool_files);
     Ok(fused.localize(order, opts.max_results, opts.collect_features))

@@ -142,6 +142,26 @@ pub struct Entity {
     pub decorators: Vec<String>,
 }
 
+impl Entity {
+    /// Whether this Rust item marks test code: a `#[test]` (or `#[tokio::test]`, `#[test_case]`,
+    /// `#[rstest]`) function, a `#[cfg(test…)]` item or a module named `tests` / `test`. What
+    /// it holds is test code too (callers walk the parents).
+    pub fn is_rust_test_marker(&self) -> bool {
+        if self.kind == Kind::Module && matches!(self.name.as_str(), "tests" | "test") {
+            return true;
+        }
+        self.decorators.iter().any(|d| {
+            let d = d.replace(' ', "");
+            d == "#[test]"
+                || d.starts_with("#[cfg(test")
+                || d.contains("::test]")
+                || d.contains("::test(")
+                || d.starts_with("#[test_case")
+                || d.starts_with("#[rstest")
+        })
+    }
+}
+
 /// One import statement's effect: `module` and the names bound from it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Import {
