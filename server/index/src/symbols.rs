@@ -27,7 +27,9 @@ pub struct Symbols {
     qual: FxHashMap<String, Vec<EntityId>>,
     /// Lower-cased file path → file entity.
     paths: FxHashMap<String, EntityId>,
-    /// Lower-cased module stem (`sessions` for `requests/sessions.py`) → file entities.
+    /// Normalised module stem (`sessions` for `requests/sessions.py`; `useexhaustivedependencies`
+    /// for `use_exhaustive_dependencies.rs`, so `useExhaustiveDependencies` finds it) → file
+    /// entities.
     stems: FxHashMap<String, Vec<EntityId>>,
 }
 
@@ -53,12 +55,12 @@ impl Symbols {
         let file = lower.rsplit('/').next().unwrap_or(&lower).to_string();
         let stem = file.split('.').next().unwrap_or(&file).to_string();
         self.paths.insert(lower.clone(), id);
-        self.stems.entry(stem.clone()).or_default().push(id);
+        self.stems.entry(stem_key(&stem)).or_default().push(id);
         if stem == "__init__" || stem == "mod" || stem == "lib" {
             // A package is named after its directory.
-            let dir = lower.rsplit('/').nth(1).unwrap_or("").to_string();
+            let dir = lower.rsplit('/').nth(1).unwrap_or("");
             if !dir.is_empty() {
-                self.stems.entry(dir).or_default().push(id);
+                self.stems.entry(stem_key(dir)).or_default().push(id);
             }
         }
     }
@@ -115,6 +117,12 @@ impl Symbols {
 
     /// File entities of the files whose module stem or package directory is `stem`.
     pub fn files_with_stem(&self, stem: &str) -> &[EntityId] {
-        self.stems.get(&stem.to_lowercase()).map(|v| v.as_slice()).unwrap_or(&[])
+        self.stems.get(&stem_key(stem)).map(|v| v.as_slice()).unwrap_or(&[])
     }
+}
+
+/// A stem as looked up: lower case without `_` and `-` (`use_exhaustive_dependencies`,
+/// `useExhaustiveDependencies` and `use-exhaustive-dependencies` are one key).
+fn stem_key(stem: &str) -> String {
+    normalize_name(stem).replace('-', "")
 }

@@ -507,3 +507,15 @@ fn rust_test_code_is_test_in_any_file() {
     "#]]
     .assert_eq(&(flags.join("\n") + "\n"));
 }
+
+#[test]
+fn a_file_stem_is_found_in_any_case_style() {
+    let ix = index_of(&[
+        ("crates/lint/src/use_exhaustive_dependencies.rs", "pub fn run() {}\n"),
+        ("crates/lint/src/other.rs", "pub fn run() {}\n"),
+    ]);
+    for name in ["useExhaustiveDependencies", "UseExhaustiveDependencies", "use-exhaustive-dependencies"] {
+        let found: Vec<String> = ix.symbols.files_with_stem(name).iter().map(|&f| ix.full_name(f)).collect();
+        assert_eq!(found, ["crates/lint/src/use_exhaustive_dependencies.rs"], "{name}");
+    }
+}

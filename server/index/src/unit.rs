@@ -129,7 +129,7 @@ fn file_entity(path: &str, text: &str) -> Entity {
     }
 }
 
-/// Whether a path is test code (the fix of a bug report seldom lives there).
+/// Whether a path is test code, benchmarks or examples (the fix of a bug report seldom lives there).
 pub fn is_test_path(path: &str) -> bool {
     let file = path.rsplit('/').next().unwrap_or(path);
     path.starts_with("tests/")
@@ -140,6 +140,8 @@ pub fn is_test_path(path: &str) -> bool {
         || path.contains("/testing/")
         || path.starts_with("benches/")
         || path.contains("/benches/")
+        || path.starts_with("examples/")
+        || path.contains("/examples/")
         || file.starts_with("test_")
         || file.ends_with("_test.py")
         || file.ends_with("_tests.rs")

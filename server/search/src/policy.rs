@@ -32,6 +32,8 @@ const W_IDENTIFIER_IN_CODE: f32 = 0.8;
 const W_IDENTIFIER_IN_PROSE: f32 = 0.6;
 /// Shortest literal run of an error message or quoted string worth a grep call.
 const MIN_GREP_LITERAL: usize = 8;
+/// Shortest flag name grepped for (`dry_run`).
+const MIN_FLAG_LITERAL: usize = 5;
 /// A path from the issue resolves to at most this many files; a bare file name matching more
 /// says too little to outline any.
 const MAX_FILES_PER_PATH: usize = 3;
@@ -158,6 +160,8 @@ impl Search<'_> {
                         .or_insert((w, format!("defines `{}`, named in the issue", s.text)));
                     e.0 = e.0.max(w);
                 }
+                // rustc's own diagnostics (`error[E0277]: the trait bound …`) are not in the workspace.
+                SignalKind::ErrorMessage if s.func.as_deref().is_some_and(|f| f.starts_with("error[E")) => {}
                 SignalKind::ErrorMessage | SignalKind::Quoted => {
                     let p = s.text.trim().trim_end_matches(['.', ':']).to_string();
                     // Messages are often formatted: grep the longest literal run.
@@ -169,6 +173,12 @@ impl Search<'_> {
                         .to_string();
                     if lit.len() >= MIN_GREP_LITERAL && !patterns.contains(&lit) {
                         patterns.push(lit);
+                    }
+                }
+                SignalKind::Flag => {
+                    // The flag's name as code holds it: its definition and where it is read.
+                    if s.text.len() >= MIN_FLAG_LITERAL && !patterns.contains(&s.text) {
+                        patterns.push(s.text.clone());
                     }
                 }
                 SignalKind::Code => {}

@@ -27,6 +27,9 @@ pub enum SignalKind {
     Quoted,
     /// A fenced code block.
     Code,
+    /// A command-line flag of two or more words (`--ngram-size`), as the snake_case name its
+    /// value is usually held under (`ngram_size`): where the flag is defined and where it is read.
+    Flag,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -262,6 +265,15 @@ pub fn extract(text: &str) -> Vec<Signal> {
         s.in_code = code_ctx || called;
         out.push(s);
     }
+    // Command-line flags of two or more words; one-word flags (`--release`) name too much.
+    for m in regex!(r"(?:^|[\s`'\x22(\[=])--([a-z][a-z0-9]*(?:-[a-z0-9]+)+)\b").captures_iter(text) {
+        let g = m.get(1).unwrap();
+        let mut s = Signal::new(SignalKind::Flag, &g.as_str().replace('-', "_"), g.range());
+        s.in_code = in_code(g.start());
+        if !out.iter().any(|o: &Signal| o.kind == SignalKind::Flag && o.text == s.text) {
+            out.push(s);
+        }
+    }
     // Error lines: `SomeError: message` / `error[E0308]: message` / `Error: message`.
     for m in regex!(r"(?m)^\s*((?:[\w.]+(?:Error|Exception|Warning)|error(?:\[\w+\])?|thread '[^']*' panicked at)):?\s*(.{4,200})$").captures_iter(text) {
         let g = m.get(2).unwrap();
@@ -355,5 +367,22 @@ mod tests {
         assert!(s.is_empty());
         let odd = "é".repeat(150_000);
         let _ = extract(&odd);
+    }
+}
+
+#[cfg(test)]
+mod flag_tests {
+    use super::*;
+
+    #[test]
+    fn multi_word_flags_become_their_snake_case_names() {
+        let text = "Running `atuin stats --ngram-size 2` fails; so does --ngram-size=3 and \
+                    `fd --max-depth=1`, but --release and a --- rule are not flags.";
+        let flags: Vec<(String, bool)> = extract(text)
+            .into_iter()
+            .filter(|s| s.kind == SignalKind::Flag)
+            .map(|s| (s.text, s.in_code))
+            .collect();
+        assert_eq!(flags, [("ngram_size".to_string(), true), ("max_depth".to_string(), true)]);
     }
 }
