@@ -219,7 +219,11 @@ impl Search<'_> {
     /// `/usr/lib/python3/site-packages/requests/models.py`).
     fn resolve_path(&self, p: &str) -> Vec<EntityId> {
         let p = p.replace('\\', "/");
-        let parts: Vec<&str> = p.split('/').filter(|s| !s.is_empty() && *s != ".").collect();
+        // A dependency's source in Cargo's registry or git checkouts names the crate with its
+        // version (`…/registry/src/index.crates.io-…/bevy_ecs-0.12.0/src/world/mod.rs`): in the
+        // workspace it is the crate's folder (`crates/bevy_ecs/src/world/mod.rs`).
+        let parts: Vec<&str> =
+            p.split('/').filter(|s| !s.is_empty() && *s != ".").map(signals::crate_dir_of).collect();
         for start in 0..parts.len() {
             let suffix = parts[start..].join("/");
             let hits = self.fused.ix.symbols.files_ending_with(&suffix);

@@ -151,6 +151,15 @@ pub fn is_noise(word: &str) -> bool {
     NOISE.contains(&word) || word.len() < 3
 }
 
+/// A path component that is a crate with its version (`bevy_ecs-0.12.0`, `serde-1.0.200-rc.1`)
+/// → the crate's name (`bevy_ecs`); any other component as it is.
+pub fn crate_dir_of(component: &str) -> &str {
+    let Some(m) = regex!(r"^([A-Za-z][\w-]*?)-\d+\.\d+\.\d+(?:[-+][\w.-]+)?$").captures(component) else {
+        return component;
+    };
+    &component[..m.get(1).unwrap().end()]
+}
+
 /// Extracts all signals of `text`, in order of appearance within each kind.
 pub fn extract(text: &str) -> Vec<Signal> {
     let mut end = text.len().min(MAX_ISSUE_BYTES);
@@ -187,9 +196,11 @@ pub fn extract(text: &str) -> Vec<Signal> {
         s.in_code = true;
         out.push(s);
     }
-    // Rust panics: `panicked at src/x.rs:3:5` or `panicked at 'msg', src/x.rs:3:5`.
+    // Rust panics: `panicked at src/x.rs:3:5` or `panicked at 'msg', src/x.rs:3:5`; Windows
+    // paths (`C:\Users\…\.cargo\registry\src\…\bevy_ecs-0.12.0\src\world\mod.rs:12:5`) too.
     for m in
-        regex!(r"panicked at (?:'[^'\n]*', |.{0,200}?)?([\w./-]+\.rs):(\d+)(?::\d+)?").captures_iter(text)
+        regex!(r"panicked at (?:'[^'\n]*', |.{0,200}?)?((?:[A-Za-z]:)?[^\s:'\x22,`]+\.rs):(\d+)(?::\d+)?")
+            .captures_iter(text)
     {
         let mut s = Signal::new(SignalKind::Panic, m.get(0).unwrap().as_str(), m.get(0).unwrap().range());
         s.path = Some(m[1].to_string());
@@ -384,5 +395,35 @@ mod flag_tests {
             .map(|s| (s.text, s.in_code))
             .collect();
         assert_eq!(flags, [("ngram_size".to_string(), true), ("max_depth".to_string(), true)]);
+    }
+}
+
+#[cfg(test)]
+mod panic_path_tests {
+    use super::*;
+
+    #[test]
+    fn windows_and_registry_panic_paths() {
+        let text = "thread 'main' panicked at 'attempt to divide by zero', \
+                    C:\\Users\\me\\.cargo\\registry\\src\\index.crates.io-6f17d22bba15001f\\bevy_time-0.10.1\\src\\timer.rs:228:21\n";
+        let panics: Vec<(Option<String>, Option<u32>)> = extract(text)
+            .into_iter()
+            .filter(|s| s.kind == SignalKind::Panic)
+            .map(|s| (s.path, s.line))
+            .collect();
+        assert_eq!(
+            panics,
+            [(
+                Some(
+                    "C:\\Users\\me\\.cargo\\registry\\src\\index.crates.io-6f17d22bba15001f\\bevy_time-0.10.1\\src\\timer.rs"
+                        .to_string()
+                ),
+                Some(228)
+            )]
+        );
+        assert_eq!(crate_dir_of("bevy_time-0.10.1"), "bevy_time");
+        assert_eq!(crate_dir_of("serde-1.0.200-rc.1"), "serde");
+        assert_eq!(crate_dir_of("index.crates.io-6f17d22bba15001f"), "index.crates.io-6f17d22bba15001f");
+        assert_eq!(crate_dir_of("src"), "src");
     }
 }
