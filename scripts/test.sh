@@ -30,6 +30,7 @@ cargo test --workspace --release
 step "the shipped models against their fixtures (Python ONNX Runtime)"
 "${LOCUS_CACHE:-$HOME/.cache/locus}/venv/bin/python" scripts/model/test_ranker.py
 "${LOCUS_CACHE:-$HOME/.cache/locus}/venv/bin/python" scripts/model/test_train_encoder.py
+"${LOCUS_CACHE:-$HOME/.cache/locus}/venv/bin/python" scripts/model/test_calibrate_cut.py
 
 step "safety: no network system call (strace), same answer in a network namespace"
 bash tests/safety/network_calls_test.sh

@@ -28,6 +28,9 @@ pub struct InstanceRow {
     /// Best first; qualified like the gold (`path/a.py:Class.method`, `path/a.rs:Type::method`).
     #[serde(default)]
     pub ranked_functions: Vec<String>,
+    /// The engine's score of each ranked function relative to the best, when it has scores.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ranked_function_scores: Vec<f32>,
     /// The engine's committed answer as a set (scored by set F1).
     #[serde(default)]
     pub predicted_files: Vec<String>,

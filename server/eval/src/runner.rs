@@ -36,6 +36,9 @@ pub struct Prediction {
     pub ranked_files: Vec<String>,
     /// Best first, qualified like the gold: `path/a.py:Class.method`, `path/a.rs:Type::method`.
     pub ranked_functions: Vec<String>,
+    /// The engine's score of each ranked function, relative to the best (1.0), when it has
+    /// scores: what a predicted set's cut-off is calibrated on.
+    pub ranked_function_scores: Vec<f32>,
     /// The committed answer as a set, scored by set F1.
     pub predicted_files: Vec<String>,
     pub predicted_functions: Vec<String>,
@@ -290,6 +293,7 @@ fn run_one(opts: &RunOptions, locate: &Locate<'_>, instance: &Instance) -> Insta
         Ok(Ok(p)) => {
             row.ranked_files = p.ranked_files;
             row.ranked_functions = p.ranked_functions;
+            row.ranked_function_scores = p.ranked_function_scores;
             row.predicted_files = p.predicted_files;
             row.predicted_functions = p.predicted_functions;
             row.ms = if p.ms > 0.0 { p.ms } else { row.wall_ms };

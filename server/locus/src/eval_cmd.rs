@@ -284,6 +284,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
         Ok(Prediction {
             ranked_files: loc.files.iter().map(|r| r.path.clone()).collect(),
             ranked_functions: loc.functions.iter().map(|r| r.name.clone()).collect(),
+            ranked_function_scores: loc.functions.iter().map(|r| r.score).collect(),
             predicted_files: loc.predicted_files.clone(),
             predicted_functions: loc.predicted_functions.clone(),
             ms,
