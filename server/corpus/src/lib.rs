@@ -352,6 +352,11 @@ pub fn build(args: &CorpusArgs) -> Result<Manifest> {
     let parts_dir = out_dir.join("parts");
     std::fs::create_dir_all(&parts_dir).with_context(|| format!("creating {}", parts_dir.display()))?;
     let builder_id = builder_fingerprint();
+    // With --issue-texts, a repository without any still gets its (empty) set: it keeps nothing.
+    let no_texts = IssueTexts::new();
+    let texts_of = |repo: &RepoName| -> Option<&IssueTexts> {
+        texts.as_ref().map(|t| t.get(&repo.id_prefix().to_lowercase()).unwrap_or(&no_texts))
+    };
     let built: Vec<Result<Result<RepoCorpus, String>>> = located
         .par_iter()
         .map(|(repo, dir)| -> Result<Result<RepoCorpus, String>> {
@@ -360,9 +365,7 @@ pub fn build(args: &CorpusArgs) -> Result<Manifest> {
                 return Ok(Err("no mirror".to_string()));
             };
             let tip = pins.get(&repo.to_string()).map(String::as_str);
-            let texts =
-                texts.as_ref().map(|t| t.get(&repo.id_prefix().to_lowercase()).cloned().unwrap_or_default());
-            match build_or_reuse(repo, dir, tip, &opts, texts.as_ref(), &parts_dir, &builder_id, args.fresh)
+            match build_or_reuse(repo, dir, tip, &opts, texts_of(repo), &parts_dir, &builder_id, args.fresh)
                 .with_context(|| format!("building the corpus of {repo}"))
             {
                 Ok(c) => Ok(Ok(c)),
@@ -435,9 +438,7 @@ pub fn build(args: &CorpusArgs) -> Result<Manifest> {
             commit: Some(c.commit),
             commit_date: Some(c.commit_date),
             error: None,
-            issue_texts: texts
-                .as_ref()
-                .map(|t| t.get(&repo.id_prefix().to_lowercase()).map_or(0, |m| m.len())),
+            issue_texts: texts_of(repo).map(BTreeMap::len),
             texts_not_found: c.texts_not_found,
             counts,
         });
