@@ -45,6 +45,12 @@ pub struct EvalArgs {
     /// model's training data. Use with a fresh --out so no instance is reused.
     #[arg(long)]
     pub features: Option<PathBuf>,
+    /// Also write, per instance, every call the search policy considered in each turn (issued
+    /// or not) with its features and what it returned or would have returned, by entity name
+    /// (JSON lines): the search policy's training data; scripts/policy/call_stats.py labels
+    /// them against the gold. Use with a fresh --out so no instance is reused.
+    #[arg(long)]
+    pub call_traces: Option<PathBuf>,
     /// Use the encoder (semantic tool); vectors are embedded per tree, cached by content hash.
     #[arg(long)]
     pub semantic: bool,
@@ -134,6 +140,24 @@ struct RowsOrder {
     in_sample: Option<bool>,
 }
 
+/// One line of a `--call-traces` dump: the calls considered in each turn, with the entities
+/// (full names, as the gold writes them) they returned.
+#[derive(Serialize)]
+struct CallTraceLine<'a> {
+    instance_id: &'a str,
+    repo: &'a str,
+    turns: usize,
+    calls: Vec<CallTraceRow<'a>>,
+}
+
+#[derive(Serialize)]
+struct CallTraceRow<'a> {
+    #[serde(flatten)]
+    call: &'a locus_search::ConsideredCall,
+    returned_names: Vec<String>,
+    new_names: Vec<String>,
+}
+
 /// One line of a `--features` dump (scripts/model/ reads it): the candidates the models score,
 /// with their rows in the schema's columns (`models/features.json`).
 #[derive(Serialize)]
@@ -191,6 +215,10 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
         Some(p) => Some(Mutex::new(std::io::BufWriter::new(std::fs::File::create(p)?))),
         None => None,
     };
+    let calls_out = match &a.call_traces {
+        Some(p) => Some(Mutex::new(std::io::BufWriter::new(std::fs::File::create(p)?))),
+        None => None,
+    };
     let models = match (a.model, a.model_folds) {
         (true, _) => Models::shipped(
             paths
@@ -205,6 +233,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
         max_results: 50,
         collect_features: features_out.is_some(),
         collect_candidates: true,
+        collect_calls: calls_out.is_some(),
         pool_files: a.pool_files,
         ..Options::default()
     };
@@ -247,7 +276,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
         };
         let model = models.for_repo(issue.repo)?;
         let ws = Workspace {
-            index: ix,
+            index: ix.clone(),
             vectors,
             scorer: model.clone().map(|m| m as Arc<dyn locus_search::Scorer>),
         };
@@ -276,6 +305,28 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
                     .map(|((name, f), c)| CandidateRow { name, f: f.to_row(), c: c.to_row() })
                     .collect(),
                 files: loc.file_features.iter().map(|(path, f)| FileRow { path, f: f.to_row() }).collect(),
+            };
+            let mut w = out.lock().unwrap_or_else(|e| e.into_inner());
+            writeln!(w, "{}", serde_json::to_string(&line)?)?;
+            w.flush()?;
+        }
+        if let Some(out) = &calls_out {
+            use std::io::Write;
+            let names = |ids: &[locus_index::EntityId]| ids.iter().map(|&id| ix.full_name(id)).collect();
+            let line = CallTraceLine {
+                instance_id: issue.instance_id,
+                repo: issue.repo,
+                turns: loc.trace.turns.len(),
+                calls: loc
+                    .trace
+                    .considered
+                    .iter()
+                    .map(|c| CallTraceRow {
+                        call: c,
+                        returned_names: names(&c.returned),
+                        new_names: names(&c.new),
+                    })
+                    .collect(),
             };
             let mut w = out.lock().unwrap_or_else(|e| e.into_inner());
             writeln!(w, "{}", serde_json::to_string(&line)?)?;

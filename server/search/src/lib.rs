@@ -18,7 +18,7 @@ pub mod tools;
 pub use features::{CandidateFeatures, FileFeatures, FunctionFeatures};
 pub use fusion::Fused;
 pub use localization::{
-    Cancelled, Localization, Mode, Options, Ranked, RankedBy, Stop, Trace, DEFAULT_BUDGET_MS,
+    Cancelled, ConsideredCall, Localization, Mode, Options, Ranked, RankedBy, Stop, Trace, DEFAULT_BUDGET_MS,
 };
 pub use rerank::{Reranked, Scorer, FILE_POOL, KEEP_TOP, POOL_FILES};
 pub use search::{locate, search};

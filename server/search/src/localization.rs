@@ -68,6 +68,9 @@ pub struct Options {
     /// ([`POOL_FILES`] by default). Deeper pools are for feature dumps: the training scripts
     /// can then simulate any shallower pool from one run.
     pub pool_files: usize,
+    /// Record every call the policy considered, issued or not, with what it returned or would
+    /// have returned ([`Trace::considered`]): the search policy's training data.
+    pub collect_calls: bool,
 }
 
 /// The search's wall-clock budget by default (the editor's "about a second").
@@ -84,6 +87,7 @@ impl Default for Options {
             collect_features: false,
             collect_candidates: false,
             pool_files: POOL_FILES,
+            collect_calls: false,
         }
     }
 }
@@ -133,6 +137,47 @@ pub struct TurnTrace {
     /// nothing new.
     pub skipped: u32,
     pub ms: f64,
+}
+
+/// One call the policy considered in a turn, issued or not, with its features and what it
+/// returned (or, not issued, would have returned): the search policy's training data
+/// (`Options::collect_calls`; `locus eval --call-traces`).
+#[derive(Clone, Debug, Serialize)]
+pub struct ConsideredCall {
+    pub turn: u32,
+    pub call: String,
+    pub tool: &'static str,
+    /// The relation of a graph call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relation: Option<&'static str>,
+    /// What the call came from: the issue's signal (`frame`, `path`, `qualified_code`,
+    /// `qualified_prose`, `identifier_code`, `identifier_prose`, `message`, `flag`), the
+    /// whole `issue`, a `leader` (graph expansion) or `feedback` (the re-query).
+    pub source: &'static str,
+    pub issued: bool,
+    /// Why the hand-set policy did not issue it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub declined: Option<&'static str>,
+    /// The weight its hits would carry.
+    pub weight: f32,
+    /// Graph calls: the expanded candidate's rank (1-based) and score relative to the first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leader_rank: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leader_strength: Option<f32>,
+    /// `(s1 - s2) / s1` of the function ranking when the turn was planned (0 in turn 1).
+    pub confidence: f32,
+    /// Calls issued before this turn, and how many the budget still allowed.
+    pub calls_before: u32,
+    pub budget_left: u32,
+    /// Mean `g_i` of this tool's calls issued in earlier turns (`None`: none yet).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_gain_before: Option<f32>,
+    /// The entities it returned (not issued: would have returned).
+    pub returned: Vec<EntityId>,
+    /// Those not seen before it: issued, in the turn's fold order (its `g_i`'s numerator);
+    /// not issued, not seen by the end of its turn.
+    pub new: Vec<EntityId>,
 }
 
 /// Why the search stopped issuing turns.
@@ -243,6 +288,9 @@ pub struct Trace {
     /// rank, the fusion did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model_not_trained_on: Option<locus_syntax::Lang>,
+    /// Every call considered, turn by turn, when `Options::collect_calls` is set.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub considered: Vec<ConsideredCall>,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -49,6 +49,9 @@ const SOMEWHAT_CONFIDENT: f32 = 0.15;
 const BREADTH_CONFIDENT: usize = 1;
 const BREADTH_SOMEWHAT: usize = 2;
 const BREADTH_UNSURE: usize = 4;
+/// Leaders whose expansions the policy's training data records (`Options::collect_calls`):
+/// those beyond the turn's breadth are recorded as declined, with what they would return.
+const WIDEST: usize = 8;
 /// The fixed-breadth ablation expands this many leaders every turn.
 const FIXED_BREADTH: usize = 5;
 /// The fixed-breadth ablation's semantic re-query (the leaders' names) is worth this much.
@@ -77,11 +80,15 @@ pub(crate) struct Planned {
     pub(crate) reason: String,
     /// For frame/path outlines: whether this is a traceback frame (vs a path mention).
     pub(crate) frame: bool,
+    /// What the call came from ([`crate::ConsideredCall::source`]).
+    pub(crate) source: &'static str,
+    /// Graph calls: the expanded candidate's rank (1-based) and score relative to the first.
+    pub(crate) leader: Option<(u32, f32)>,
 }
 
 impl Planned {
-    fn plain(call: Call, weight: f32) -> Planned {
-        Planned { call, weight, reason: String::new(), frame: false }
+    fn plain(call: Call, weight: f32, source: &'static str) -> Planned {
+        Planned { call, weight, reason: String::new(), frame: false, source, leader: None }
     }
 }
 
@@ -99,24 +106,25 @@ fn rel_weight(rel: Relation) -> f32 {
 impl Search<'_> {
     /// Turn 1: every strong signal becomes a call, plus lexical (and semantic) on the issue.
     /// Returns the plan and how many calls were skipped as predicted redundant.
-    pub(crate) fn first_turn(&self, sigs: &[Signal]) -> (Vec<Planned>, u32) {
+    pub(crate) fn first_turn(&mut self, sigs: &[Signal]) -> (Vec<Planned>, u32) {
         let issue = self.fused.issue;
         let ix = self.fused.ix;
         let mut skipped = 0;
         if self.opts.mode == Mode::Dense {
-            return (vec![Planned::plain(Call::Semantic { query: semantic_query(issue) }, 1.0)], skipped);
+            let call = Call::Semantic { query: semantic_query(issue) };
+            return (vec![Planned::plain(call, 1.0, "issue")], skipped);
         }
-        let mut plan =
-            vec![Planned::plain(Call::Lexical { query: issue_head(issue), extra: String::new() }, 1.0)];
+        let lexical = Call::Lexical { query: issue_head(issue), extra: String::new() };
+        let mut plan = vec![Planned::plain(lexical, 1.0, "issue")];
         if self.opts.mode == Mode::Bm25 {
             return (plan, skipped);
         }
         if self.fused.dense.is_some() {
-            plan.push(Planned::plain(Call::Semantic { query: semantic_query(issue) }, 1.0));
+            plan.push(Planned::plain(Call::Semantic { query: semantic_query(issue) }, 1.0, "issue"));
         }
-        let mut names: FxHashMap<String, (f32, String)> = FxHashMap::default();
+        let mut names: FxHashMap<String, (f32, String, &'static str)> = FxHashMap::default();
         let mut files: Vec<(EntityId, Option<u32>, bool, String)> = Vec::new();
-        let mut patterns: Vec<String> = Vec::new();
+        let mut patterns: Vec<(String, &'static str)> = Vec::new();
         for s in sigs {
             match s.kind {
                 SignalKind::Frame | SignalKind::Panic => {
@@ -133,9 +141,11 @@ impl Search<'_> {
                     if let Some(func) = &s.func {
                         if !signals::is_noise(func) && func != "<module>" {
                             let q = if s.text.contains("::") { s.text.clone() } else { func.clone() };
-                            names
-                                .entry(q)
-                                .or_insert((W_FRAME_NAME, format!("`{func}` appears in the traceback")));
+                            names.entry(q).or_insert((
+                                W_FRAME_NAME,
+                                format!("`{func}` appears in the traceback"),
+                                "frame",
+                            ));
                         }
                     }
                 }
@@ -147,18 +157,36 @@ impl Search<'_> {
                     }
                 }
                 SignalKind::QualifiedName => {
-                    let w = if s.in_code { W_QUALIFIED_IN_CODE } else { W_QUALIFIED_IN_PROSE };
-                    let e = names
-                        .entry(s.text.clone())
-                        .or_insert((w, format!("`{}` is named in the issue", s.text)));
-                    e.0 = e.0.max(w);
+                    let (w, source) = if s.in_code {
+                        (W_QUALIFIED_IN_CODE, "qualified_code")
+                    } else {
+                        (W_QUALIFIED_IN_PROSE, "qualified_prose")
+                    };
+                    let e = names.entry(s.text.clone()).or_insert((
+                        w,
+                        format!("`{}` is named in the issue", s.text),
+                        source,
+                    ));
+                    if w > e.0 {
+                        e.0 = w;
+                        e.2 = source;
+                    }
                 }
                 SignalKind::Identifier => {
-                    let w = if s.in_code { W_IDENTIFIER_IN_CODE } else { W_IDENTIFIER_IN_PROSE };
-                    let e = names
-                        .entry(s.text.clone())
-                        .or_insert((w, format!("defines `{}`, named in the issue", s.text)));
-                    e.0 = e.0.max(w);
+                    let (w, source) = if s.in_code {
+                        (W_IDENTIFIER_IN_CODE, "identifier_code")
+                    } else {
+                        (W_IDENTIFIER_IN_PROSE, "identifier_prose")
+                    };
+                    let e = names.entry(s.text.clone()).or_insert((
+                        w,
+                        format!("defines `{}`, named in the issue", s.text),
+                        source,
+                    ));
+                    if w > e.0 {
+                        e.0 = w;
+                        e.2 = source;
+                    }
                 }
                 // rustc's own diagnostics (`error[E0277]: the trait bound …`) are not in the workspace.
                 SignalKind::ErrorMessage if s.func.as_deref().is_some_and(|f| f.starts_with("error[E")) => {}
@@ -171,45 +199,87 @@ impl Search<'_> {
                         .unwrap_or("")
                         .trim()
                         .to_string();
-                    if lit.len() >= MIN_GREP_LITERAL && !patterns.contains(&lit) {
-                        patterns.push(lit);
+                    if lit.len() >= MIN_GREP_LITERAL && !patterns.iter().any(|p| p.0 == lit) {
+                        patterns.push((lit, "message"));
                     }
                 }
                 SignalKind::Flag => {
                     // The flag's name as code holds it: its definition and where it is read.
-                    if s.text.len() >= MIN_FLAG_LITERAL && !patterns.contains(&s.text) {
-                        patterns.push(s.text.clone());
+                    if s.text.len() >= MIN_FLAG_LITERAL && !patterns.iter().any(|p| p.0 == s.text) {
+                        patterns.push((s.text.clone(), "flag"));
                     }
                 }
                 SignalKind::Code => {}
             }
         }
         // Most specific names first; a cap keeps turn 1 bounded on long issues.
-        let mut names: Vec<(String, (f32, String))> = names.into_iter().collect();
+        let mut names: Vec<(String, (f32, String, &'static str))> = names.into_iter().collect();
         names.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0).then(b.0.len().cmp(&a.0.len())).then(a.0.cmp(&b.0)));
         // Symbol lookups are exact and cheap to predict: a name that resolves to nothing, or to
         // exactly the entities of a call already planned at no lower weight, would add nothing
         // (evidence keeps the best value per entity), so it is not issued.
         let mut planned_hits: Vec<(Vec<EntityId>, f32)> = Vec::new();
-        for (name, (w, reason)) in names.into_iter().take(MAX_SYMBOL_CALLS) {
+        for (i, (name, (w, reason, source))) in names.into_iter().enumerate() {
+            if i >= MAX_SYMBOL_CALLS {
+                if !(self.opts.collect_calls && self.opts.mode == Mode::Adaptive) {
+                    break;
+                }
+                let hits = tools::symbol(ix, &name);
+                if !hits.is_empty() {
+                    let p = Planned {
+                        call: Call::Symbol { name },
+                        weight: w,
+                        reason,
+                        frame: false,
+                        source,
+                        leader: None,
+                    };
+                    self.consider_declined(&p, "over turn 1's cap on names", hits);
+                }
+                continue;
+            }
             if self.opts.mode == Mode::Adaptive {
-                let probe: Vec<EntityId> = tools::symbol(ix, &name).iter().map(|h| h.entity).collect();
-                if probe.is_empty() || planned_hits.iter().any(|(ids, pw)| *ids == probe && *pw >= w) {
+                let hits = tools::symbol(ix, &name);
+                let probe: Vec<EntityId> = hits.iter().map(|h| h.entity).collect();
+                if probe.is_empty() {
                     skipped += 1;
+                    continue;
+                }
+                if planned_hits.iter().any(|(ids, pw)| *ids == probe && *pw >= w) {
+                    skipped += 1;
+                    let p = Planned {
+                        call: Call::Symbol { name },
+                        weight: w,
+                        reason,
+                        frame: false,
+                        source,
+                        leader: None,
+                    };
+                    self.consider_declined(&p, "same entities as a call planned at no lower weight", hits);
                     continue;
                 }
                 planned_hits.push((probe, w));
             }
-            plan.push(Planned { call: Call::Symbol { name }, weight: w, reason, frame: false });
+            let call = Call::Symbol { name };
+            plan.push(Planned { call, weight: w, reason, frame: false, source, leader: None });
         }
         files.sort_by_key(|f| (f.0, f.1));
         files.dedup_by_key(|f| (f.0, f.1));
         for (file, line, frame, reason) in files.into_iter().take(MAX_FILE_CALLS) {
-            plan.push(Planned { call: Call::Outline { file, line }, weight: 1.0, reason, frame });
+            let source = if frame { "frame" } else { "path" };
+            plan.push(Planned {
+                call: Call::Outline { file, line },
+                weight: 1.0,
+                reason,
+                frame,
+                source,
+                leader: None,
+            });
         }
-        for p in patterns.into_iter().take(MAX_GREP_CALLS) {
+        for (p, source) in patterns.into_iter().take(MAX_GREP_CALLS) {
             let reason = format!("contains the text “{}”", short(&p, 40));
-            plan.push(Planned { call: Call::Grep { pattern: p }, weight: 1.0, reason, frame: false });
+            let call = Call::Grep { pattern: p };
+            plan.push(Planned { call, weight: 1.0, reason, frame: false, source, leader: None });
         }
         (plan, skipped)
     }
@@ -248,6 +318,7 @@ impl Search<'_> {
         let s1 = ranked[0].1;
         let s2 = ranked.get(1).map(|r| r.1).unwrap_or(0.0);
         let confidence = if s1 > 0.0 { (s1 - s2) / s1 } else { 0.0 };
+        self.confidence = confidence;
         let breadth = match self.opts.mode {
             Mode::Fixed => FIXED_BREADTH,
             // Wide while unsure, narrow once one candidate stands out; narrower each turn.
@@ -266,27 +337,12 @@ impl Search<'_> {
         let adaptive = self.opts.mode == Mode::Adaptive;
         let mut plan = Vec::new();
         let mut skipped = 0u32;
-        for &(leader, score) in ranked.iter().take(breadth) {
+        for (rank, &(leader, score)) in ranked.iter().take(breadth).enumerate() {
             if adaptive && !self.expanded.insert(leader) {
                 continue;
             }
             let strength = (score / s1).clamp(0.0, 1.0);
-            let e = ix.entity(leader);
-            let short_name = &e.qual;
-            let mut rels = vec![
-                (Relation::CalledBy, format!("calls `{short_name}`, a leading candidate")),
-                (Relation::Calls, format!("called by `{short_name}`, a leading candidate")),
-                (Relation::ContainedBy, format!("contains `{short_name}`, a leading candidate")),
-                (Relation::Overrides, format!("same method name as `{short_name}` in another type")),
-            ];
-            if matches!(e.kind, Kind::Class | Kind::Struct | Kind::Enum | Kind::Trait) {
-                rels.push((Relation::Contains, format!("member of `{short_name}`, a leading candidate")));
-                rels.push((
-                    Relation::InheritedBy,
-                    format!("subclass of `{short_name}`, a leading candidate"),
-                ));
-            }
-            for (rel, reason) in rels {
+            for (rel, reason) in expansions(ix, leader) {
                 let call = Call::Graph { entity: leader, relation: rel };
                 if adaptive {
                     if self.issued.contains(&call) {
@@ -296,15 +352,61 @@ impl Search<'_> {
                     // Graph calls are cheap to predict exactly: skip those that would return
                     // only entities already seen.
                     let predicted = tools::graph(ix, leader, rel);
-                    if predicted.is_empty() || predicted.iter().all(|h| self.seen(h.entity)) {
+                    if predicted.is_empty() {
                         skipped += 1;
                         continue;
                     }
+                    if predicted.iter().all(|h| self.seen(h.entity)) {
+                        skipped += 1;
+                        let weight = strength * rel_weight(rel);
+                        let leader = Some((rank as u32 + 1, strength));
+                        let p = Planned { call, weight, reason, frame: false, source: "leader", leader };
+                        self.consider_declined(&p, "returns only entities already seen", predicted);
+                        continue;
+                    }
                 }
-                plan.push(Planned { call, weight: strength * rel_weight(rel), reason, frame: false });
+                let leader = Some((rank as u32 + 1, strength));
+                let weight = strength * rel_weight(rel);
+                plan.push(Planned { call, weight, reason, frame: false, source: "leader", leader });
+            }
+        }
+        if adaptive && self.opts.collect_calls {
+            // For the policy's training data: the leaders a wider turn would have expanded.
+            for (rank, &(leader, score)) in ranked.iter().enumerate().take(WIDEST).skip(breadth) {
+                if self.expanded.contains(&leader) {
+                    continue;
+                }
+                let strength = (score / s1).clamp(0.0, 1.0);
+                for (rel, reason) in expansions(ix, leader) {
+                    let call = Call::Graph { entity: leader, relation: rel };
+                    let predicted = tools::graph(ix, leader, rel);
+                    if self.issued.contains(&call) || predicted.is_empty() {
+                        continue;
+                    }
+                    let weight = strength * rel_weight(rel);
+                    let leader = Some((rank as u32 + 1, strength));
+                    let p = Planned { call, weight, reason, frame: false, source: "leader", leader };
+                    self.consider_declined(
+                        &p,
+                        "beyond the breadth the ranking's confidence allows",
+                        predicted,
+                    );
+                }
             }
         }
         let issue = self.fused.issue;
+        if adaptive && turn == 2 && confidence > CONFIDENT && self.opts.collect_calls {
+            let extra = self.feedback_terms(&ranked);
+            if !extra.is_empty() {
+                let p = Planned::plain(
+                    Call::Lexical { query: issue_head(issue), extra },
+                    REQUERY_WEIGHT,
+                    "feedback",
+                );
+                let hits = self.probe(&p.call);
+                self.consider_declined(&p, "a leader stands out", hits);
+            }
+        }
         if adaptive && turn == 2 && confidence <= CONFIDENT {
             // Not sure yet: ask the lexical index again with the words the leaders are made
             // of (pseudo-relevance feedback), once.
@@ -312,7 +414,8 @@ impl Search<'_> {
             if extra.is_empty() {
                 skipped += 1;
             } else {
-                plan.push(Planned::plain(Call::Lexical { query: issue_head(issue), extra }, REQUERY_WEIGHT));
+                let call = Call::Lexical { query: issue_head(issue), extra };
+                plan.push(Planned::plain(call, REQUERY_WEIGHT, "feedback"));
             }
         }
         if self.opts.mode == Mode::Fixed {
@@ -321,12 +424,19 @@ impl Search<'_> {
                 ranked.iter().take(FIXED_BREADTH).map(|r| ix.entity(r.0).name.clone()).collect();
             let q = names.join(" ");
             let extra = text::terms(&q).join(" ");
-            plan.push(Planned::plain(Call::Lexical { query: issue_head(issue), extra }, REQUERY_WEIGHT));
+            let call = Call::Lexical { query: issue_head(issue), extra };
+            plan.push(Planned::plain(call, REQUERY_WEIGHT, "feedback"));
             if self.fused.dense.is_some() {
-                plan.push(Planned::plain(Call::Semantic { query: q }, FIXED_SEMANTIC_WEIGHT));
+                plan.push(Planned::plain(Call::Semantic { query: q }, FIXED_SEMANTIC_WEIGHT, "feedback"));
             }
         }
         let room = self.opts.max_calls.saturating_sub(self.fused.trace.calls) as usize;
+        if plan.len() > room && self.opts.collect_calls {
+            for p in plan.drain(room..).collect::<Vec<_>>() {
+                let hits = self.probe(&p.call);
+                self.consider_declined(&p, "over the call budget", hits);
+            }
+        }
         plan.truncate(room);
         (plan, skipped)
     }
@@ -360,6 +470,23 @@ impl Search<'_> {
         terms.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
         terms.iter().take(REQUERY_TERMS).map(|t| t.0).collect::<Vec<_>>().join(" ")
     }
+}
+
+/// The graph calls that expand `leader`, each with the reason its hits would carry.
+fn expansions(ix: &locus_index::Index, leader: EntityId) -> Vec<(Relation, String)> {
+    let e = ix.entity(leader);
+    let short_name = &e.qual;
+    let mut rels = vec![
+        (Relation::CalledBy, format!("calls `{short_name}`, a leading candidate")),
+        (Relation::Calls, format!("called by `{short_name}`, a leading candidate")),
+        (Relation::ContainedBy, format!("contains `{short_name}`, a leading candidate")),
+        (Relation::Overrides, format!("same method name as `{short_name}` in another type")),
+    ];
+    if matches!(e.kind, Kind::Class | Kind::Struct | Kind::Enum | Kind::Trait) {
+        rels.push((Relation::Contains, format!("member of `{short_name}`, a leading candidate")));
+        rels.push((Relation::InheritedBy, format!("subclass of `{short_name}`, a leading candidate")));
+    }
+    rels
 }
 
 fn short(s: &str, n: usize) -> String {

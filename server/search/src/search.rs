@@ -8,10 +8,12 @@ use std::time::Instant;
 
 use locus_index::{EntityId, Index};
 use rayon::prelude::*;
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::fusion::{Finding, Fused};
-use crate::localization::{CallTrace, Cancelled, Localization, Mode, Options, Stop, Trace, TurnTrace};
+use crate::localization::{
+    CallTrace, Cancelled, ConsideredCall, Localization, Mode, Options, Stop, Trace, TurnTrace,
+};
 use crate::policy::{Planned, LEADERS_COMPARED};
 use crate::rerank::{self, Scorer};
 use crate::signals;
@@ -63,6 +65,9 @@ pub fn search<'a>(
         issued: FxHashSet::default(),
         expanded: FxHashSet::default(),
         g_sum: 0.0,
+        confidence: 0.0,
+        gain_by_tool: FxHashMap::default(),
+        declined: Vec::new(),
     };
     let (first, skipped_first) = s.first_turn(&sigs);
     s.run_turn(first, skipped_first)?;
@@ -113,6 +118,13 @@ pub(crate) struct Search<'a> {
     pub(crate) expanded: FxHashSet<EntityId>,
     /// Sum of the calls' `g_i`.
     g_sum: f32,
+    /// `(s1 - s2) / s1` of the ranking the current turn was planned from (0 in turn 1).
+    pub(crate) confidence: f32,
+    /// Per tool, the sum of `g_i` and the number of calls issued in earlier turns.
+    gain_by_tool: FxHashMap<&'static str, (f32, u32)>,
+    /// Calls considered and not issued in the turn being planned, with their hits, when
+    /// `Options::collect_calls`.
+    declined: Vec<ConsideredCall>,
 }
 
 impl Search<'_> {
@@ -128,6 +140,48 @@ impl Search<'_> {
     /// evidence, so the entities seen are the evidence's keys).
     pub(crate) fn seen(&self, id: EntityId) -> bool {
         self.fused.ev.contains_key(&id)
+    }
+
+    /// A considered call as training data, before its outcome is known.
+    fn considered(&self, p: &Planned, issued: bool, declined: Option<&'static str>) -> ConsideredCall {
+        let tool = p.call.tool();
+        ConsideredCall {
+            turn: self.fused.trace.turns.len() as u32 + 1,
+            call: p.call.describe(self.fused.ix),
+            tool,
+            relation: match &p.call {
+                Call::Graph { relation, .. } => Some(relation.as_str()),
+                _ => None,
+            },
+            source: p.source,
+            issued,
+            declined,
+            weight: p.weight,
+            leader_rank: p.leader.map(|l| l.0),
+            leader_strength: p.leader.map(|l| l.1),
+            confidence: self.confidence,
+            calls_before: self.fused.trace.calls,
+            budget_left: self.opts.max_calls.saturating_sub(self.fused.trace.calls),
+            tool_gain_before: self.gain_by_tool.get(tool).map(|&(g, n)| g / n as f32),
+            returned: Vec::new(),
+            new: Vec::new(),
+        }
+    }
+
+    /// Records a call the policy did not issue, with the hits it would have returned (its
+    /// new entities are those still unseen at the end of the turn), when `Options::collect_calls`.
+    pub(crate) fn consider_declined(&mut self, p: &Planned, why: &'static str, hits: Vec<Hit>) {
+        if !self.opts.collect_calls {
+            return;
+        }
+        let mut c = self.considered(p, false, Some(why));
+        c.returned = hits.iter().map(|h| h.entity).collect();
+        self.declined.push(c);
+    }
+
+    /// What `call` returns, without folding it in.
+    pub(crate) fn probe(&self, call: &Call) -> Vec<Hit> {
+        run_call(self.fused.ix, self.fused.dense, &self.fused.query_terms, call)
     }
 
     /// Runs `plan`'s calls in parallel, then folds their hits in, call by call in plan order,
@@ -146,34 +200,21 @@ impl Search<'_> {
                     return (Vec::new(), 0.0);
                 }
                 let t = Instant::now();
-                let hits = match &p.call {
-                    Call::Symbol { name } => tools::symbol(ix, name),
-                    Call::Lexical { extra, .. } if extra.is_empty() => {
-                        tools::lexical(ix, query_terms, |_| true)
-                    }
-                    Call::Lexical { extra, .. } => {
-                        // `extra` holds index terms (already split and stemmed), added at the
-                        // re-query's weight.
-                        let mut q = query_terms.clone();
-                        q.extend(
-                            extra
-                                .split(' ')
-                                .filter(|t| !t.is_empty())
-                                .map(|t| (t.to_string(), crate::policy::REQUERY_WEIGHT)),
-                        );
-                        tools::lexical(ix, &q, |_| true)
-                    }
-                    Call::Semantic { query } => dense.map(|d| tools::semantic(d, query)).unwrap_or_default(),
-                    Call::Grep { pattern } => tools::grep(ix, pattern),
-                    Call::Graph { entity, relation } => tools::graph(ix, *entity, *relation),
-                    Call::Outline { file, line } => tools::outline(ix, *file, *line),
-                };
+                let hits = run_call(ix, dense, query_terms, &p.call);
                 (hits, t.elapsed().as_secs_f64() * 1000.0)
             })
             .collect();
         self.check_cancel()?;
         let mut calls = Vec::with_capacity(plan.len());
+        let mut considered = Vec::new();
+        let mut turn_gain: Vec<(&'static str, f32)> = Vec::with_capacity(plan.len());
         for (p, (hits, ms)) in plan.into_iter().zip(results) {
+            if self.opts.collect_calls {
+                let mut c = self.considered(&p, true, None);
+                c.returned = hits.iter().map(|h| h.entity).collect();
+                c.new = hits.iter().map(|h| h.entity).filter(|&e| !self.seen(e)).collect();
+                considered.push(c);
+            }
             let new = hits.iter().filter(|h| !self.seen(h.entity)).count() as u32;
             let returned = hits.len() as u32;
             let g = if returned == 0 { 0.0 } else { new as f32 / returned as f32 };
@@ -182,6 +223,7 @@ impl Search<'_> {
                 trace.redundant_calls += 1;
             }
             self.g_sum += g;
+            turn_gain.push((p.call.tool(), g));
             trace.calls += 1;
             *trace.ms_by_tool.entry(p.call.tool()).or_insert(0.0) += ms;
             calls.push(CallTrace {
@@ -196,10 +238,49 @@ impl Search<'_> {
             self.fused.absorb(&finding, &hits);
             self.issued.insert(p.call);
         }
+        for (tool, g) in turn_gain {
+            let e = self.gain_by_tool.entry(tool).or_insert((0.0, 0));
+            e.0 += g;
+            e.1 += 1;
+        }
+        for mut c in std::mem::take(&mut self.declined) {
+            c.new = c.returned.iter().copied().filter(|&e| !self.seen(e)).collect();
+            considered.push(c);
+        }
         let trace = &mut self.fused.trace;
+        trace.considered.extend(considered);
         trace.turns.push(TurnTrace { calls, skipped, ms: t.elapsed().as_secs_f64() * 1000.0 });
         trace.skipped_calls += skipped;
         Ok(())
+    }
+}
+
+/// Runs one call on the index.
+fn run_call(
+    ix: &Index,
+    dense: Option<&dyn Semantic>,
+    query_terms: &[(String, f32)],
+    call: &Call,
+) -> Vec<Hit> {
+    match call {
+        Call::Symbol { name } => tools::symbol(ix, name),
+        Call::Lexical { extra, .. } if extra.is_empty() => tools::lexical(ix, query_terms, |_| true),
+        Call::Lexical { extra, .. } => {
+            // `extra` holds index terms (already split and stemmed), added at the re-query's
+            // weight.
+            let mut q = query_terms.to_vec();
+            q.extend(
+                extra
+                    .split(' ')
+                    .filter(|t| !t.is_empty())
+                    .map(|t| (t.to_string(), crate::policy::REQUERY_WEIGHT)),
+            );
+            tools::lexical(ix, &q, |_| true)
+        }
+        Call::Semantic { query } => dense.map(|d| tools::semantic(d, query)).unwrap_or_default(),
+        Call::Grep { pattern } => tools::grep(ix, pattern),
+        Call::Graph { entity, relation } => tools::graph(ix, *entity, *relation),
+        Call::Outline { file, line } => tools::outline(ix, *file, *line),
     }
 }
 

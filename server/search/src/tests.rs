@@ -336,3 +336,34 @@ fn feature_rows_are_their_fields_in_name_order() {
     assert_eq!(crate::features::tail_names().len(), crate::features::TAIL_WIDTH);
     assert_eq!(FileFeatures::NAMES.len(), FileFeatures::WIDTH);
 }
+
+#[test]
+fn call_traces_record_every_issued_call_and_the_declined_ones_without_changing_the_search() {
+    let ix = workspace();
+    // Two names for the same function: the second symbol call is declined as a duplicate.
+    let issue = "`apply_refund` gives back the wrong amount; see `billing.apply_refund` and `apply_refund`.";
+    let opts = Options { max_results: 100, ..Options::default() };
+    let cancel = AtomicBool::new(false);
+    let plain = locate(&ix, None, None, issue, &opts, &cancel).unwrap();
+    let with =
+        locate(&ix, None, None, issue, &Options { collect_calls: true, ..opts.clone() }, &cancel).unwrap();
+    assert_eq!(names(&plain), names(&with));
+    assert_eq!(plain.trace.calls, with.trace.calls);
+    assert!(plain.trace.considered.is_empty());
+    let issued: Vec<_> = with.trace.considered.iter().filter(|c| c.issued).collect();
+    assert_eq!(issued.len() as u32, with.trace.calls);
+    // An issued call's new entities are those its g_i counted.
+    let traced: Vec<u32> = with.trace.turns.iter().flat_map(|t| t.calls.iter().map(|c| c.new)).collect();
+    assert_eq!(issued.iter().map(|c| c.new.len() as u32).collect::<Vec<_>>(), traced);
+    for c in &with.trace.considered {
+        assert!(c.new.iter().all(|e| c.returned.contains(e)), "{c:?}");
+        assert!(c.issued == c.declined.is_none(), "{c:?}");
+        assert!(c.turn >= 1 && c.turn as usize <= with.trace.turns.len(), "{c:?}");
+    }
+    let declined: Vec<_> = with.trace.considered.iter().filter(|c| !c.issued).collect();
+    assert!(!declined.is_empty(), "{:?}", with.trace.considered);
+    // What a declined call would have returned is recorded, and nothing new by its turn's end.
+    assert!(declined.iter().all(|c| !c.returned.is_empty()));
+    let dup = declined.iter().find(|c| c.tool == "symbol").expect("the duplicate name is declined");
+    assert!(dup.new.is_empty(), "{dup:?}");
+}
