@@ -156,33 +156,22 @@ impl Search<'_> {
                         }
                     }
                 }
-                SignalKind::QualifiedName => {
-                    let (w, source) = if s.in_code {
-                        (W_QUALIFIED_IN_CODE, "qualified_code")
-                    } else {
-                        (W_QUALIFIED_IN_PROSE, "qualified_prose")
+                SignalKind::QualifiedName | SignalKind::Identifier => {
+                    let qualified = s.kind == SignalKind::QualifiedName;
+                    let (w, source, reason) = match (qualified, s.in_code) {
+                        (true, true) => (W_QUALIFIED_IN_CODE, "qualified_code", "`{}` is named in the issue"),
+                        (true, false) => {
+                            (W_QUALIFIED_IN_PROSE, "qualified_prose", "`{}` is named in the issue")
+                        }
+                        (false, true) => {
+                            (W_IDENTIFIER_IN_CODE, "identifier_code", "defines `{}`, named in the issue")
+                        }
+                        (false, false) => {
+                            (W_IDENTIFIER_IN_PROSE, "identifier_prose", "defines `{}`, named in the issue")
+                        }
                     };
-                    let e = names.entry(s.text.clone()).or_insert((
-                        w,
-                        format!("`{}` is named in the issue", s.text),
-                        source,
-                    ));
-                    if w > e.0 {
-                        e.0 = w;
-                        e.2 = source;
-                    }
-                }
-                SignalKind::Identifier => {
-                    let (w, source) = if s.in_code {
-                        (W_IDENTIFIER_IN_CODE, "identifier_code")
-                    } else {
-                        (W_IDENTIFIER_IN_PROSE, "identifier_prose")
-                    };
-                    let e = names.entry(s.text.clone()).or_insert((
-                        w,
-                        format!("defines `{}`, named in the issue", s.text),
-                        source,
-                    ));
+                    let e = names.entry(s.text.clone()).or_insert((w, reason.replace("{}", &s.text), source));
+                    // The strongest reading of a name sets its weight and source.
                     if w > e.0 {
                         e.0 = w;
                         e.2 = source;
