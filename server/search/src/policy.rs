@@ -90,6 +90,19 @@ impl Planned {
     fn plain(call: Call, weight: f32, source: &'static str) -> Planned {
         Planned { call, weight, reason: String::new(), frame: false, source, leader: None }
     }
+
+    /// The graph call expanding the candidate ranked `rank` (0-based) with `strength`, its score
+    /// relative to the first.
+    fn expansion(entity: EntityId, rel: Relation, reason: String, rank: usize, strength: f32) -> Planned {
+        Planned {
+            call: Call::Graph { entity, relation: rel },
+            weight: strength * rel_weight(rel),
+            reason,
+            frame: false,
+            source: "leader",
+            leader: Some((rank as u32 + 1, strength)),
+        }
+    }
 }
 
 /// How much a graph neighbour of a leader is worth, by relation.
@@ -209,26 +222,27 @@ impl Search<'_> {
         // (evidence keeps the best value per entity), so it is not issued.
         let mut planned_hits: Vec<(Vec<EntityId>, f32)> = Vec::new();
         for (i, (name, (w, reason, source))) in names.into_iter().enumerate() {
+            let adaptive = self.opts.mode == Mode::Adaptive;
+            if i >= MAX_SYMBOL_CALLS && !(adaptive && self.opts.collect_calls) {
+                break;
+            }
+            let hits = if adaptive { tools::symbol(ix, &name) } else { Vec::new() };
+            let p = Planned {
+                call: Call::Symbol { name },
+                weight: w,
+                reason,
+                frame: false,
+                source,
+                leader: None,
+            };
             if i >= MAX_SYMBOL_CALLS {
-                if !(self.opts.collect_calls && self.opts.mode == Mode::Adaptive) {
-                    break;
-                }
-                let hits = tools::symbol(ix, &name);
+                // Recorded for the policy's training data only: the hand-set policy stops here.
                 if !hits.is_empty() {
-                    let p = Planned {
-                        call: Call::Symbol { name },
-                        weight: w,
-                        reason,
-                        frame: false,
-                        source,
-                        leader: None,
-                    };
                     self.consider_declined(&p, "over turn 1's cap on names", hits);
                 }
                 continue;
             }
-            if self.opts.mode == Mode::Adaptive {
-                let hits = tools::symbol(ix, &name);
+            if adaptive {
                 let probe: Vec<EntityId> = hits.iter().map(|h| h.entity).collect();
                 if probe.is_empty() {
                     skipped += 1;
@@ -236,21 +250,12 @@ impl Search<'_> {
                 }
                 if planned_hits.iter().any(|(ids, pw)| *ids == probe && *pw >= w) {
                     skipped += 1;
-                    let p = Planned {
-                        call: Call::Symbol { name },
-                        weight: w,
-                        reason,
-                        frame: false,
-                        source,
-                        leader: None,
-                    };
                     self.consider_declined(&p, "same entities as a call planned at no lower weight", hits);
                     continue;
                 }
                 planned_hits.push((probe, w));
             }
-            let call = Call::Symbol { name };
-            plan.push(Planned { call, weight: w, reason, frame: false, source, leader: None });
+            plan.push(p);
         }
         files.sort_by_key(|f| (f.0, f.1));
         files.dedup_by_key(|f| (f.0, f.1));
@@ -332,9 +337,9 @@ impl Search<'_> {
             }
             let strength = (score / s1).clamp(0.0, 1.0);
             for (rel, reason) in expansions(ix, leader) {
-                let call = Call::Graph { entity: leader, relation: rel };
+                let p = Planned::expansion(leader, rel, reason, rank, strength);
                 if adaptive {
-                    if self.issued.contains(&call) {
+                    if self.issued.contains(&p.call) {
                         skipped += 1;
                         continue;
                     }
@@ -347,16 +352,11 @@ impl Search<'_> {
                     }
                     if predicted.iter().all(|h| self.seen(h.entity)) {
                         skipped += 1;
-                        let weight = strength * rel_weight(rel);
-                        let leader = Some((rank as u32 + 1, strength));
-                        let p = Planned { call, weight, reason, frame: false, source: "leader", leader };
                         self.consider_declined(&p, "returns only entities already seen", predicted);
                         continue;
                     }
                 }
-                let leader = Some((rank as u32 + 1, strength));
-                let weight = strength * rel_weight(rel);
-                plan.push(Planned { call, weight, reason, frame: false, source: "leader", leader });
+                plan.push(p);
             }
         }
         if adaptive && self.opts.collect_calls {
@@ -367,14 +367,14 @@ impl Search<'_> {
                 }
                 let strength = (score / s1).clamp(0.0, 1.0);
                 for (rel, reason) in expansions(ix, leader) {
-                    let call = Call::Graph { entity: leader, relation: rel };
-                    let predicted = tools::graph(ix, leader, rel);
-                    if self.issued.contains(&call) || predicted.is_empty() {
+                    let p = Planned::expansion(leader, rel, reason, rank, strength);
+                    if self.issued.contains(&p.call) {
                         continue;
                     }
-                    let weight = strength * rel_weight(rel);
-                    let leader = Some((rank as u32 + 1, strength));
-                    let p = Planned { call, weight, reason, frame: false, source: "leader", leader };
+                    let predicted = tools::graph(ix, leader, rel);
+                    if predicted.is_empty() {
+                        continue;
+                    }
                     self.consider_declined(
                         &p,
                         "beyond the breadth the ranking's confidence allows",
