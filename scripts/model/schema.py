@@ -8,6 +8,7 @@ here, so no script holds its own copy. Keys (each a list of names, in column ord
              (named by the dump's `candidate_features`)
   file       the file model's inputs (ranker.files.onnx), the `"f"` rows of a dump's files
   tail       the tail model's inputs (ranker.tail.onnx): function, then candidate
+  call       the search policy's inputs (policy.onnx), the `"x"` of a call trace's calls
 
 Standard library only (test_ranker.py runs in the venv of scripts/setup.sh).
 """
@@ -25,6 +26,9 @@ SCHEMA_PATH = Path(__file__).resolve().parents[2] / "models" / "features.json"
 REDUMP = "dump the features again with the current engine (`locus eval … --features FILE`)"
 
 
+KEYS = ("function", "candidate", "file", "tail", "call")
+
+
 class SchemaError(SystemExit):
     """A schema, dump or constraint table that disagrees with the engine's feature names;
     a SystemExit, so a script stops with the message and no traceback."""
@@ -39,10 +43,11 @@ class FeatureSchema:
     candidate: tuple[str, ...]
     file: tuple[str, ...]
     tail: tuple[str, ...]
+    call: tuple[str, ...]
 
     def names(self, key: str) -> tuple[str, ...]:
-        """The list under `key` ("function", "candidate", "file" or "tail")."""
-        if key not in ("function", "candidate", "file", "tail"):
+        """The list under `key` ("function", "candidate", "file", "tail" or "call")."""
+        if key not in KEYS:
             raise KeyError(key)
         return getattr(self, key)
 
@@ -57,7 +62,7 @@ def feature_schema(path: Path = SCHEMA_PATH) -> FeatureSchema:
         raise SchemaError(f"cannot read the feature schema {path}: {e}; it is written by the engine's tests "
                           "(`UPDATE_SCHEMA=1 cargo test -p locus-search schema`)") from None
     lists = {}
-    for key in ("function", "candidate", "file", "tail"):
+    for key in KEYS:
         names = raw.get(key) if isinstance(raw, dict) else None
         if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
             raise SchemaError(f"{path}: `{key}` is not a list of feature names")

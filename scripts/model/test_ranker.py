@@ -1,11 +1,12 @@
-"""Checks the committed localization models: models/ranker.onnx, ranker.files.onnx and ranker.tail.onnx against their metadata and fixtures.
+"""Checks the committed learned models: models/ranker.onnx, ranker.files.onnx, ranker.tail.onnx and the search policy's policy.onnx against their metadata and fixtures.
 
     python test_ranker.py [--models DIR] [--schema FILE]
 
 For the function model (ranker.onnx, ranker.json, ranker_fixture.json; the schema's
 `function` features), the file model (ranker.files.onnx, ranker.files.json,
 ranker.files_fixture.json; `file`) and the tail model (ranker.tail.onnx, ranker.tail.json,
-ranker.tail_fixture.json; `tail`), the schema being the engine's models/features.json:
+ranker.tail_fixture.json; `tail`) and the search policy (policy.onnx, policy.json,
+policy_fixture.json; `call`), the schema being the engine's models/features.json:
 - its json's `feature_names` are that schema list exactly (same names, same order), and so
   are its fixture's: a model trained on other columns would read the engine's rows wrongly;
 - the model has the sha256 that its json and its fixture record;
@@ -38,9 +39,10 @@ from schema import SCHEMA_PATH, feature_schema, name_diff  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 # (stem, fixture, the schema list of its input columns)
 MODELS = [("ranker", "ranker_fixture.json", "function"), ("ranker.files", "ranker.files_fixture.json", "file"),
-          ("ranker.tail", "ranker.tail_fixture.json", "tail")]
+          ("ranker.tail", "ranker.tail_fixture.json", "tail"), ("policy", "policy_fixture.json", "call")]
 # The script that trains each model, for the message when its names are not the schema's.
-TRAINER = {"ranker": "train_ranker.py", "ranker.files": "train_file_ranker.py", "ranker.tail": "train_tail_ranker.py"}
+TRAINER = {"ranker": "train_ranker.py", "ranker.files": "train_file_ranker.py", "ranker.tail": "train_tail_ranker.py",
+           "policy": "../policy/train_policy.py"}
 # The Rust test uses the same bound: the tree ensemble is float32 arithmetic in ONNX
 # Runtime and float64 in scikit-learn, which differ by ~1e-7 on these rows.
 TOLERANCE = 1e-4

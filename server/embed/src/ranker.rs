@@ -45,6 +45,8 @@ pub struct Ranker {
     /// The languages of the issues it was trained on (`training_languages` of its `.json`);
     /// `None` when the `.json` does not say.
     languages: Option<Vec<String>>,
+    /// The decision threshold its `.json` records.
+    threshold: Option<f32>,
     runtime_path: PathBuf,
     /// Features per row the model takes.
     width: usize,
@@ -86,6 +88,12 @@ impl Ranker {
     /// The file model beside a function model: `ranker.onnx` → `ranker.files.onnx`.
     pub fn files_path(function_model: &Path) -> PathBuf {
         function_model.with_extension("files.onnx")
+    }
+
+    /// The search policy's model beside a function model: `models/ranker.onnx` →
+    /// `models/policy.onnx`.
+    pub fn policy_path(function_model: &Path) -> PathBuf {
+        function_model.with_file_name("policy.onnx")
     }
 
     /// The tail model beside a function model: `models/ranker.onnx` → `models/ranker.tail.onnx`.
@@ -140,6 +148,7 @@ impl Ranker {
             model_path: model.to_path_buf(),
             sha256,
             languages: meta.as_ref().and_then(|m| m.languages.clone()),
+            threshold: meta.as_ref().and_then(|m| m.threshold),
             feature_names: meta.map(|m| m.feature_names).unwrap_or_default(),
             runtime_path: rt.path.clone(),
             width,
@@ -198,6 +207,12 @@ impl Ranker {
         self.languages.as_ref().is_none_or(|l| l.iter().any(|x| x == language))
     }
 
+    /// The decision threshold its `.json` records (`threshold`), if any: the score a search
+    /// policy's call must reach to be issued.
+    pub fn threshold(&self) -> Option<f32> {
+        self.threshold
+    }
+
     /// The ONNX Runtime library of this process.
     pub fn runtime_path(&self) -> &Path {
         &self.runtime_path
@@ -210,6 +225,8 @@ struct Metadata {
     feature_names: Vec<String>,
     /// The keys of `training_languages` with at least one instance, when recorded.
     languages: Option<Vec<String>>,
+    /// The decision threshold on the score, when the model records one (the search policy's).
+    threshold: Option<f32>,
 }
 
 impl Metadata {
@@ -249,7 +266,11 @@ impl Metadata {
             ),
             _ => return Err(invalid("`training_languages` is not an object of counts")),
         };
-        Ok(Some(Metadata { sha256: sha256.to_ascii_lowercase(), feature_names, languages }))
+        let threshold = match &json["threshold"] {
+            serde_json::Value::Null => None,
+            v => Some(v.as_f64().ok_or_else(|| invalid("`threshold` is not a number"))? as f32),
+        };
+        Ok(Some(Metadata { sha256: sha256.to_ascii_lowercase(), feature_names, languages, threshold }))
     }
 }
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use locus_embed::{EmbedError, Ranker};
 use locus_search::features::{tail_names, tail_row, TAIL_WIDTH};
-use locus_search::{CandidateFeatures, FileFeatures, FunctionFeatures, Scorer};
+use locus_search::{CallFeatures, CandidateFeatures, FileFeatures, FunctionFeatures, Scorer};
 use locus_syntax::Lang;
 
 /// Why a learned model could not be used (the fusion then ranks).
@@ -17,6 +17,13 @@ use locus_syntax::Lang;
 pub enum ModelError {
     #[error(transparent)]
     Load(#[from] EmbedError),
+    #[error(
+        "the search policy's model {} records no `threshold` in its .json, so no call could be \
+         judged worth making; restore it with `git checkout models/`, or retrain it \
+         (scripts/policy/train_policy.py)",
+        .0.display()
+    )]
+    NoThreshold(PathBuf),
     #[error("{}", feature_names_message(path, expected, found))]
     FeatureNames { path: PathBuf, expected: Vec<String>, found: Vec<String> },
 }
@@ -48,6 +55,9 @@ pub struct LearnedScorer {
     pub functions: Ranker,
     pub files: Option<Ranker>,
     pub tail: Option<Ranker>,
+    /// The search policy's model (`policy.onnx` beside the function model) and the value a
+    /// call must reach, from its `.json`.
+    pub policy: Option<(Ranker, f32)>,
 }
 
 impl LearnedScorer {
@@ -72,7 +82,14 @@ impl LearnedScorer {
         };
         let files = beside(Ranker::files_path(path), FileFeatures::NAMES)?;
         let tail = beside(Ranker::tail_path(path), &tail_names())?;
-        Ok(LearnedScorer { functions, files, tail })
+        let policy = match beside(Ranker::policy_path(path), CallFeatures::NAMES)? {
+            Some(model) => match model.threshold() {
+                Some(t) => Some((model, t)),
+                None => return Err(ModelError::NoThreshold(model.model_path().to_path_buf())),
+            },
+            None => None,
+        };
+        Ok(LearnedScorer { functions, files, tail, policy })
     }
 
     /// Where the function model was loaded from.
@@ -104,6 +121,16 @@ impl Scorer for LearnedScorer {
     fn score_files(&self, rows: &[FileFeatures]) -> Option<Vec<f32>> {
         let x: Vec<[f32; FileFeatures::WIDTH]> = rows.iter().map(FileFeatures::to_row).collect();
         self.files.as_ref().and_then(|m| m.score(&x).ok())
+    }
+
+    fn call_values(&self, rows: &[CallFeatures]) -> Option<Vec<f32>> {
+        let (model, _) = self.policy.as_ref()?;
+        let x: Vec<[f32; CallFeatures::WIDTH]> = rows.iter().map(CallFeatures::to_row).collect();
+        model.score(&x).ok()
+    }
+
+    fn call_threshold(&self) -> Option<f32> {
+        self.policy.as_ref().map(|p| p.1)
     }
 
     fn has_tail(&self) -> bool {

@@ -22,7 +22,7 @@ use locus_search::{Cancelled, Localization, Options, Scorer};
 pub use dense::{entity_text, DenseIndex, Encoder};
 pub use doctor::Doctor;
 pub use learned::{LearnedScorer, ModelError};
-pub use report::{short_name, Granularity, LocatedItem, Stats};
+pub use report::{short_name, ChosenCall, Granularity, LocatedItem, Stats};
 
 /// A workspace ready to answer: cheap to clone (every part is shared), so a front end can
 /// assemble one per query from its current snapshot.

@@ -91,6 +91,25 @@ pub struct Stats {
     /// Entities with a vector when the search ran, and how many should have one.
     pub semantic_ready: usize,
     pub vectors_wanted: usize,
+    /// Who chose the calls (`hand`, `learned`, `hand (no policy model)`).
+    pub policy: &'static str,
+    /// Per turn, the calls issued: what was asked, the learned policy's predicted value, and
+    /// what it brought.
+    pub turn_calls: Vec<Vec<ChosenCall>>,
+    /// Per turn, how many calls the learned policy valued and declined (one more entry when it
+    /// stopped because none was worth making).
+    pub declined_calls: Vec<u32>,
+}
+
+/// One issued call, as the stats show it.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChosenCall {
+    pub call: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<f32>,
+    pub returned: u32,
+    pub new: u32,
 }
 
 impl Stats {
@@ -114,6 +133,30 @@ impl Stats {
             granularity,
             semantic_ready: t.semantic_ready,
             vectors_wanted: ws.vectors.as_ref().map(|d| d.wanted).unwrap_or(0),
+            policy: t.policy,
+            turn_calls: t
+                .turns
+                .iter()
+                .map(|turn| {
+                    turn.calls
+                        .iter()
+                        .map(|c| ChosenCall {
+                            call: c.call.clone(),
+                            value: c.value,
+                            returned: c.returned,
+                            new: c.new,
+                        })
+                        .collect()
+                })
+                .collect(),
+            declined_calls: {
+                let stopped_at = t.declined.iter().map(|d| d.turn as usize).max().unwrap_or(0);
+                let mut per_turn = vec![0u32; t.turns.len().max(stopped_at)];
+                for d in &t.declined {
+                    per_turn[d.turn as usize - 1] += 1;
+                }
+                per_turn
+            },
         }
     }
 }

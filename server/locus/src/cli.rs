@@ -64,6 +64,10 @@ pub struct LocateArgs {
     /// Rank with the hand-weighted fusion instead of the learned localization model.
     #[arg(long)]
     pub no_model: bool,
+    /// Who chooses the search's calls: hand (the hand-set policy) or learned (the policy model,
+    /// models/policy.onnx, loaded with the learned models; the hand-set policy without them).
+    #[arg(long, default_value = "hand")]
+    pub policy: locus_search::Policy,
 }
 
 #[derive(Args)]
@@ -202,7 +206,7 @@ pub fn locate(a: LocateArgs) -> anyhow::Result<()> {
     let use_model = !a.no_model && a.engine.learned_by_default();
     let vectors = if a.no_semantic || a.engine == Mode::Bm25 { None } else { vectors(&ix) };
     let ws = Workspace { index: ix, vectors, scorer: if use_model { scorer() } else { None } };
-    let opts = Options { mode: a.engine, max_results: a.top.max(1), ..Options::default() };
+    let opts = Options { mode: a.engine, max_results: a.top.max(1), policy: a.policy, ..Options::default() };
     let loc = ws.locate(&issue, &opts, &AtomicBool::new(false))?;
     if a.json {
         let out = output::LocateOutput::new(&ws, &loc, a.top, a.granularity);

@@ -62,6 +62,14 @@ pub struct EvalArgs {
     /// present), as `scripts/model/train_ranker.py --folds-out DIR` writes them. An honest end-to-end figure for every repository the model was trained on.
     #[arg(long, conflicts_with = "model")]
     pub model_folds: Option<PathBuf>,
+    /// Who chooses the search's calls: hand (the hand-set policy), learned (the policy model,
+    /// models/policy.onnx; needs --model) or explore (every candidate call of the learned
+    /// policy's turns issued: its training data, with --call-traces).
+    #[arg(long, default_value = "hand")]
+    pub policy: locus_search::Policy,
+    /// The learned policy's value threshold instead of the one its model records.
+    #[arg(long)]
+    pub policy_threshold: Option<f32>,
     /// Leading files whose every function joins the learned scorer's candidates. Deeper
     /// pools are for --features dumps that scripts/model/pool_experiments.py cuts down.
     #[arg(long, default_value_t = locus_search::POOL_FILES)]
@@ -228,6 +236,19 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
         (false, Some(dir)) => Models::Folds(FoldModels { dir, loaded: Mutex::default() }),
         (false, None) => Models::None,
     };
+    if a.policy == locus_search::Policy::Learned {
+        match &models {
+            Models::Shipped(s, _) if s.policy.is_some() => {}
+            Models::Shipped(s, _) => anyhow::bail!(
+                "--policy learned: there is no search policy model beside {} (models/policy.onnx); \
+                 restore it with `git checkout models/` or train it (scripts/policy/train_policy.py)",
+                s.path().display()
+            ),
+            _ => anyhow::bail!(
+                "--policy learned needs --model: the policy model is loaded with the shipped models"
+            ),
+        }
+    }
     let search = Options {
         mode,
         max_results: 50,
@@ -235,6 +256,8 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
         collect_candidates: true,
         collect_calls: calls_out.is_some(),
         pool_files: a.pool_files,
+        policy: a.policy,
+        call_threshold: a.policy_threshold,
         ..Options::default()
     };
     // The engine sees the issue's text and repository, never the patch or the gold.

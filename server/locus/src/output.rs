@@ -96,7 +96,7 @@ pub fn print_human(loc: &Localization, top: usize, granularity: Option<Granulari
     }
     let t = &loc.trace;
     println!(
-        "{} turns, {} calls ({} redundant, {} skipped as predicted redundant), efficiency {:.2}, {:.0} ms",
+        "{} turns, {} calls ({} redundant, {} considered and not issued), efficiency {:.2}, {:.0} ms",
         t.turns.len(),
         t.calls,
         t.redundant_calls,
@@ -108,8 +108,12 @@ pub fn print_human(loc: &Localization, top: usize, granularity: Option<Granulari
 
 pub fn print_explain(loc: &Localization) {
     let t = &loc.trace;
+    let policy = match t.call_threshold {
+        Some(th) => format!("{} (issues calls valued at least {th:.3})", t.policy),
+        None => t.policy.to_string(),
+    };
     println!(
-        "Search trace: {} signals in the issue; stopped: {}; ranked by {}{}",
+        "Search trace: {} signals in the issue; calls chosen by the {policy} policy; stopped: {}; ranked by {}{}",
         t.signals,
         t.stop,
         t.ranking,
@@ -119,23 +123,41 @@ pub fn print_explain(loc: &Localization) {
     );
     for (i, turn) in t.turns.iter().enumerate() {
         println!(
-            "turn {} — {} calls in parallel, {} skipped as redundant, {:.1} ms",
+            "turn {} — {} calls in parallel, {} considered and not issued, {:.1} ms",
             i + 1,
             turn.calls.len(),
             turn.skipped,
             turn.ms
         );
         for c in &turn.calls {
+            let value = c.value.map(|v| format!("value {v:.3}, ")).unwrap_or_default();
             println!(
-                "    {:<60} returned {:>3}, new {:>3}, g={:.2}, {:.2} ms",
+                "    {:<60} {value}returned {:>3}, new {:>3}, g={:.2}, {:.2} ms",
                 c.call, c.returned, c.new, c.efficiency, c.ms
             );
         }
+        print_declined(t, i as u32 + 1);
     }
+    print_declined(t, t.turns.len() as u32 + 1);
     let mut tools: Vec<_> = t.ms_by_tool.iter().collect();
     tools.sort_by(|a, b| a.0.cmp(b.0));
     let per_tool: Vec<String> = tools.iter().map(|(k, v)| format!("{k} {v:.1} ms")).collect();
     println!("time per tool: {}", per_tool.join(", "));
+}
+
+/// The learned policy's declined calls of `turn`: how many, and the best valued few.
+fn print_declined(t: &locus_search::Trace, turn: u32) {
+    const SHOWN: usize = 3;
+    let declined: Vec<_> = t.declined.iter().filter(|d| d.turn == turn).collect();
+    if declined.is_empty() {
+        return;
+    }
+    let when = if turn as usize > t.turns.len() { "then" } else { "and" };
+    println!("    {when} declined {} calls; the best valued:", declined.len());
+    for d in declined.iter().take(SHOWN) {
+        let value = d.value.map(|v| format!("value {v:.3}")).unwrap_or_default();
+        println!("      {:<58} {value} ({})", d.call, d.reason);
+    }
 }
 
 /// Progress of long work on stderr, readable on a terminal and in a log: on a terminal one line

@@ -140,6 +140,64 @@ pub fn tail_names() -> Vec<&'static str> {
     FunctionFeatures::NAMES.iter().chain(CandidateFeatures::NAMES).copied().collect()
 }
 
+feature_row! {
+    /// The search policy's inputs for one call it considers (`models/policy.onnx`): what the call
+    /// is, where it came from, the search's state when it is planned, and, for the calls whose
+    /// result an index lookup predicts exactly (symbol, outline, graph), what it would return.
+    /// Unknown values are -1.
+    CallFeatures {
+        /// The tool, one-hot.
+        tool_symbol,
+        tool_outline,
+        tool_grep,
+        tool_graph,
+        tool_lexical,
+        /// The signal it came from: a traceback frame or panic, a path, a qualified name, a bare
+        /// identifier, an error message or quoted string, a flag, the re-query's learned terms.
+        src_frame,
+        src_path,
+        src_qualified,
+        src_identifier,
+        src_message,
+        src_flag,
+        src_feedback,
+        /// The name was written as code (a fenced block or backticks).
+        src_in_code,
+        /// A graph call's relation, one-hot.
+        rel_calls,
+        rel_called_by,
+        rel_contained_by,
+        rel_contains,
+        rel_overrides,
+        rel_inherited_by,
+        /// The weight its hits would carry.
+        weight,
+        turn,
+        /// A graph call's leader: its rank (1-based; 0 for other calls) and score relative to the
+        /// first.
+        leader_rank,
+        leader_strength,
+        /// `(s1 - s2) / s1` of the function ranking when the turn is planned.
+        confidence,
+        calls_before,
+        /// ln(1 + entities seen so far).
+        log_seen,
+        /// Mean `g_i` of this tool's calls in earlier turns (-1: none yet).
+        tool_gain_before,
+        /// ln(1 + entities it would return), exactly predicted (-1: not predicted).
+        log_predicted,
+        /// Share of those already seen (-1: not predicted).
+        predicted_seen,
+        /// ln(1 + the best current function rank among them; -1: none ranked or not predicted).
+        log_predicted_best_rank,
+        /// Its argument's length in characters (ln 1+), words, and whether it reads as code
+        /// (`_`, `.`, `::`, `(` or an inner capital).
+        log_arg_chars,
+        arg_words,
+        arg_is_code,
+    }
+}
+
 /// Where the schema lives in the checkout, relative to the repository root.
 pub const SCHEMA_PATH: &str = "models/features.json";
 
@@ -153,6 +211,7 @@ pub fn schema_json() -> String {
         candidate: &'static [&'static str],
         file: &'static [&'static str],
         tail: Vec<&'static str>,
+        call: &'static [&'static str],
     }
     let schema = Schema {
         about: "The localization models' input columns, in order, as the engine computes them \
@@ -164,6 +223,7 @@ pub fn schema_json() -> String {
         candidate: CandidateFeatures::NAMES,
         file: FileFeatures::NAMES,
         tail: tail_names(),
+        call: CallFeatures::NAMES,
     };
     let mut text = serde_json::to_string_pretty(&schema).expect("plain data serialises");
     text.push('\n');

@@ -15,10 +15,11 @@ mod search;
 pub mod signals;
 pub mod tools;
 
-pub use features::{CandidateFeatures, FileFeatures, FunctionFeatures};
+pub use features::{CallFeatures, CandidateFeatures, FileFeatures, FunctionFeatures};
 pub use fusion::Fused;
 pub use localization::{
-    Cancelled, ConsideredCall, Localization, Mode, Options, Ranked, RankedBy, Stop, Trace, DEFAULT_BUDGET_MS,
+    Cancelled, ConsideredCall, DeclinedCall, Localization, Mode, Options, Policy, Ranked, RankedBy, Stop,
+    Trace, DEFAULT_BUDGET_MS,
 };
 pub use rerank::{Reranked, Scorer, FILE_POOL, KEEP_TOP, POOL_FILES};
 pub use search::{locate, search};

@@ -7,7 +7,7 @@ use locus_syntax::Kind;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use crate::features::{CandidateFeatures, FileFeatures, FunctionFeatures};
+use crate::features::{CallFeatures, CandidateFeatures, FileFeatures, FunctionFeatures};
 use crate::rerank::POOL_FILES;
 
 /// Which search to run.
@@ -71,6 +71,49 @@ pub struct Options {
     /// Record every call the policy considered, issued or not, with what it returned or would
     /// have returned ([`Trace::considered`]): the search policy's training data.
     pub collect_calls: bool,
+    /// Who decides which calls a turn issues ([`Policy`]).
+    pub policy: Policy,
+    /// The learned policy's value threshold instead of the one its model was trained with.
+    pub call_threshold: Option<f32>,
+}
+
+/// Who decides which calls a search issues.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub enum Policy {
+    /// The hand-set thresholds of `policy.rs`.
+    #[default]
+    #[serde(rename = "hand")]
+    Hand,
+    /// The policy model (`models/policy.onnx`): turn 1 asks the whole issue, later turns issue
+    /// the candidate calls whose predicted value clears the model's threshold; the hand-set
+    /// policy when no model is loaded (the trace says so).
+    #[serde(rename = "learned")]
+    Learned,
+    /// The learned policy's turns with every candidate call issued: its training data.
+    #[serde(rename = "explore")]
+    Explore,
+}
+
+impl std::str::FromStr for Policy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Policy, String> {
+        match s {
+            "hand" => Ok(Policy::Hand),
+            "learned" => Ok(Policy::Learned),
+            "explore" => Ok(Policy::Explore),
+            _ => Err(format!("unknown policy `{s}` (hand, learned, explore)")),
+        }
+    }
+}
+
+impl Policy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Policy::Hand => "hand",
+            Policy::Learned => "learned",
+            Policy::Explore => "explore",
+        }
+    }
 }
 
 /// The search's wall-clock budget by default (the editor's "about a second").
@@ -88,6 +131,8 @@ impl Default for Options {
             collect_candidates: false,
             pool_files: POOL_FILES,
             collect_calls: false,
+            policy: Policy::Hand,
+            call_threshold: None,
         }
     }
 }
@@ -128,13 +173,26 @@ pub struct CallTrace {
     /// not defined; such calls count as redundant with g = 0).
     pub efficiency: f32,
     pub ms: f64,
+    /// The learned policy's predicted value of the call, when it chose it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<f32>,
+}
+
+/// A call the learned policy valued and did not issue.
+#[derive(Clone, Debug, Serialize)]
+pub struct DeclinedCall {
+    /// The turn it was considered for (one past the last turn when the search stopped there).
+    pub turn: u32,
+    pub call: String,
+    pub value: Option<f32>,
+    pub reason: &'static str,
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct TurnTrace {
     pub calls: Vec<CallTrace>,
-    /// Calls the policy considered and did not issue because they were predicted to bring
-    /// nothing new.
+    /// Calls the policy considered and did not issue: predicted to bring nothing new (hand-set),
+    /// valued below the threshold or over the budget (learned).
     pub skipped: u32,
     pub ms: f64,
 }
@@ -178,6 +236,11 @@ pub struct ConsideredCall {
     /// Those not seen before it: issued, in the turn's fold order (its `g_i`'s numerator);
     /// not issued, not seen by the end of its turn.
     pub new: Vec<EntityId>,
+    /// The learned policy's predicted value (the policy model's output), when it decided.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<f32>,
+    /// The policy model's inputs for this call.
+    pub x: CallFeatures,
 }
 
 /// Why the search stopped issuing turns.
@@ -202,6 +265,9 @@ pub enum Stop {
     /// The leading functions did not change over a turn.
     #[serde(rename = "leading set stable")]
     Stable,
+    /// The learned policy valued no candidate call above its threshold.
+    #[serde(rename = "no call worth making")]
+    LowValue,
 }
 
 impl Stop {
@@ -214,6 +280,7 @@ impl Stop {
             Stop::NothingNew => "nothing new to ask",
             Stop::NoLeads => "no leads to expand",
             Stop::Stable => "leading set stable",
+            Stop::LowValue => "no call worth making",
         }
     }
 }
@@ -282,12 +349,21 @@ pub struct Trace {
     pub ms_by_tool: FxHashMap<&'static str, f64>,
     pub semantic_ready: usize,
     pub stop: Stop,
+    /// Who chose the calls: `hand`, `learned`, `explore`, or `hand (no policy model)` when the
+    /// learned policy was asked for and no model is loaded.
+    pub policy: &'static str,
+    /// The learned policy's value threshold, when it decided.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call_threshold: Option<f32>,
     /// Who ordered the final lists.
     pub ranking: RankedBy,
     /// The candidates' language when the learned models were not trained on it: they did not
     /// rank, the fusion did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model_not_trained_on: Option<locus_syntax::Lang>,
+    /// The calls the learned policy valued and did not issue, best value first within a turn.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub declined: Vec<DeclinedCall>,
     /// Every call considered, turn by turn, when `Options::collect_calls` is set.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub considered: Vec<ConsideredCall>,

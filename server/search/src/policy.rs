@@ -7,6 +7,7 @@ use locus_index::{bm25, text, EntityId};
 use locus_syntax::Kind;
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use crate::features::CallFeatures;
 use crate::localization::Mode;
 use crate::search::{issue_head, semantic_query, Search};
 use crate::signals::{self, Signal, SignalKind};
@@ -84,11 +85,24 @@ pub(crate) struct Planned {
     pub(crate) source: &'static str,
     /// Graph calls: the expanded candidate's rank (1-based) and score relative to the first.
     pub(crate) leader: Option<(u32, f32)>,
+    /// The policy model's inputs, computed when the call is planned ([`Search::featurize`]).
+    pub(crate) x: Option<CallFeatures>,
+    /// The learned policy's predicted value, when it decided.
+    pub(crate) value: Option<f32>,
 }
 
 impl Planned {
     fn plain(call: Call, weight: f32, source: &'static str) -> Planned {
-        Planned { call, weight, reason: String::new(), frame: false, source, leader: None }
+        Planned {
+            call,
+            weight,
+            reason: String::new(),
+            frame: false,
+            source,
+            leader: None,
+            x: None,
+            value: None,
+        }
     }
 
     /// The graph call expanding the candidate ranked `rank` (0-based) with `strength`, its score
@@ -101,6 +115,8 @@ impl Planned {
             frame: false,
             source: "leader",
             leader: Some((rank as u32 + 1, strength)),
+            x: None,
+            value: None,
         }
     }
 }
@@ -116,25 +132,80 @@ fn rel_weight(rel: Relation) -> f32 {
     }
 }
 
+/// The calls the issue's signals ask for, before any policy's cut: names (most specific first),
+/// file outlines (frames and paths) and greps (messages, quoted strings, flags).
+pub(crate) struct SignalCalls {
+    pub(crate) names: Vec<Planned>,
+    pub(crate) files: Vec<Planned>,
+    pub(crate) patterns: Vec<Planned>,
+}
+
 impl Search<'_> {
-    /// Turn 1: every strong signal becomes a call, plus lexical (and semantic) on the issue.
-    /// Returns the plan and how many calls were skipped as predicted redundant.
-    pub(crate) fn first_turn(&mut self, sigs: &[Signal]) -> (Vec<Planned>, u32) {
+    /// The issue-wide calls every engine turn 1 starts with: lexical on the issue, and
+    /// semantic when the encoder's vectors are there.
+    pub(crate) fn issue_calls(&self) -> Vec<Planned> {
         let issue = self.fused.issue;
-        let ix = self.fused.ix;
-        let mut skipped = 0;
         if self.opts.mode == Mode::Dense {
-            let call = Call::Semantic { query: semantic_query(issue) };
-            return (vec![Planned::plain(call, 1.0, "issue")], skipped);
+            return vec![Planned::plain(Call::Semantic { query: semantic_query(issue) }, 1.0, "issue")];
         }
         let lexical = Call::Lexical { query: issue_head(issue), extra: String::new() };
         let mut plan = vec![Planned::plain(lexical, 1.0, "issue")];
-        if self.opts.mode == Mode::Bm25 {
-            return (plan, skipped);
-        }
-        if self.fused.dense.is_some() {
+        if self.opts.mode != Mode::Bm25 && self.fused.dense.is_some() {
             plan.push(Planned::plain(Call::Semantic { query: semantic_query(issue) }, 1.0, "issue"));
         }
+        plan
+    }
+
+    /// Turn 1: every strong signal becomes a call, plus lexical (and semantic) on the issue.
+    /// Returns the plan and how many calls were skipped as predicted redundant.
+    pub(crate) fn first_turn(&mut self, sigs: &[Signal]) -> (Vec<Planned>, u32) {
+        let ix = self.fused.ix;
+        let mut skipped = 0;
+        let mut plan = self.issue_calls();
+        if matches!(self.opts.mode, Mode::Dense | Mode::Bm25) {
+            return (plan, skipped);
+        }
+        let SignalCalls { names, files, patterns } = self.signal_calls(sigs);
+        // Symbol lookups are exact and cheap to predict: a name that resolves to nothing, or to
+        // exactly the entities of a call already planned at no lower weight, would add nothing
+        // (evidence keeps the best value per entity), so it is not issued.
+        let mut planned_hits: Vec<(Vec<EntityId>, f32)> = Vec::new();
+        let adaptive = self.opts.mode == Mode::Adaptive;
+        for (i, p) in names.into_iter().enumerate() {
+            if i >= MAX_SYMBOL_CALLS && !(adaptive && self.opts.collect_calls) {
+                break;
+            }
+            let Call::Symbol { name } = &p.call else { continue };
+            let hits = if adaptive { tools::symbol(ix, name) } else { Vec::new() };
+            if i >= MAX_SYMBOL_CALLS {
+                // Recorded for the policy's training data only: the hand-set policy stops here.
+                if !hits.is_empty() {
+                    self.consider_declined(&p, "over turn 1's cap on names", hits);
+                }
+                continue;
+            }
+            if adaptive {
+                let probe: Vec<EntityId> = hits.iter().map(|h| h.entity).collect();
+                if probe.is_empty() {
+                    skipped += 1;
+                    continue;
+                }
+                if planned_hits.iter().any(|(ids, pw)| *ids == probe && *pw >= p.weight) {
+                    skipped += 1;
+                    self.consider_declined(&p, "same entities as a call planned at no lower weight", hits);
+                    continue;
+                }
+                planned_hits.push((probe, p.weight));
+            }
+            plan.push(p);
+        }
+        plan.extend(files.into_iter().take(MAX_FILE_CALLS));
+        plan.extend(patterns.into_iter().take(MAX_GREP_CALLS));
+        (plan, skipped)
+    }
+
+    /// Every call the issue's signals ask for, uncapped and unfiltered.
+    pub(crate) fn signal_calls(&self, sigs: &[Signal]) -> SignalCalls {
         let mut names: FxHashMap<String, (f32, String, &'static str)> = FxHashMap::default();
         let mut files: Vec<(EntityId, Option<u32>, bool, String)> = Vec::new();
         let mut patterns: Vec<(String, &'static str)> = Vec::new();
@@ -214,68 +285,34 @@ impl Search<'_> {
                 SignalKind::Code => {}
             }
         }
-        // Most specific names first; a cap keeps turn 1 bounded on long issues.
+        // Most specific names first.
         let mut names: Vec<(String, (f32, String, &'static str))> = names.into_iter().collect();
         names.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0).then(b.0.len().cmp(&a.0.len())).then(a.0.cmp(&b.0)));
-        // Symbol lookups are exact and cheap to predict: a name that resolves to nothing, or to
-        // exactly the entities of a call already planned at no lower weight, would add nothing
-        // (evidence keeps the best value per entity), so it is not issued.
-        let mut planned_hits: Vec<(Vec<EntityId>, f32)> = Vec::new();
-        for (i, (name, (w, reason, source))) in names.into_iter().enumerate() {
-            let adaptive = self.opts.mode == Mode::Adaptive;
-            if i >= MAX_SYMBOL_CALLS && !(adaptive && self.opts.collect_calls) {
-                break;
-            }
-            let hits = if adaptive { tools::symbol(ix, &name) } else { Vec::new() };
-            let p = Planned {
-                call: Call::Symbol { name },
-                weight: w,
+        let names = names
+            .into_iter()
+            .map(|(name, (weight, reason, source))| Planned {
                 reason,
-                frame: false,
                 source,
-                leader: None,
-            };
-            if i >= MAX_SYMBOL_CALLS {
-                // Recorded for the policy's training data only: the hand-set policy stops here.
-                if !hits.is_empty() {
-                    self.consider_declined(&p, "over turn 1's cap on names", hits);
-                }
-                continue;
-            }
-            if adaptive {
-                let probe: Vec<EntityId> = hits.iter().map(|h| h.entity).collect();
-                if probe.is_empty() {
-                    skipped += 1;
-                    continue;
-                }
-                if planned_hits.iter().any(|(ids, pw)| *ids == probe && *pw >= w) {
-                    skipped += 1;
-                    self.consider_declined(&p, "same entities as a call planned at no lower weight", hits);
-                    continue;
-                }
-                planned_hits.push((probe, w));
-            }
-            plan.push(p);
-        }
+                ..Planned::plain(Call::Symbol { name }, weight, source)
+            })
+            .collect();
         files.sort_by_key(|f| (f.0, f.1));
         files.dedup_by_key(|f| (f.0, f.1));
-        for (file, line, frame, reason) in files.into_iter().take(MAX_FILE_CALLS) {
-            let source = if frame { "frame" } else { "path" };
-            plan.push(Planned {
-                call: Call::Outline { file, line },
-                weight: 1.0,
-                reason,
-                frame,
-                source,
-                leader: None,
-            });
-        }
-        for (p, source) in patterns.into_iter().take(MAX_GREP_CALLS) {
-            let reason = format!("contains the text “{}”", short(&p, 40));
-            let call = Call::Grep { pattern: p };
-            plan.push(Planned { call, weight: 1.0, reason, frame: false, source, leader: None });
-        }
-        (plan, skipped)
+        let files = files
+            .into_iter()
+            .map(|(file, line, frame, reason)| {
+                let source = if frame { "frame" } else { "path" };
+                Planned { reason, frame, ..Planned::plain(Call::Outline { file, line }, 1.0, source) }
+            })
+            .collect();
+        let patterns = patterns
+            .into_iter()
+            .map(|(p, source)| {
+                let reason = format!("contains the text “{}”", short(&p, 40));
+                Planned { reason, ..Planned::plain(Call::Grep { pattern: p }, 1.0, source) }
+            })
+            .collect();
+        SignalCalls { names, files, patterns }
     }
 
     /// Files (their file entities) matching a path from the issue: exact, or by suffix
@@ -428,6 +465,142 @@ impl Search<'_> {
         }
         plan.truncate(room);
         (plan, skipped)
+    }
+
+    /// The learned policy's candidate calls for the next turn: the first time, every call the
+    /// issue's signals ask for (names that resolve to nothing, or to exactly the entities of a
+    /// name already listed at no lower weight, are no candidates); after that, or when the
+    /// issue has no signal, every expansion of the [`WIDEST`] leading candidates not yet
+    /// expanded (graph calls predicted to return nothing are no candidates) and, once, the
+    /// re-query. Which of them are issued is the model's to decide.
+    pub(crate) fn learned_candidates(&mut self, sigs: &[Signal]) -> Vec<Planned> {
+        let ix = self.fused.ix;
+        if !self.signals_asked {
+            self.signals_asked = true;
+            let SignalCalls { names, files, patterns } = self.signal_calls(sigs);
+            let mut out = Vec::new();
+            let mut listed: Vec<(Vec<EntityId>, f32)> = Vec::new();
+            for p in names {
+                let Call::Symbol { name } = &p.call else { continue };
+                let ids: Vec<EntityId> = tools::symbol(ix, name).iter().map(|h| h.entity).collect();
+                if ids.is_empty() || listed.iter().any(|(l, w)| *l == ids && *w >= p.weight) {
+                    continue;
+                }
+                listed.push((ids, p.weight));
+                out.push(p);
+            }
+            out.extend(files);
+            out.extend(patterns);
+            if !out.is_empty() {
+                return out;
+            }
+        }
+        let ranked = self.fused.ranked_functions();
+        let Some(&(_, s1)) = ranked.first() else { return Vec::new() };
+        let s2 = ranked.get(1).map(|r| r.1).unwrap_or(0.0);
+        self.confidence = if s1 > 0.0 { (s1 - s2) / s1 } else { 0.0 };
+        let mut out = Vec::new();
+        for (rank, &(leader, score)) in ranked.iter().take(WIDEST).enumerate() {
+            if self.expanded.contains(&leader) {
+                continue;
+            }
+            let strength = (score / s1).clamp(0.0, 1.0);
+            for (rel, reason) in expansions(ix, leader) {
+                let p = Planned::expansion(leader, rel, reason, rank, strength);
+                if !self.issued.contains(&p.call) && !tools::graph(ix, leader, rel).is_empty() {
+                    out.push(p);
+                }
+            }
+        }
+        let requeried =
+            self.issued.iter().any(|c| matches!(c, Call::Lexical { extra, .. } if !extra.is_empty()));
+        if !requeried {
+            let extra = self.feedback_terms(&ranked);
+            if !extra.is_empty() {
+                let call = Call::Lexical { query: issue_head(self.fused.issue), extra };
+                out.push(Planned::plain(call, REQUERY_WEIGHT, "feedback"));
+            }
+        }
+        out
+    }
+
+    /// The policy model's inputs for each call of `plan`, as the search stands now.
+    pub(crate) fn featurize(&self, plan: &mut [Planned]) {
+        let ranks = self.function_ranks();
+        for p in plan.iter_mut().filter(|p| p.x.is_none()) {
+            p.x = Some(self.call_features(p, &ranks));
+        }
+    }
+
+    /// Each ranked function's rank (1-based) in the fusion's current order.
+    pub(crate) fn function_ranks(&self) -> FxHashMap<EntityId, u32> {
+        self.fused.ranked_functions().iter().enumerate().map(|(i, r)| (r.0, i as u32 + 1)).collect()
+    }
+
+    /// The policy model's inputs for `p`, as the search stands now (`ranks`:
+    /// [`Search::function_ranks`]).
+    pub(crate) fn call_features(&self, p: &Planned, ranks: &FxHashMap<EntityId, u32>) -> CallFeatures {
+        let ix = self.fused.ix;
+        let mut x = CallFeatures::default();
+        let one = |b: bool| if b { 1.0 } else { 0.0 };
+        let tool = p.call.tool();
+        x.tool_symbol = one(tool == "symbol");
+        x.tool_outline = one(tool == "outline");
+        x.tool_grep = one(tool == "grep");
+        x.tool_graph = one(tool == "graph");
+        x.tool_lexical = one(tool == "lexical");
+        x.src_frame = one(p.source == "frame");
+        x.src_path = one(p.source == "path");
+        x.src_qualified = one(p.source.starts_with("qualified"));
+        x.src_identifier = one(p.source.starts_with("identifier"));
+        x.src_message = one(p.source == "message");
+        x.src_flag = one(p.source == "flag");
+        x.src_feedback = one(p.source == "feedback");
+        x.src_in_code = one(p.source.ends_with("_code"));
+        if let Call::Graph { relation, .. } = &p.call {
+            x.rel_calls = one(*relation == Relation::Calls);
+            x.rel_called_by = one(*relation == Relation::CalledBy);
+            x.rel_contained_by = one(*relation == Relation::ContainedBy);
+            x.rel_contains = one(*relation == Relation::Contains);
+            x.rel_overrides = one(*relation == Relation::Overrides);
+            x.rel_inherited_by = one(*relation == Relation::InheritedBy);
+        }
+        x.weight = p.weight;
+        x.turn = self.fused.trace.turns.len() as f32 + 1.0;
+        if let Some((rank, strength)) = p.leader {
+            x.leader_rank = rank as f32;
+            x.leader_strength = strength;
+        }
+        x.confidence = self.confidence;
+        x.calls_before = self.fused.trace.calls as f32;
+        x.log_seen = (self.fused.ev.len() as f32).ln_1p();
+        x.tool_gain_before = self.gain_before(tool).unwrap_or(-1.0);
+        let predicted = match &p.call {
+            Call::Symbol { name } => Some(tools::symbol(ix, name)),
+            Call::Outline { file, line } => Some(tools::outline(ix, *file, *line)),
+            Call::Graph { entity, relation } => Some(tools::graph(ix, *entity, *relation)),
+            _ => None,
+        };
+        (x.log_predicted, x.predicted_seen, x.log_predicted_best_rank) = match predicted {
+            Some(hits) => {
+                let seen = hits.iter().filter(|h| self.seen(h.entity)).count();
+                let share = if hits.is_empty() { 0.0 } else { seen as f32 / hits.len() as f32 };
+                let best = hits.iter().filter_map(|h| ranks.get(&h.entity)).min();
+                ((hits.len() as f32).ln_1p(), share, best.map(|&r| (r as f32).ln_1p()).unwrap_or(-1.0))
+            }
+            None => (-1.0, -1.0, -1.0),
+        };
+        let arg = match &p.call {
+            Call::Symbol { name } => name.as_str(),
+            Call::Grep { pattern } => pattern.as_str(),
+            _ => "",
+        };
+        x.log_arg_chars = (arg.chars().count() as f32).ln_1p();
+        x.arg_words = arg.split_whitespace().count() as f32;
+        x.arg_is_code = one(arg.contains(['_', '.', '('])
+            || arg.contains("::")
+            || arg.chars().skip(1).any(|c| c.is_uppercase()));
+        x
     }
 
     /// Terms learned from what was found: the index terms that weigh most in the leading

@@ -6,7 +6,7 @@ use locus_index::EntityId;
 use locus_syntax::Lang;
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::features::{self, CandidateFeatures, FileFeatures, FunctionFeatures};
+use crate::features::{self, CallFeatures, CandidateFeatures, FileFeatures, FunctionFeatures};
 use crate::fusion::Fused;
 use crate::localization::RankedBy;
 
@@ -31,6 +31,17 @@ pub trait Scorer: Sync + Send {
     /// no such model (the order then stays `score`'s). Asked only when the encoder's vectors
     /// are there.
     fn score_tail(&self, _rows: &[FunctionFeatures], _candidate: &[CandidateFeatures]) -> Option<Vec<f32>> {
+        None
+    }
+
+    /// The search policy's value of each candidate call (`models/policy.onnx`), or `None` when
+    /// the scorer has no policy model (the hand-set policy then decides).
+    fn call_values(&self, _rows: &[CallFeatures]) -> Option<Vec<f32>> {
+        None
+    }
+
+    /// The value a call must reach to be issued, as the policy model was trained to use it.
+    fn call_threshold(&self) -> Option<f32> {
         None
     }
 

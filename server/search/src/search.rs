@@ -10,13 +10,15 @@ use locus_index::{EntityId, Index};
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use crate::features::CallFeatures;
 use crate::fusion::{Finding, Fused};
 use crate::localization::{
-    CallTrace, Cancelled, ConsideredCall, Localization, Mode, Options, Stop, Trace, TurnTrace,
+    CallTrace, Cancelled, ConsideredCall, DeclinedCall, Localization, Mode, Options, Policy, Stop, Trace,
+    TurnTrace,
 };
 use crate::policy::{Planned, LEADERS_COMPARED};
 use crate::rerank::{self, Scorer};
-use crate::signals;
+use crate::signals::{self, Signal};
 use crate::tools::{self, Call, Hit, Semantic};
 
 /// Runs a localization of `issue` on `ix`: the turns, then the learned re-ranking step (with
@@ -35,16 +37,18 @@ pub fn locate(
     } else {
         crate::issue::essential(issue)
     };
-    let fused = search(ix, dense, &issue, opts, cancel)?;
+    let fused = search(ix, dense, scorer, &issue, opts, cancel)?;
     let order =
         rerank::rerank(&fused, scorer, opts.collect_features, opts.collect_candidates, opts.pool_files);
     Ok(fused.localize(order, opts.max_results, opts.collect_features))
 }
 
-/// The turns of a search, up to the fused evidence (no learned step).
+/// The turns of a search, up to the fused evidence (no re-ranking step; `scorer`'s policy
+/// model, when it has one and `opts.policy` asks for it, chooses the calls).
 pub fn search<'a>(
     ix: &'a Index,
     dense: Option<&'a dyn Semantic>,
+    scorer: Option<&'a dyn Scorer>,
     issue: &'a str,
     opts: &'a Options,
     cancel: &'a AtomicBool,
@@ -68,43 +72,183 @@ pub fn search<'a>(
         confidence: 0.0,
         gain_by_tool: FxHashMap::default(),
         declined: Vec::new(),
+        signals_asked: false,
     };
-    let (first, skipped_first) = s.first_turn(&sigs);
-    s.run_turn(first, skipped_first)?;
-    let mut prev_top = s.fused.top_functions(LEADERS_COMPARED);
-    let mut stop = Stop::SingleTurn;
-    if matches!(opts.mode, Mode::Adaptive | Mode::Fixed) {
-        stop = Stop::TurnLimit;
-        for turn in 2..=opts.max_turns {
-            if t0.elapsed().as_millis() as u64 >= opts.budget_ms {
-                stop = Stop::TimeBudget;
-                break;
+    let decider = match opts.policy {
+        _ if opts.mode != Mode::Adaptive => Decider::Hand,
+        Policy::Hand => Decider::Hand,
+        Policy::Explore => Decider::Explore,
+        Policy::Learned => match scorer.and_then(|sc| sc.call_threshold().map(|t| (sc, t))) {
+            Some((sc, t)) => Decider::Model(sc, opts.call_threshold.unwrap_or(t)),
+            None => Decider::Missing,
+        },
+    };
+    s.fused.trace.policy = decider.name();
+    let stop = match decider {
+        Decider::Hand | Decider::Missing => s.hand_turns(&sigs, t0)?,
+        Decider::Explore | Decider::Model(..) => {
+            if let Decider::Model(_, t) = decider {
+                s.fused.trace.call_threshold = Some(t);
             }
-            if s.fused.trace.calls >= opts.max_calls {
-                stop = Stop::CallBudget;
-                break;
-            }
-            let (batch, skipped) = s.plan_turn(turn);
-            if batch.is_empty() {
-                stop = if skipped > 0 { Stop::NothingNew } else { Stop::NoLeads };
-                s.fused.trace.skipped_calls += skipped;
-                break;
-            }
-            s.run_turn(batch, skipped)?;
-            let top = s.fused.top_functions(LEADERS_COMPARED);
-            if opts.mode == Mode::Adaptive && top == prev_top {
-                stop = Stop::Stable;
-                break;
-            }
-            prev_top = top;
+            s.learned_turns(&sigs, &decider, t0)?
         }
-    }
+    };
     let calls = s.fused.trace.calls;
     let trace = &mut s.fused.trace;
     trace.stop = stop;
     trace.efficiency = if calls == 0 { 0.0 } else { s.g_sum / calls as f32 };
     trace.ms = t0.elapsed().as_secs_f64() * 1000.0;
     Ok(s.fused)
+}
+
+/// Who chooses the calls of a search.
+enum Decider<'a> {
+    Hand,
+    /// The learned policy was asked for and no policy model is loaded: the hand-set one decides.
+    Missing,
+    Explore,
+    /// The policy model and the value a call must reach.
+    Model(&'a dyn Scorer, f32),
+}
+
+impl Decider<'_> {
+    fn name(&self) -> &'static str {
+        match self {
+            Decider::Hand => "hand",
+            Decider::Missing => "hand (no policy model)",
+            Decider::Explore => "explore",
+            Decider::Model(..) => "learned",
+        }
+    }
+}
+
+impl Search<'_> {
+    /// The hand-set policy's turns (and the baselines' single turn); returns why they stopped.
+    fn hand_turns(&mut self, sigs: &[Signal], t0: Instant) -> Result<Stop, Cancelled> {
+        let opts = self.opts;
+        let (mut first, skipped_first) = self.first_turn(sigs);
+        if opts.collect_calls {
+            self.featurize(&mut first);
+        }
+        self.run_turn(first, skipped_first)?;
+        let mut prev_top = self.fused.top_functions(LEADERS_COMPARED);
+        if !matches!(opts.mode, Mode::Adaptive | Mode::Fixed) {
+            return Ok(Stop::SingleTurn);
+        }
+        for turn in 2..=opts.max_turns {
+            if t0.elapsed().as_millis() as u64 >= opts.budget_ms {
+                return Ok(Stop::TimeBudget);
+            }
+            if self.fused.trace.calls >= opts.max_calls {
+                return Ok(Stop::CallBudget);
+            }
+            let (mut batch, skipped) = self.plan_turn(turn);
+            if batch.is_empty() {
+                self.fused.trace.skipped_calls += skipped;
+                return Ok(if skipped > 0 { Stop::NothingNew } else { Stop::NoLeads });
+            }
+            if opts.collect_calls {
+                self.featurize(&mut batch);
+            }
+            self.run_turn(batch, skipped)?;
+            let top = self.fused.top_functions(LEADERS_COMPARED);
+            if opts.mode == Mode::Adaptive && top == prev_top {
+                return Ok(Stop::Stable);
+            }
+            prev_top = top;
+        }
+        Ok(Stop::TurnLimit)
+    }
+
+    /// The learned policy's turns: turn 1 asks the whole issue; each later turn values every
+    /// candidate call ([`Search::learned_candidates`]) and issues, best first, those whose value
+    /// clears the threshold (all of them when exploring), within the call budget. Stops when no
+    /// call is worth making, or, after an expansion turn, when the leading functions did not
+    /// change. One turn more than the hand-set policy's limit: the issue's signals get a turn
+    /// of their own.
+    fn learned_turns(
+        &mut self,
+        sigs: &[Signal],
+        decider: &Decider<'_>,
+        t0: Instant,
+    ) -> Result<Stop, Cancelled> {
+        let opts = self.opts;
+        let first = self.issue_calls();
+        self.run_turn(first, 0)?;
+        let mut prev_top = self.fused.top_functions(LEADERS_COMPARED);
+        for _ in 2..=opts.max_turns + 1 {
+            if t0.elapsed().as_millis() as u64 >= opts.budget_ms {
+                return Ok(Stop::TimeBudget);
+            }
+            if self.fused.trace.calls >= opts.max_calls {
+                return Ok(Stop::CallBudget);
+            }
+            let expanding = self.signals_asked;
+            let mut cands = self.learned_candidates(sigs);
+            if cands.is_empty() {
+                return Ok(Stop::NoLeads);
+            }
+            self.featurize(&mut cands);
+            let values: Vec<f32> = match decider {
+                Decider::Model(sc, _) => {
+                    let rows: Vec<CallFeatures> = cands.iter().map(|p| p.x.unwrap_or_default()).collect();
+                    // A model that fails to run values every call alike: all are issued.
+                    sc.call_values(&rows)
+                        .filter(|v| v.len() == rows.len())
+                        .unwrap_or_else(|| vec![1.0; rows.len()])
+                }
+                _ => vec![1.0; cands.len()],
+            };
+            let threshold = match decider {
+                Decider::Model(_, t) => *t,
+                _ => f32::NEG_INFINITY,
+            };
+            let mut order: Vec<(Planned, f32)> = cands.into_iter().zip(values).collect();
+            // Best value first; the candidates' own order breaks ties (stable sort).
+            order.sort_by(|a, b| b.1.total_cmp(&a.1));
+            let room = opts.max_calls.saturating_sub(self.fused.trace.calls) as usize;
+            let model = matches!(decider, Decider::Model(..));
+            let mut batch = Vec::new();
+            let mut skipped = 0u32;
+            for (mut p, v) in order {
+                if model {
+                    p.value = Some(v);
+                }
+                let reason = if v < threshold {
+                    "valued below the policy's threshold"
+                } else if batch.len() >= room {
+                    "over the call budget"
+                } else {
+                    batch.push(p);
+                    continue;
+                };
+                skipped += 1;
+                if model {
+                    let turn = self.fused.trace.turns.len() as u32 + 1;
+                    let call = p.call.describe(self.fused.ix);
+                    self.fused.trace.declined.push(DeclinedCall { turn, call, value: p.value, reason });
+                }
+                self.consider_declined_probed(&p, reason);
+            }
+            if batch.is_empty() {
+                self.fused.trace.skipped_calls += skipped;
+                self.flush_declined();
+                return Ok(Stop::LowValue);
+            }
+            for p in &batch {
+                if let Call::Graph { entity, .. } = p.call {
+                    self.expanded.insert(entity);
+                }
+            }
+            self.run_turn(batch, skipped)?;
+            let top = self.fused.top_functions(LEADERS_COMPARED);
+            if expanding && top == prev_top {
+                return Ok(Stop::Stable);
+            }
+            prev_top = top;
+        }
+        Ok(Stop::TurnLimit)
+    }
 }
 
 /// A search in progress: the fused evidence so far, and what the policy needs to remember.
@@ -125,6 +269,8 @@ pub(crate) struct Search<'a> {
     /// Calls considered and not issued in the turn being planned, with their hits, when
     /// `Options::collect_calls`.
     declined: Vec<ConsideredCall>,
+    /// The learned policy has had the issue's signal calls valued.
+    pub(crate) signals_asked: bool,
 }
 
 impl Search<'_> {
@@ -162,9 +308,11 @@ impl Search<'_> {
             confidence: self.confidence,
             calls_before: self.fused.trace.calls,
             budget_left: self.opts.max_calls.saturating_sub(self.fused.trace.calls),
-            tool_gain_before: self.gain_by_tool.get(tool).map(|&(g, n)| g / n as f32),
+            tool_gain_before: self.gain_before(tool),
             returned: Vec::new(),
             new: Vec::new(),
+            value: p.value,
+            x: p.x.unwrap_or_else(|| self.call_features(p, &self.function_ranks())),
         }
     }
 
@@ -177,6 +325,28 @@ impl Search<'_> {
         let mut c = self.considered(p, false, Some(why));
         c.returned = hits.iter().map(|h| h.entity).collect();
         self.declined.push(c);
+    }
+
+    /// As [`Search::consider_declined`], probing what the call would have returned.
+    fn consider_declined_probed(&mut self, p: &Planned, why: &'static str) {
+        if self.opts.collect_calls {
+            let hits = self.probe(&p.call);
+            self.consider_declined(p, why, hits);
+        }
+    }
+
+    /// Moves the calls declined in a turn that was not run into the trace (their new entities:
+    /// those not seen when the search stopped).
+    fn flush_declined(&mut self) {
+        for mut c in std::mem::take(&mut self.declined) {
+            c.new = c.returned.iter().copied().filter(|&e| !self.seen(e)).collect();
+            self.fused.trace.considered.push(c);
+        }
+    }
+
+    /// Mean `g_i` of `tool`'s calls issued in earlier turns.
+    pub(crate) fn gain_before(&self, tool: &str) -> Option<f32> {
+        self.gain_by_tool.get(tool).map(|&(g, n)| g / n as f32)
     }
 
     /// What `call` returns, without folding it in.
@@ -233,6 +403,7 @@ impl Search<'_> {
                 new,
                 efficiency: g,
                 ms,
+                value: p.value,
             });
             let finding = Finding { call: &p.call, weight: p.weight, reason: &p.reason, frame: p.frame };
             self.fused.absorb(&finding, &hits);

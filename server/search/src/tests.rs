@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use locus_index::{EntityId, FileUnit, Index, Skipped};
 
-use crate::features::{CandidateFeatures, FileFeatures, FunctionFeatures};
-use crate::localization::{Localization, Mode, Options};
+use crate::features::{CallFeatures, CandidateFeatures, FileFeatures, FunctionFeatures};
+use crate::localization::{Localization, Mode, Options, Policy, Stop};
 use crate::rerank::{Scorer, KEEP_TOP};
 use crate::search::locate;
 use crate::tools::Semantic;
@@ -366,4 +366,83 @@ fn call_traces_record_every_issued_call_and_the_declined_ones_without_changing_t
     assert!(declined.iter().all(|c| !c.returned.is_empty()));
     let dup = declined.iter().find(|c| c.tool == "symbol").expect("the duplicate name is declined");
     assert!(dup.new.is_empty(), "{dup:?}");
+}
+
+/// Ranks by the fusion's score and values calls with `value`, against `threshold`.
+struct Valuing {
+    value: fn(&CallFeatures) -> f32,
+    threshold: f32,
+}
+
+impl Scorer for Valuing {
+    fn score(&self, rows: &[FunctionFeatures]) -> Vec<f32> {
+        rows.iter().map(|r| r.heuristic).collect()
+    }
+
+    fn call_values(&self, rows: &[CallFeatures]) -> Option<Vec<f32>> {
+        Some(rows.iter().map(self.value).collect())
+    }
+
+    fn call_threshold(&self) -> Option<f32> {
+        Some(self.threshold)
+    }
+}
+
+fn symbols_only(x: &CallFeatures) -> f32 {
+    if x.tool_symbol == 1.0 {
+        0.9
+    } else {
+        0.1
+    }
+}
+
+#[test]
+fn the_learned_policy_issues_the_calls_valued_above_its_threshold_and_stops_when_none_is() {
+    let ix = workspace();
+    let scorer = Valuing { value: symbols_only, threshold: 0.5 };
+    let opts =
+        Options { policy: Policy::Learned, collect_calls: true, max_results: 100, ..Options::default() };
+    let loc = run_with(&ix, Some(&scorer), &opts);
+    let t = &loc.trace;
+    assert_eq!((t.policy, t.call_threshold), ("learned", Some(0.5)));
+    assert_eq!(names(&loc)[0], "billing.py:apply_refund");
+    // Turn 1 asks the whole issue; turn 2 the name it gives; the expansions are not worth it.
+    let tools: Vec<Vec<&str>> =
+        t.turns.iter().map(|turn| turn.calls.iter().map(|c| c.tool).collect()).collect();
+    assert_eq!(tools, vec![vec!["lexical"], vec!["symbol"]]);
+    assert_eq!(t.stop, Stop::LowValue);
+    let decided: Vec<_> = t.considered.iter().filter(|c| c.source != "issue").collect();
+    assert!(decided.iter().all(|c| c.value.is_some()), "{decided:?}");
+    for c in &decided {
+        assert_eq!(c.issued, c.value.unwrap() >= 0.5, "{c:?}");
+        if !c.issued {
+            assert_eq!(c.declined, Some("valued below the policy's threshold"), "{c:?}");
+        }
+    }
+    let graph = decided.iter().filter(|c| c.tool == "graph").count();
+    assert!(graph > 0 && decided.iter().all(|c| c.tool != "graph" || !c.issued), "{decided:?}");
+    // The symbol call's features say what it would return: one entity, which the lexical call
+    // has already found and ranked first.
+    let sym = decided.iter().find(|c| c.tool == "symbol").unwrap();
+    assert_eq!((sym.x.tool_symbol, sym.x.log_predicted, sym.x.turn), (1.0, 2f32.ln(), 2.0));
+    assert_eq!((sym.x.predicted_seen, sym.x.log_predicted_best_rank), (1.0, 2f32.ln()), "{:?}", sym.x);
+
+    // A lower threshold issues the expansions too; exploring issues every candidate.
+    let low = Valuing { value: symbols_only, threshold: 0.05 };
+    let wide = run_with(&ix, Some(&low), &opts);
+    assert!(wide.trace.calls > t.calls);
+    let explore = run_with(&ix, None, &Options { policy: Policy::Explore, ..opts.clone() });
+    assert_eq!(explore.trace.policy, "explore");
+    assert!(explore.trace.considered.iter().all(|c| c.issued || c.declined == Some("over the call budget")));
+}
+
+#[test]
+fn the_learned_policy_without_a_model_is_the_hand_set_one_and_says_so() {
+    let ix = workspace();
+    let hand = run_with(&ix, Some(&ByFeature(log_lines)), &Options::default());
+    let asked = Options { policy: Policy::Learned, ..Options::default() };
+    let fallback = run_with(&ix, Some(&ByFeature(log_lines)), &asked);
+    assert_eq!((hand.trace.policy, fallback.trace.policy), ("hand", "hand (no policy model)"));
+    assert_eq!(names(&hand), names(&fallback));
+    assert_eq!(hand.trace.calls, fallback.trace.calls);
 }
