@@ -76,8 +76,10 @@ def rows(traces: Path, gold: Path) -> tuple[np.ndarray, np.ndarray, list[str], l
     g = call_stats.load_gold(gold)
     xs, ys, repos, tools = [], [], [], []
     with open(traces, encoding="utf-8") as f:
-        for line in f:
-            d = json.loads(line)
+        # `locus eval --jobs N` writes instances as they finish: sorted, the rows (and so the
+        # model) do not depend on the order they were written in.
+        instances = sorted((json.loads(line) for line in f), key=lambda d: d["instance_id"])
+        for d in instances:
             if d["repo"] in BENCHMARK:
                 raise SchemaError(f"{traces}: {d['instance_id']} is from the benchmark repository {d['repo']}; "
                                   "the policy trains on the corpus only")
@@ -136,6 +138,10 @@ def main() -> None:
     ap.add_argument("--gold", type=Path, action="append", required=True)
     ap.add_argument("--out", type=Path, default=HERE.parents[1] / "models")
     ap.add_argument("--keep", type=float, default=0.9)
+    ap.add_argument("--threshold", type=float,
+                    help="record this threshold instead of the --keep rule's (e.g. one chosen by running the "
+                         "engine on training instances at several, `locus eval --policy-threshold`)")
+    ap.add_argument("--threshold-rule", default="", help="how --threshold was chosen, for the model's record")
     args = ap.parse_args()
     tr.single_thread()
     if len(args.traces) != len(args.gold):
@@ -161,6 +167,13 @@ def main() -> None:
     decided = np.asarray([tool != "lexical" for tool in tools])
     t = choose_threshold(y[decided], oof[decided], args.keep)
     kept = oof >= t
+    print(f"the --keep rule's threshold: {t:.4f}")
+    rule = f"highest value keeping {args.keep:.0%} of the positive calls other than the re-query, out of fold by repository"
+    if args.threshold is not None:
+        if not args.threshold_rule:
+            sys.exit("--threshold needs --threshold-rule: how it was chosen")
+        t, rule = args.threshold, args.threshold_rule
+        kept = oof >= t
     print(f"out of fold: AUC {auc(y, oof):.3f} ({auc(y[decided], oof[decided]):.3f} without the re-query); "
           f"threshold {t:.4f} keeps {kept.mean():.1%} of the calls and {kept[y == 1].mean():.1%} of the positive ones")
     by_tool = defaultdict(lambda: [0, 0, 0, 0])
@@ -189,8 +202,7 @@ def main() -> None:
     extra = {
         **tr.model_record(data, len(names), PARAMS, None),
         "threshold": round(t, 6),
-        "threshold_rule": f"highest value keeping {args.keep:.0%} of the positive calls other than the re-query, "
-                          "out of fold by repository",
+        "threshold_rule": rule,
         "label": "the call first brings a gold function or file, or returns a gold function and brings something new or is a symbol or outline call",
         "training_repos": repo_set,
         "training_calls": int(len(y)),

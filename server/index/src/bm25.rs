@@ -153,6 +153,11 @@ impl Bm25 {
         self.live_terms
     }
 
+    /// The documents holding a term, with its count in each.
+    pub fn postings(&self, term: &str) -> &[(EntityId, u32)] {
+        self.vocab.get(term).map(|&t| self.postings[t as usize].as_slice()).unwrap_or(&[])
+    }
+
     /// Document frequency of a term.
     pub fn df(&self, term: &str) -> u32 {
         self.vocab.get(term).map(|&t| self.postings[t as usize].len() as u32).unwrap_or(0)

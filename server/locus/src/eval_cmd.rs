@@ -244,8 +244,14 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
                  restore it with `git checkout models/` or train it (scripts/policy/train_policy.py)",
                 s.path().display()
             ),
-            _ => anyhow::bail!(
-                "--policy learned needs --model: the policy model is loaded with the shipped models"
+            Models::Folds(f) if f.dir.join("policy.onnx").exists() => {}
+            Models::Folds(f) => anyhow::bail!(
+                "--policy learned with --model-folds: there is no policy model in {} (copy models/policy.onnx \
+                 and policy.json there: the policy is trained on the corpus only, so one model serves every fold)",
+                f.dir.display()
+            ),
+            Models::None => anyhow::bail!(
+                "--policy learned needs --model or --model-folds: the policy model is loaded with the learned models"
             ),
         }
     }

@@ -126,11 +126,17 @@ impl<'a> Fused<'a> {
         Fused { ix, dense, issue, query_terms: query_terms(issue), ev: FxHashMap::default(), trace }
     }
 
+    /// The value a hit leaves as evidence: its score times the call's weight, over the name's
+    /// ambiguity for symbol calls ([`symbol_ambiguity`]), in 0..=1.
+    pub(crate) fn evidence_value(score: f32, weight: f32, ambiguity: f32) -> f32 {
+        (score * weight / ambiguity).clamp(0.0, 1.0)
+    }
+
     /// Folds one call's hits into the evidence.
     pub(crate) fn absorb(&mut self, f: &Finding<'_>, hits: &[Hit]) {
         // A name shared by many entities is weaker evidence for each of them.
         let ambiguity = match f.call {
-            Call::Symbol { .. } => 1.0 + (hits.len().max(1) as f32).ln() * 0.5,
+            Call::Symbol { .. } => symbol_ambiguity(hits.len()),
             _ => 1.0,
         };
         let bit = 1u8 << TOOL_BITS.iter().position(|t| *t == f.call.tool()).unwrap_or(0);
@@ -143,7 +149,7 @@ impl<'a> Fused<'a> {
         for h in hits {
             let e = self.ev.entry(h.entity).or_default();
             e.tools |= bit;
-            let v = (h.score * f.weight / ambiguity).clamp(0.0, 1.0);
+            let v = Fused::evidence_value(h.score, f.weight, ambiguity);
             match f.call {
                 Call::Lexical { .. } => e.lexical = e.lexical.max(v),
                 Call::Semantic { .. } => e.semantic = e.semantic.max(v),
@@ -332,4 +338,9 @@ pub(crate) fn kind_code(kind: Kind) -> f32 {
         Kind::Struct | Kind::Enum | Kind::Trait | Kind::Union => 3.0,
         _ => 4.0,
     }
+}
+
+/// A name shared by `n` entities is weaker evidence for each of them.
+pub(crate) fn symbol_ambiguity(n: usize) -> f32 {
+    1.0 + (n.max(1) as f32).ln() * 0.5
 }

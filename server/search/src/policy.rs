@@ -8,6 +8,7 @@ use locus_syntax::Kind;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::features::CallFeatures;
+use crate::fusion::{symbol_ambiguity, Fused};
 use crate::localization::Mode;
 use crate::search::{issue_head, semantic_query, Search};
 use crate::signals::{self, Signal, SignalKind};
@@ -302,7 +303,8 @@ impl Search<'_> {
             .into_iter()
             .map(|(file, line, frame, reason)| {
                 let source = if frame { "frame" } else { "path" };
-                Planned { reason, frame, ..Planned::plain(Call::Outline { file, line }, 1.0, source) }
+                let lines = line.into_iter().collect();
+                Planned { reason, frame, ..Planned::plain(Call::Outline { file, lines }, 1.0, source) }
             })
             .collect();
         let patterns = patterns
@@ -467,34 +469,63 @@ impl Search<'_> {
         (plan, skipped)
     }
 
-    /// The learned policy's candidate calls for the next turn: the first time, every call the
-    /// issue's signals ask for (names that resolve to nothing, or to exactly the entities of a
-    /// name already listed at no lower weight, are no candidates); after that, or when the
-    /// issue has no signal, every expansion of the [`WIDEST`] leading candidates not yet
-    /// expanded (graph calls predicted to return nothing are no candidates) and, once, the
-    /// re-query. Which of them are issued is the model's to decide.
-    pub(crate) fn learned_candidates(&mut self, sigs: &[Signal]) -> Vec<Planned> {
+    /// The learned policy's first candidates: every call the issue's signals ask for (names
+    /// that resolve to nothing, or to exactly the entities of a name already listed at no lower
+    /// weight, are no candidates).
+    pub(crate) fn signal_candidates(&self, sigs: &[Signal]) -> Vec<Planned> {
         let ix = self.fused.ix;
-        if !self.signals_asked {
-            self.signals_asked = true;
-            let SignalCalls { names, files, patterns } = self.signal_calls(sigs);
-            let mut out = Vec::new();
-            let mut listed: Vec<(Vec<EntityId>, f32)> = Vec::new();
-            for p in names {
-                let Call::Symbol { name } = &p.call else { continue };
-                let ids: Vec<EntityId> = tools::symbol(ix, name).iter().map(|h| h.entity).collect();
-                if ids.is_empty() || listed.iter().any(|(l, w)| *l == ids && *w >= p.weight) {
-                    continue;
-                }
-                listed.push((ids, p.weight));
-                out.push(p);
+        let SignalCalls { names, files, patterns } = self.signal_calls(sigs);
+        let mut out = Vec::new();
+        // The symbol evidence each entity would get from the names listed so far (evidence keeps
+        // the best value): a name that would raise none of its entities' adds nothing.
+        let mut best: FxHashMap<EntityId, f32> = FxHashMap::default();
+        for p in names {
+            let Call::Symbol { name } = &p.call else { continue };
+            let hits = tools::symbol(ix, name);
+            let ambiguity = symbol_ambiguity(hits.len());
+            let value = |h: &tools::Hit| Fused::evidence_value(h.score, p.weight, ambiguity);
+            if !hits.iter().any(|h| value(h) > best.get(&h.entity).copied().unwrap_or(0.0)) {
+                continue;
             }
-            out.extend(files);
-            out.extend(patterns);
-            if !out.is_empty() {
-                return out;
+            for h in &hits {
+                let b = best.entry(h.entity).or_insert(0.0);
+                *b = b.max(value(h));
+            }
+            out.push(p);
+        }
+        // The frames of one file are one outline call: the entities enclosing each line.
+        let mut merged: Vec<Planned> = Vec::new();
+        for p in files {
+            let Call::Outline { file, lines } = &p.call else { continue };
+            let same = merged.iter_mut().find(|m| {
+                m.frame && p.frame && matches!(&m.call, Call::Outline { file: f, .. } if f == file)
+            });
+            match same {
+                Some(m) => {
+                    if let Call::Outline { lines: into, .. } = &mut m.call {
+                        into.extend(lines);
+                        into.sort_unstable();
+                        into.dedup();
+                    }
+                }
+                None => merged.push(p),
             }
         }
+        out.extend(merged);
+        // A literal whose inner words have a term no document holds is nowhere in the
+        // workspace: every byte of a file is in one entity's document.
+        out.extend(patterns.into_iter().filter(|p| match &p.call {
+            Call::Grep { pattern } => may_occur(ix, pattern),
+            _ => true,
+        }));
+        out
+    }
+
+    /// The learned policy's later candidates: every expansion of the [`WIDEST`] leading
+    /// candidates not yet expanded (graph calls predicted to return nothing are no candidates)
+    /// and, once, the re-query.
+    pub(crate) fn expansion_candidates(&mut self) -> Vec<Planned> {
+        let ix = self.fused.ix;
         let ranked = self.fused.ranked_functions();
         let Some(&(_, s1)) = ranked.first() else { return Vec::new() };
         let s2 = ranked.get(1).map(|r| r.1).unwrap_or(0.0);
@@ -577,7 +608,7 @@ impl Search<'_> {
         x.tool_gain_before = self.gain_before(tool).unwrap_or(-1.0);
         let predicted = match &p.call {
             Call::Symbol { name } => Some(tools::symbol(ix, name)),
-            Call::Outline { file, line } => Some(tools::outline(ix, *file, *line)),
+            Call::Outline { file, lines } => Some(tools::outline(ix, *file, lines)),
             Call::Graph { entity, relation } => Some(tools::graph(ix, *entity, *relation)),
             _ => None,
         };
@@ -649,6 +680,40 @@ fn expansions(ix: &locus_index::Index, leader: EntityId) -> Vec<(Relation, Strin
         rels.push((Relation::InheritedBy, format!("subclass of `{short_name}`, a leading candidate")));
     }
     rels
+}
+
+/// Whether `literal` may occur in the workspace's text, by the lexical index alone: false when
+/// the terms of its inner words (bounded by non-word characters inside the literal, so whole
+/// words in any text that contains it) are held by no one document together. Every byte of a
+/// file is in one entity's document, so a literal within one entity's own text is never ruled
+/// out; one spanning two entities' texts, or in text no document holds (a Rust `impl`
+/// header), can be: the prediction the learned policy accepts.
+pub(crate) fn may_occur(ix: &locus_index::Index, literal: &str) -> bool {
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    let words: Vec<&str> = literal.split(|c: char| !is_word(c)).collect();
+    let n = words.len();
+    let mut terms: Vec<String> = Vec::new();
+    for (i, w) in words.iter().enumerate() {
+        let whole = (i > 0 || !literal.starts_with(is_word)) && (i + 1 < n || !literal.ends_with(is_word));
+        if whole && !w.is_empty() {
+            text::for_each_term(w, |t| terms.push(t.to_string()));
+        }
+    }
+    if terms.is_empty() {
+        return true;
+    }
+    // The documents holding every term: start from the rarest term's.
+    terms.sort_by_key(|t| ix.lexical.df(t));
+    terms.dedup();
+    let mut docs: FxHashSet<EntityId> = ix.lexical.postings(&terms[0]).iter().map(|p| p.0).collect();
+    for t in &terms[1..] {
+        if docs.is_empty() {
+            break;
+        }
+        let holding: FxHashSet<EntityId> = ix.lexical.postings(t).iter().map(|p| p.0).collect();
+        docs.retain(|d| holding.contains(d));
+    }
+    !docs.is_empty()
 }
 
 fn short(s: &str, n: usize) -> String {

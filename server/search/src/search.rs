@@ -72,7 +72,6 @@ pub fn search<'a>(
         confidence: 0.0,
         gain_by_tool: FxHashMap::default(),
         declined: Vec::new(),
-        signals_asked: false,
     };
     let decider = match opts.policy {
         _ if opts.mode != Mode::Adaptive => Decider::Hand,
@@ -160,12 +159,14 @@ impl Search<'_> {
         Ok(Stop::TurnLimit)
     }
 
-    /// The learned policy's turns: turn 1 asks the whole issue; each later turn values every
-    /// candidate call ([`Search::learned_candidates`]) and issues, best first, those whose value
-    /// clears the threshold (all of them when exploring), within the call budget. Stops when no
-    /// call is worth making, or, after an expansion turn, when the leading functions did not
-    /// change. One turn more than the hand-set policy's limit: the issue's signals get a turn
-    /// of their own.
+    /// The learned policy's turns. First the exact lookups the issue's signals ask for (names,
+    /// frames, paths, literal text), then the broad queries on the whole issue (lexical, and
+    /// semantic when the vectors are there), then expansions of the leading candidates: each
+    /// turn but the broad one values its candidate calls and issues, best first, those whose
+    /// value clears the threshold (all of them when exploring), within the call budget. Stops
+    /// when no call is worth making, or, after an expansion turn, when the leading functions
+    /// did not change. One turn more than the hand-set policy's limit: the signals' lookups and
+    /// the broad queries are two turns.
     fn learned_turns(
         &mut self,
         sigs: &[Signal],
@@ -173,63 +174,30 @@ impl Search<'_> {
         t0: Instant,
     ) -> Result<Stop, Cancelled> {
         let opts = self.opts;
-        let first = self.issue_calls();
-        self.run_turn(first, 0)?;
+        let signals = self.signal_candidates(sigs);
+        if !signals.is_empty() {
+            let (batch, skipped) = self.choose(signals, decider);
+            if batch.is_empty() {
+                self.fused.trace.skipped_calls += skipped;
+            } else {
+                self.run_turn(batch, skipped)?;
+            }
+        }
+        let broad = self.issue_calls();
+        self.run_turn(broad, 0)?;
         let mut prev_top = self.fused.top_functions(LEADERS_COMPARED);
-        for _ in 2..=opts.max_turns + 1 {
+        while self.fused.trace.turns.len() <= opts.max_turns as usize {
             if t0.elapsed().as_millis() as u64 >= opts.budget_ms {
                 return Ok(Stop::TimeBudget);
             }
             if self.fused.trace.calls >= opts.max_calls {
                 return Ok(Stop::CallBudget);
             }
-            let expanding = self.signals_asked;
-            let mut cands = self.learned_candidates(sigs);
+            let cands = self.expansion_candidates();
             if cands.is_empty() {
                 return Ok(Stop::NoLeads);
             }
-            self.featurize(&mut cands);
-            let values: Vec<f32> = match decider {
-                Decider::Model(sc, _) => {
-                    let rows: Vec<CallFeatures> = cands.iter().map(|p| p.x.unwrap_or_default()).collect();
-                    // A model that fails to run values every call alike: all are issued.
-                    sc.call_values(&rows)
-                        .filter(|v| v.len() == rows.len())
-                        .unwrap_or_else(|| vec![1.0; rows.len()])
-                }
-                _ => vec![1.0; cands.len()],
-            };
-            let threshold = match decider {
-                Decider::Model(_, t) => *t,
-                _ => f32::NEG_INFINITY,
-            };
-            let mut order: Vec<(Planned, f32)> = cands.into_iter().zip(values).collect();
-            // Best value first; the candidates' own order breaks ties (stable sort).
-            order.sort_by(|a, b| b.1.total_cmp(&a.1));
-            let room = opts.max_calls.saturating_sub(self.fused.trace.calls) as usize;
-            let model = matches!(decider, Decider::Model(..));
-            let mut batch = Vec::new();
-            let mut skipped = 0u32;
-            for (mut p, v) in order {
-                if model {
-                    p.value = Some(v);
-                }
-                let reason = if v < threshold {
-                    "valued below the policy's threshold"
-                } else if batch.len() >= room {
-                    "over the call budget"
-                } else {
-                    batch.push(p);
-                    continue;
-                };
-                skipped += 1;
-                if model {
-                    let turn = self.fused.trace.turns.len() as u32 + 1;
-                    let call = p.call.describe(self.fused.ix);
-                    self.fused.trace.declined.push(DeclinedCall { turn, call, value: p.value, reason });
-                }
-                self.consider_declined_probed(&p, reason);
-            }
+            let (batch, skipped) = self.choose(cands, decider);
             if batch.is_empty() {
                 self.fused.trace.skipped_calls += skipped;
                 self.flush_declined();
@@ -242,12 +210,59 @@ impl Search<'_> {
             }
             self.run_turn(batch, skipped)?;
             let top = self.fused.top_functions(LEADERS_COMPARED);
-            if expanding && top == prev_top {
+            if top == prev_top {
                 return Ok(Stop::Stable);
             }
             prev_top = top;
         }
         Ok(Stop::TurnLimit)
+    }
+
+    /// The calls of `cands` the learned policy issues, best value first, and how many it
+    /// declined (recorded in the trace with their values and reasons).
+    fn choose(&mut self, mut cands: Vec<Planned>, decider: &Decider<'_>) -> (Vec<Planned>, u32) {
+        self.featurize(&mut cands);
+        let values: Vec<f32> = match decider {
+            Decider::Model(sc, _) => {
+                let rows: Vec<CallFeatures> = cands.iter().map(|p| p.x.unwrap_or_default()).collect();
+                // A model that fails to run values every call alike: all are issued.
+                sc.call_values(&rows)
+                    .filter(|v| v.len() == rows.len())
+                    .unwrap_or_else(|| vec![1.0; rows.len()])
+            }
+            _ => vec![1.0; cands.len()],
+        };
+        let (threshold, model) = match decider {
+            Decider::Model(_, t) => (*t, true),
+            _ => (f32::NEG_INFINITY, false),
+        };
+        let mut order: Vec<(Planned, f32)> = cands.into_iter().zip(values).collect();
+        // Best value first; the candidates' own order breaks ties (stable sort).
+        order.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let room = self.opts.max_calls.saturating_sub(self.fused.trace.calls) as usize;
+        let mut batch = Vec::new();
+        let mut skipped = 0u32;
+        for (mut p, v) in order {
+            if model {
+                p.value = Some(v);
+            }
+            let reason = if v < threshold {
+                "valued below the policy's threshold"
+            } else if batch.len() >= room {
+                "over the call budget"
+            } else {
+                batch.push(p);
+                continue;
+            };
+            skipped += 1;
+            if model {
+                let turn = self.fused.trace.turns.len() as u32 + 1;
+                let call = p.call.describe(self.fused.ix);
+                self.fused.trace.declined.push(DeclinedCall { turn, call, value: p.value, reason });
+            }
+            self.consider_declined_probed(&p, reason);
+        }
+        (batch, skipped)
     }
 }
 
@@ -269,8 +284,6 @@ pub(crate) struct Search<'a> {
     /// Calls considered and not issued in the turn being planned, with their hits, when
     /// `Options::collect_calls`.
     declined: Vec<ConsideredCall>,
-    /// The learned policy has had the issue's signal calls valued.
-    pub(crate) signals_asked: bool,
 }
 
 impl Search<'_> {
@@ -451,7 +464,7 @@ fn run_call(
         Call::Semantic { query } => dense.map(|d| tools::semantic(d, query)).unwrap_or_default(),
         Call::Grep { pattern } => tools::grep(ix, pattern),
         Call::Graph { entity, relation } => tools::graph(ix, *entity, *relation),
-        Call::Outline { file, line } => tools::outline(ix, *file, *line),
+        Call::Outline { file, lines } => tools::outline(ix, *file, lines),
     }
 }
 

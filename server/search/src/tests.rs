@@ -406,10 +406,11 @@ fn the_learned_policy_issues_the_calls_valued_above_its_threshold_and_stops_when
     let t = &loc.trace;
     assert_eq!((t.policy, t.call_threshold), ("learned", Some(0.5)));
     assert_eq!(names(&loc)[0], "billing.py:apply_refund");
-    // Turn 1 asks the whole issue; turn 2 the name it gives; the expansions are not worth it.
+    // Turn 1 looks up the name the issue gives; turn 2 asks the whole issue; the expansions are
+    // not worth it.
     let tools: Vec<Vec<&str>> =
         t.turns.iter().map(|turn| turn.calls.iter().map(|c| c.tool).collect()).collect();
-    assert_eq!(tools, vec![vec!["lexical"], vec!["symbol"]]);
+    assert_eq!(tools, vec![vec!["symbol"], vec!["lexical"]]);
     assert_eq!(t.stop, Stop::LowValue);
     let decided: Vec<_> = t.considered.iter().filter(|c| c.source != "issue").collect();
     assert!(decided.iter().all(|c| c.value.is_some()), "{decided:?}");
@@ -421,11 +422,14 @@ fn the_learned_policy_issues_the_calls_valued_above_its_threshold_and_stops_when
     }
     let graph = decided.iter().filter(|c| c.tool == "graph").count();
     assert!(graph > 0 && decided.iter().all(|c| c.tool != "graph" || !c.issued), "{decided:?}");
-    // The symbol call's features say what it would return: one entity, which the lexical call
-    // has already found and ranked first.
+    // The symbol call's features say what it would return: one entity, not seen nor ranked yet;
+    // the expansions', what the search had found by then.
     let sym = decided.iter().find(|c| c.tool == "symbol").unwrap();
-    assert_eq!((sym.x.tool_symbol, sym.x.log_predicted, sym.x.turn), (1.0, 2f32.ln(), 2.0));
-    assert_eq!((sym.x.predicted_seen, sym.x.log_predicted_best_rank), (1.0, 2f32.ln()), "{:?}", sym.x);
+    assert_eq!((sym.x.tool_symbol, sym.x.log_predicted, sym.x.turn), (1.0, 2f32.ln(), 1.0));
+    assert_eq!((sym.x.predicted_seen, sym.x.log_predicted_best_rank), (0.0, -1.0), "{:?}", sym.x);
+    let expansion = decided.iter().find(|c| c.tool == "graph").unwrap();
+    assert_eq!((expansion.x.turn, expansion.x.leader_rank), (3.0, 1.0), "{:?}", expansion.x);
+    assert!(expansion.x.log_seen > 0.0, "{:?}", expansion.x);
 
     // A lower threshold issues the expansions too; exploring issues every candidate.
     let low = Valuing { value: symbols_only, threshold: 0.05 };
@@ -445,4 +449,36 @@ fn the_learned_policy_without_a_model_is_the_hand_set_one_and_says_so() {
     assert_eq!((hand.trace.policy, fallback.trace.policy), ("hand", "hand (no policy model)"));
     assert_eq!(names(&hand), names(&fallback));
     assert_eq!(hand.trace.calls, fallback.trace.calls);
+}
+
+#[test]
+fn a_literal_with_a_word_no_document_holds_is_nowhere_in_the_workspace() {
+    let ix = workspace();
+    use crate::policy::may_occur;
+    assert!(may_occur(&ix, "return order.total - amount"));
+    // Partial words at the ends say nothing: "turn" may be the end of "return".
+    assert!(may_occur(&ix, "turn order.tot"));
+    assert!(!may_occur(&ix, "the refund was declined by the gateway"));
+    // Every literal the index rules out, grep finds nowhere.
+    for lit in ["refund was declined", "order.total - amount", "x + 29", "helper_31(x)"] {
+        if !may_occur(&ix, lit) {
+            assert!(crate::tools::grep(&ix, lit).is_empty(), "{lit}");
+        }
+    }
+}
+
+#[test]
+fn an_outline_of_several_lines_is_the_union_of_each_lines_outline() {
+    let ix = workspace();
+    let file = ix.symbols.files_ending_with("billing.py")[0];
+    let one = |l: u32| crate::tools::outline(&ix, file, &[l]);
+    let both = crate::tools::outline(&ix, file, &[1, 4]);
+    let mut expected: Vec<EntityId> = one(1).iter().chain(&one(4)).map(|h| h.entity).collect();
+    expected.sort();
+    expected.dedup();
+    let mut got: Vec<EntityId> = both.iter().map(|h| h.entity).collect();
+    got.sort();
+    assert_eq!(got, expected);
+    // Each line's enclosing function first, the file after.
+    assert_eq!(both.iter().filter(|h| h.score == 1.0).count(), 2);
 }

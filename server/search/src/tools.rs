@@ -52,9 +52,9 @@ pub enum Call {
     Grep { pattern: String },
     /// Neighbours of an entity.
     Graph { entity: EntityId, relation: Relation },
-    /// The entities of a file (`file`: its file entity); with a line, the entity enclosing it
-    /// first.
-    Outline { file: EntityId, line: Option<u32> },
+    /// The entities of a file (`file`: its file entity); with lines (0-based, ascending), the
+    /// entities enclosing them first.
+    Outline { file: EntityId, lines: Vec<u32> },
 }
 
 impl Call {
@@ -88,8 +88,11 @@ impl Call {
             Call::Graph { entity, relation } => {
                 format!("graph({}, {})", relation.as_str(), ix.full_name(*entity))
             }
-            Call::Outline { file, line: Some(l) } => format!("outline({}:{})", ix.full_name(*file), l),
-            Call::Outline { file, line: None } => format!("outline({})", ix.full_name(*file)),
+            Call::Outline { file, lines } if lines.is_empty() => format!("outline({})", ix.full_name(*file)),
+            Call::Outline { file, lines } => {
+                let lines: Vec<String> = lines.iter().map(u32::to_string).collect();
+                format!("outline({}:{})", ix.full_name(*file), lines.join(","))
+            }
         }
     }
 }
@@ -244,40 +247,36 @@ pub fn graph(ix: &Index, entity: EntityId, relation: Relation) -> Vec<Hit> {
     dedup_cap(ids.into_iter().map(|entity| Hit { entity, score: 1.0 }).collect())
 }
 
-/// The entities of a file (`file`: its file entity). With a line, only the innermost entity at
-/// that line (1) and its ancestors (0.3, the file included); without, the file (1) and its
+/// The entities of a file (`file`: its file entity). With lines, only the innermost entity at
+/// each line (1) and its ancestors (0.3, the file included); without, the file (1) and its
 /// entities (0.2).
-pub fn outline(ix: &Index, file: EntityId, line: Option<u32>) -> Vec<Hit> {
+pub fn outline(ix: &Index, file: EntityId, lines: &[u32]) -> Vec<Hit> {
     let fi = ix.loc(file).file;
     let entry = &ix.files[fi.index()];
     let unit = &entry.unit;
     let mut hits = Vec::new();
-    match line {
-        Some(l) => {
-            let inner = unit.innermost_at(l);
-            let mut anc = Vec::new();
-            let mut cur = unit.entities[inner as usize].parent;
-            while let Some(p) = cur {
-                anc.push(p);
-                cur = unit.entities[p as usize].parent;
-            }
-            hits.push(Hit { entity: entry.id_of(inner), score: 1.0 });
-            if inner != 0 {
-                anc.push(0);
-            }
-            for a in anc {
-                hits.push(Hit { entity: entry.id_of(a), score: 0.3 });
-            }
-        }
-        None => {
-            for id in ix.entities_of_file(fi) {
-                hits.push(Hit { entity: id, score: if id == file { 1.0 } else { 0.2 } });
-            }
+    if lines.is_empty() {
+        for id in ix.entities_of_file(fi) {
+            hits.push(Hit { entity: id, score: if id == file { 1.0 } else { 0.2 } });
         }
     }
-    hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.entity.cmp(&b.entity)));
-    hits.truncate(MAX_HITS);
-    hits
+    for &l in lines {
+        let inner = unit.innermost_at(l);
+        let mut anc = Vec::new();
+        let mut cur = unit.entities[inner as usize].parent;
+        while let Some(p) = cur {
+            anc.push(p);
+            cur = unit.entities[p as usize].parent;
+        }
+        hits.push(Hit { entity: entry.id_of(inner), score: 1.0 });
+        if inner != 0 {
+            anc.push(0);
+        }
+        for a in anc {
+            hits.push(Hit { entity: entry.id_of(a), score: 0.3 });
+        }
+    }
+    dedup_cap(hits)
 }
 
 fn dedup_cap(mut hits: Vec<Hit>) -> Vec<Hit> {
