@@ -2,7 +2,9 @@
 //! and, when their files are beside it, files (`ranker.files.onnx`, re-scoring the fusion's
 //! leading files from their own evidence and the function model's scores) and the tail
 //! (`ranker.tail.onnx`, ordering the functions after the function model's first few with the
-//! encoder's similarity of every candidate). A model is loaded only if the feature names its
+//! encoder's similarity of every candidate), and the search policy (`policy.onnx` beside them,
+//! valuing the calls a search considers, with the threshold its `.json` records). A model is
+//! loaded only if the feature names its
 //! `.json` records are the engine's own ([`locus_search::features`]), in the same order.
 
 use std::path::{Path, PathBuf};

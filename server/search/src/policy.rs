@@ -477,16 +477,22 @@ impl Search<'_> {
         let SignalCalls { names, files, patterns } = self.signal_calls(sigs);
         let mut out = Vec::new();
         // The symbol evidence each entity would get from the names listed so far (evidence keeps
-        // the best value): a name that would raise none of its entities' adds nothing.
+        // the best value): a name that would raise none of its entities' adds nothing; nor does
+        // one resolving to exactly the entities of a name listed at no lower weight.
         let mut best: FxHashMap<EntityId, f32> = FxHashMap::default();
+        let mut listed: Vec<(Vec<EntityId>, f32)> = Vec::new();
         for p in names {
             let Call::Symbol { name } = &p.call else { continue };
             let hits = tools::symbol(ix, name);
             let ambiguity = symbol_ambiguity(hits.len());
             let value = |h: &tools::Hit| Fused::evidence_value(h.score, p.weight, ambiguity);
-            if !hits.iter().any(|h| value(h) > best.get(&h.entity).copied().unwrap_or(0.0)) {
+            let ids: Vec<EntityId> = hits.iter().map(|h| h.entity).collect();
+            if !hits.iter().any(|h| value(h) > best.get(&h.entity).copied().unwrap_or(0.0))
+                || listed.iter().any(|(l, w)| *l == ids && *w >= p.weight)
+            {
                 continue;
             }
+            listed.push((ids, p.weight));
             for h in &hits {
                 let b = best.entry(h.entity).or_insert(0.0);
                 *b = b.max(value(h));
