@@ -12,7 +12,7 @@ use crate::fusion::{symbol_ambiguity, Fused};
 use crate::localization::Mode;
 use crate::search::{issue_head, semantic_query, Search};
 use crate::signals::{self, Signal, SignalKind};
-use crate::tools::{self, Call, Relation};
+use crate::tools::{self, Call, Hit, Relation};
 
 /// How many leading functions the turn loop compares between turns: the search stops when
 /// they did not change ([`crate::localization::Stop::Stable`]).
@@ -51,8 +51,9 @@ const SOMEWHAT_CONFIDENT: f32 = 0.15;
 const BREADTH_CONFIDENT: usize = 1;
 const BREADTH_SOMEWHAT: usize = 2;
 const BREADTH_UNSURE: usize = 4;
-/// Leaders whose expansions the policy's training data records (`Options::collect_calls`):
-/// those beyond the turn's breadth are recorded as declined, with what they would return.
+/// Leaders whose expansions the learned policy values each turn; with the hand-set policy, the
+/// policy's training data (`Options::collect_calls`) records those beyond the turn's breadth as
+/// declined, with what they would return.
 const WIDEST: usize = 8;
 /// The fixed-breadth ablation expands this many leaders every turn.
 const FIXED_BREADTH: usize = 5;
@@ -90,6 +91,9 @@ pub(crate) struct Planned {
     pub(crate) x: Option<CallFeatures>,
     /// The learned policy's predicted value, when it decided.
     pub(crate) value: Option<f32>,
+    /// What the call returns, when its planning already looked it up (a symbol or graph
+    /// candidate of the learned policy): its features reuse it.
+    pub(crate) predicted: Option<Vec<Hit>>,
 }
 
 impl Planned {
@@ -103,6 +107,7 @@ impl Planned {
             leader: None,
             x: None,
             value: None,
+            predicted: None,
         }
     }
 
@@ -118,6 +123,7 @@ impl Planned {
             leader: Some((rank as u32 + 1, strength)),
             x: None,
             value: None,
+            predicted: None,
         }
     }
 }
@@ -497,7 +503,7 @@ impl Search<'_> {
                 let b = best.entry(h.entity).or_insert(0.0);
                 *b = b.max(value(h));
             }
-            out.push(p);
+            out.push(Planned { predicted: Some(hits), ..p });
         }
         // The frames of one file are one outline call: the entities enclosing each line.
         let mut merged: Vec<Planned> = Vec::new();
@@ -544,8 +550,12 @@ impl Search<'_> {
             let strength = (score / s1).clamp(0.0, 1.0);
             for (rel, reason) in expansions(ix, leader) {
                 let p = Planned::expansion(leader, rel, reason, rank, strength);
-                if !self.issued.contains(&p.call) && !tools::graph(ix, leader, rel).is_empty() {
-                    out.push(p);
+                if self.issued.contains(&p.call) {
+                    continue;
+                }
+                let hits = tools::graph(ix, leader, rel);
+                if !hits.is_empty() {
+                    out.push(Planned { predicted: Some(hits), ..p });
                 }
             }
         }
@@ -612,12 +622,14 @@ impl Search<'_> {
         x.calls_before = self.fused.trace.calls as f32;
         x.log_seen = (self.fused.ev.len() as f32).ln_1p();
         x.tool_gain_before = self.gain_before(tool).unwrap_or(-1.0);
-        let predicted = match &p.call {
+        let looked_up = match &p.call {
+            _ if p.predicted.is_some() => None,
             Call::Symbol { name } => Some(tools::symbol(ix, name)),
             Call::Outline { file, lines } => Some(tools::outline(ix, *file, lines)),
             Call::Graph { entity, relation } => Some(tools::graph(ix, *entity, *relation)),
             _ => None,
         };
+        let predicted = p.predicted.as_ref().or(looked_up.as_ref());
         (x.log_predicted, x.predicted_seen, x.log_predicted_best_rank) = match predicted {
             Some(hits) => {
                 let seen = hits.iter().filter(|h| self.seen(h.entity)).count();
