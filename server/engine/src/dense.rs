@@ -1,8 +1,9 @@
 //! Dense retrieval over an index snapshot: entity texts embedded with the ONNX encoder, cached
 //! on disk by content hash, searched exactly (a dot product per vector; vectors are unit length).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use locus_embed::{EmbedConfig, EmbedError, Embedder, VectorStore, BATCH_SIZE, DIM};
 use locus_index::{EntityId, Index};
@@ -16,6 +17,9 @@ const MAX_BODY_CHARS: usize = 1600;
 pub struct Encoder {
     pub embedder: Embedder,
     pub store: VectorStore,
+    /// Searches embedding their candidates now: a whole-tree build waits between its batches
+    /// while any does, so an answer never queues behind the background's work.
+    urgent: AtomicUsize,
 }
 
 impl Encoder {
@@ -25,7 +29,20 @@ impl Encoder {
         let embedder = Embedder::load(cfg)?;
         let dir = locus_embed::cache_dir().join("vectors").join(embedder.model_id().replace([':', '/'], "-"));
         let store = VectorStore::open(&dir, embedder.model_id())?;
-        Ok(Encoder { embedder, store })
+        Ok(Encoder::new(embedder, store))
+    }
+
+    pub fn new(embedder: Embedder, store: VectorStore) -> Encoder {
+        Encoder { embedder, store, urgent: AtomicUsize::new(0) }
+    }
+
+    /// Waits while a search embeds its candidates (at most a second at a time, so a stuck
+    /// flag cannot stop a build).
+    fn yield_to_searches(&self) {
+        let t = Instant::now();
+        while self.urgent.load(Ordering::SeqCst) > 0 && t.elapsed() < Duration::from_secs(1) {
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
 
     pub fn model_id(&self) -> &str {
@@ -46,6 +63,13 @@ pub struct DenseIndex {
     encoder: Arc<Encoder>,
     /// Entities that should have a vector (ready = all of them).
     pub wanted: usize,
+    /// On demand: the snapshot whose entities' texts are embedded when a search asks for a
+    /// vector the blocks lack ([`DenseIndex::on_demand`]); `None`: the blocks are all there is.
+    source: Option<Arc<Index>>,
+    /// Vectors made on demand, by entity.
+    extra: RwLock<FxHashMap<EntityId, Box<[f32]>>>,
+    /// Nanoseconds spent making them.
+    demand_ns: AtomicU64,
 }
 
 /// One file's vectors: `vecs[r * DIM..(r + 1) * DIM]` is `ids[r]`'s.
@@ -157,6 +181,7 @@ impl DenseIndex {
                 if cancel.load(Ordering::Relaxed) {
                     break;
                 }
+                encoder.yield_to_searches();
                 let texts: Vec<&str> = chunk.iter().map(|m| m.1.text.as_str()).collect();
                 let out = encoder.embedder.embed(&texts)?;
                 let mut items = Vec::with_capacity(chunk.len());
@@ -171,7 +196,117 @@ impl DenseIndex {
         }
         let blocks: Vec<Arc<Block>> = blocks.into_iter().map(Arc::new).collect();
         let row = rows_of(&blocks);
-        Ok(DenseIndex { blocks, row, last: Mutex::new(None), encoder, wanted: wanted_n })
+        Ok(DenseIndex::assemble(blocks, row, Mutex::new(None), encoder, wanted_n, None))
+    }
+
+    fn assemble(
+        blocks: Vec<Arc<Block>>,
+        row: FxHashMap<EntityId, (u32, u32)>,
+        last: Mutex<Option<(String, Vec<f32>)>>,
+        encoder: Arc<Encoder>,
+        wanted: usize,
+        source: Option<Arc<Index>>,
+    ) -> DenseIndex {
+        DenseIndex {
+            blocks,
+            row,
+            last,
+            encoder,
+            wanted,
+            source,
+            extra: RwLock::default(),
+            demand_ns: AtomicU64::new(0),
+        }
+    }
+
+    /// Vectors of `ix` made as searches need them: a search embeds its candidates first
+    /// ([`DenseIndex::ensure`], `Workspace::locate`), and a similarity asked for an entity
+    /// without a vector embeds it. With `cached`, the vectors the cache already holds are
+    /// there from the start (read, nothing embedded); without, none are, so what a search sees
+    /// depends on its own candidates alone, as on a tree never embedded.
+    pub fn on_demand(ix: Arc<Index>, encoder: Arc<Encoder>, cached: bool) -> DenseIndex {
+        let mut blocks = Vec::with_capacity(ix.files.len());
+        let mut wanted_n = 0;
+        for fi in 0..ix.files.len() {
+            if cached {
+                let (block, _, n) = cached_block(&encoder, &ix, fi);
+                wanted_n += n;
+                blocks.push(Arc::new(block));
+            } else {
+                wanted_n +=
+                    ix.entities_of_file(locus_index::FileId(fi as u32)).filter(|&id| wanted(&ix, id)).count();
+                blocks.push(Arc::new(Block::default()));
+            }
+        }
+        let row = rows_of(&blocks);
+        DenseIndex::assemble(blocks, row, Mutex::new(None), encoder, wanted_n, Some(ix))
+    }
+
+    /// Whether vectors are made on demand ([`DenseIndex::on_demand`]).
+    pub fn is_on_demand(&self) -> bool {
+        self.source.is_some()
+    }
+
+    /// Whether every entity that should have a vector has one.
+    pub fn is_complete(&self) -> bool {
+        self.len() >= self.wanted
+    }
+
+    /// Vectors made on demand so far, and the milliseconds they took.
+    pub fn on_demand_made(&self) -> (usize, f64) {
+        let n = self.extra.read().unwrap_or_else(|p| p.into_inner()).len();
+        (n, self.demand_ns.load(Ordering::Relaxed) as f64 / 1e6)
+    }
+
+    /// Makes the vectors of those of `ids` that should have one and lack it (from the cache, or
+    /// embedded now), when this index is on demand. Returns how many it made.
+    pub fn ensure(&self, ids: &[EntityId]) -> Result<usize, EmbedError> {
+        let Some(ix) = &self.source else { return Ok(0) };
+        let t = Instant::now();
+        let mut todo: Vec<EntityId> = {
+            let extra = self.extra.read().unwrap_or_else(|p| p.into_inner());
+            ids.iter()
+                .copied()
+                .filter(|id| (id.0 as usize) < ix.n_entities() && wanted(ix, *id))
+                .filter(|id| !self.row.contains_key(id) && !extra.contains_key(id))
+                .collect()
+        };
+        todo.sort_unstable();
+        todo.dedup();
+        if todo.is_empty() {
+            return Ok(0);
+        }
+        let enc = &self.encoder;
+        let mut made: Vec<(EntityId, Vec<f32>)> = Vec::with_capacity(todo.len());
+        let mut missing = Vec::new();
+        for id in todo {
+            let text = entity_text(ix, id);
+            let key = key(enc.model_id(), &text);
+            match enc.store.get(&key) {
+                Some(v) if v.len() == DIM => made.push((id, v)),
+                _ => missing.push(Missing { id, text, key }),
+            }
+        }
+        if !missing.is_empty() {
+            enc.urgent.fetch_add(1, Ordering::SeqCst);
+            missing.sort_by_key(|m| m.text.len());
+            let texts: Vec<&str> = missing.iter().map(|m| m.text.as_str()).collect();
+            let out = enc.embedder.embed(&texts);
+            enc.urgent.fetch_sub(1, Ordering::SeqCst);
+            let out = out?;
+            let items: Vec<([u8; 32], Vec<f32>)> =
+                missing.iter().zip(&out).map(|(m, v)| (m.key, v.clone())).collect();
+            enc.store.put_many(&items)?;
+            made.extend(missing.iter().map(|m| m.id).zip(out));
+        }
+        let n = made.len();
+        let mut extra = self.extra.write().unwrap_or_else(|p| p.into_inner());
+        for (id, v) in made {
+            extra.entry(id).or_insert_with(|| v.into_boxed_slice());
+        }
+        drop(extra);
+        self.demand_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        Ok(n)
     }
 
     /// The vectors of `new`, an index patched from `old` (the one these vectors are for) by an
@@ -213,11 +348,12 @@ impl DenseIndex {
         }
         self.encoder.store.put_many(&items)?;
         let last = Mutex::new(self.last.lock().unwrap_or_else(|p| p.into_inner()).clone());
-        Ok(Some(DenseIndex { blocks, row, last, encoder: self.encoder.clone(), wanted: self.wanted }))
+        Ok(Some(DenseIndex::assemble(blocks, row, last, self.encoder.clone(), self.wanted, None)))
     }
 
+    /// Entities with a vector (in the blocks, or made on demand).
     pub fn len(&self) -> usize {
-        self.row.len()
+        self.row.len() + self.extra.read().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     pub fn model_id(&self) -> &str {
@@ -225,7 +361,7 @@ impl DenseIndex {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.row.is_empty()
+        self.len() == 0
     }
 
     /// The query's vector, from the one-entry cache or the encoder.
@@ -244,12 +380,15 @@ impl DenseIndex {
 impl Semantic for DenseIndex {
     fn nearest(&self, query: &str, k: usize) -> Vec<(EntityId, f32)> {
         let Some(q) = self.query_vector(query) else { return Vec::new() };
+        let dot = |v: &[f32]| v.iter().zip(&q).map(|(a, b)| a * b).sum::<f32>();
         let mut scored: Vec<(EntityId, f32)> = self
             .blocks
             .iter()
             .flat_map(|b| b.vecs.chunks_exact(DIM).zip(&b.ids))
-            .map(|(v, &id)| (id, v.iter().zip(&q).map(|(a, b)| a * b).sum::<f32>()))
+            .map(|(v, &id)| (id, dot(v)))
             .collect();
+        scored
+            .extend(self.extra.read().unwrap_or_else(|p| p.into_inner()).iter().map(|(&id, v)| (id, dot(v))));
         let by = |a: &(EntityId, f32), b: &(EntityId, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
         if scored.len() > k {
             scored.select_nth_unstable_by(k, by);
@@ -261,19 +400,22 @@ impl Semantic for DenseIndex {
 
     fn similarity(&self, query: &str, ids: &[EntityId]) -> Vec<f32> {
         let Some(q) = self.query_vector(query) else { return vec![0.0; ids.len()] };
+        // On demand, the candidates without a vector get one now (a failure leaves them at 0).
+        if let Err(e) = self.ensure(ids) {
+            tracing::warn!("embedding candidates on demand: {e}");
+        }
+        let dot = |v: &[f32]| v.iter().zip(&q).map(|(a, b)| a * b).sum();
+        let extra = self.extra.read().unwrap_or_else(|p| p.into_inner());
         ids.iter()
             .map(|id| match self.row.get(id) {
-                Some(&(f, r)) => {
-                    let v = &self.blocks[f as usize].vecs[r as usize * DIM..(r as usize + 1) * DIM];
-                    v.iter().zip(&q).map(|(a, b)| a * b).sum()
-                }
-                None => 0.0,
+                Some(&(f, r)) => dot(&self.blocks[f as usize].vecs[r as usize * DIM..(r as usize + 1) * DIM]),
+                None => extra.get(id).map_or(0.0, |v| dot(v)),
             })
             .collect()
     }
 
     fn ready(&self) -> usize {
-        self.row.len()
+        self.len()
     }
 }
 
@@ -301,7 +443,7 @@ mod tests {
         };
         let dir = tempfile::tempdir().unwrap();
         let store = VectorStore::open(dir.path(), embedder.model_id()).unwrap();
-        Some((Arc::new(Encoder { embedder, store }), dir))
+        Some((Arc::new(Encoder::new(embedder, store)), dir))
     }
 
     #[test]
@@ -321,6 +463,41 @@ mod tests {
         }
         // An id without a vector reads 0.
         assert_eq!(dense.similarity(query, &[EntityId(ix.n_entities() as u32)]), vec![0.0]);
+    }
+
+    #[test]
+    fn vectors_made_on_demand_equal_vectors_built_for_the_whole_tree() {
+        let Some((enc, _dir)) = encoder() else { return };
+        let a = "def parse_date(s):\n    return s.split('-')\n";
+        let b = "class Invoice:\n    def total(self):\n        return 0\n";
+        let unit =
+            |p: &str, t: &str| Arc::new(FileUnit::build(p.into(), locus_syntax::Lang::Python, Arc::from(t)));
+        let ix = Arc::new(Index::from_units(
+            PathBuf::from("/ws"),
+            vec![unit("a.py", a), unit("b.py", b)],
+            Skipped::default(),
+        ));
+        let all: Vec<EntityId> = (0..ix.n_entities() as u32).map(EntityId).collect();
+        let query = "the invoice total is wrong";
+        let demand = DenseIndex::on_demand(ix.clone(), enc.clone(), false);
+        assert!(demand.is_on_demand() && demand.is_empty() && !demand.is_complete());
+        // Nothing embedded yet: the nearest are only those made so far.
+        assert!(demand.nearest(query, 10).is_empty());
+        let b_ids: Vec<EntityId> = all.iter().copied().filter(|&id| ix.path_of(id) == "b.py").collect();
+        let made = demand.ensure(&b_ids).unwrap();
+        assert!(made > 0 && made <= b_ids.len());
+        assert_eq!(demand.ensure(&b_ids).unwrap(), 0, "made once");
+        let near: Vec<EntityId> = demand.nearest(query, 10).into_iter().map(|n| n.0).collect();
+        assert!(!near.is_empty() && near.iter().all(|id| b_ids.contains(id)), "{near:?}");
+        // A similarity asked for embeds the rest, and equals the whole tree's vectors.
+        let full = DenseIndex::build(&ix, enc.clone(), true, &AtomicBool::new(false), |_, _| {}).unwrap();
+        assert_eq!(demand.similarity(query, &all), full.similarity(query, &all));
+        assert!(demand.is_complete());
+        assert_eq!(demand.len(), full.len());
+        assert_eq!(demand.on_demand_made().0, full.len());
+        // A whole-tree index makes nothing on demand.
+        assert_eq!(full.ensure(&all).unwrap(), 0);
+        assert!(!full.is_on_demand());
     }
 
     #[test]

@@ -49,7 +49,30 @@ impl Workspace {
         cancel: &AtomicBool,
     ) -> Result<Localization, Cancelled> {
         let dense = self.vectors.as_deref().map(|d| d as &dyn locus_search::tools::Semantic);
-        locus_search::locate(&self.index, dense, self.scorer.as_deref(), text, options, cancel)
+        let Some(on_demand) = self.vectors.as_deref().filter(|d| d.is_on_demand() && !d.is_complete()) else {
+            return locus_search::locate(&self.index, dense, self.scorer.as_deref(), text, options, cancel);
+        };
+        // Vectors still missing: the search without them names the candidates (the pools the
+        // models rank), those are embedded first, and the search runs again with them; a
+        // candidate it adds is embedded when its similarity is asked for.
+        let before = on_demand.on_demand_made();
+        let first = Options {
+            collect_candidates: true,
+            collect_features: false,
+            collect_calls: false,
+            ..options.clone()
+        };
+        let pool =
+            locus_search::locate(&self.index, None, self.scorer.as_deref(), text, &first, cancel)?.pool;
+        if let Err(e) = on_demand.ensure(&pool) {
+            tracing::warn!("embedding the candidates on demand: {e}");
+        }
+        let mut loc =
+            locus_search::locate(&self.index, dense, self.scorer.as_deref(), text, options, cancel)?;
+        let after = on_demand.on_demand_made();
+        loc.trace.on_demand =
+            Some(locus_search::OnDemand { vectors: after.0 - before.0, ms: after.1 - before.1 });
+        Ok(loc)
     }
 }
 

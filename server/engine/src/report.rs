@@ -91,6 +91,10 @@ pub struct Stats {
     /// Entities with a vector when the search ran, and how many should have one.
     pub semantic_ready: usize,
     pub vectors_wanted: usize,
+    /// Vectors this search made for its candidates because the snapshot's were not all
+    /// ready, and the milliseconds that took (absent when it made none that way).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_demand: Option<locus_search::OnDemand>,
     /// Who chose the calls (`hand`, `learned`, `hand (no policy model)`).
     pub policy: &'static str,
     /// Per turn, the calls issued: what was asked, the learned policy's predicted value, and
@@ -133,6 +137,7 @@ impl Stats {
             granularity,
             semantic_ready: t.semantic_ready,
             vectors_wanted: ws.vectors.as_ref().map(|d| d.wanted).unwrap_or(0),
+            on_demand: t.on_demand,
             policy: t.policy,
             turn_calls: t
                 .turns

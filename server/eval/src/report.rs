@@ -71,6 +71,9 @@ pub struct InstanceRow {
     pub redundant_calls: u32,
     #[serde(default)]
     pub peak_rss_kb: Option<u64>,
+    /// Vectors the search made on demand for its candidates (its time is in `ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vectors_on_demand: Option<usize>,
     /// Files of the tree the mirror could not provide (see `materialize`).
     #[serde(default)]
     pub missing_blobs: usize,
@@ -188,6 +191,9 @@ pub struct Metrics {
     /// Σ redundant calls / Σ calls over the instances run.
     pub redundant_call_rate: Option<f64>,
     pub max_peak_rss_kb: Option<u64>,
+    /// Mean vectors made on demand per instance, over the instances that made them that way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_vectors_on_demand: Option<f64>,
 
     pub n_file: usize,
     pub n_function: usize,
@@ -266,6 +272,7 @@ pub fn summarize(engine: &str, subset: &str, rows: &[InstanceRow]) -> Summary {
         mean_efficiency: mean(run.iter().filter(|r| r.calls > 0).map(|r| r.efficiency)),
         redundant_call_rate: (total_calls > 0).then(|| total_redundant as f64 / total_calls as f64),
         max_peak_rss_kb: run.iter().filter_map(|r| r.peak_rss_kb).max(),
+        mean_vectors_on_demand: mean(run.iter().filter_map(|r| r.vectors_on_demand).map(|n| n as f64)),
         n_file: count_key("file_acc@1"),
         n_function: count_key("function_acc@5"),
         n_function_with_added: count_key("function_acc@5_with_added"),

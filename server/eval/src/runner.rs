@@ -53,6 +53,8 @@ pub struct Prediction {
     /// Tool calls with `g_i = 0`.
     pub redundant_calls: u32,
     pub peak_rss_kb: Option<u64>,
+    /// Vectors the search made for its candidates on demand (`None`: it made none that way).
+    pub vectors_on_demand: Option<usize>,
     /// The pools the engine's rankers saw (empty when it has none): candidate recall.
     pub candidate_files: Vec<String>,
     pub candidate_functions: Vec<String>,
@@ -303,6 +305,7 @@ fn run_one(opts: &RunOptions, locate: &Locate<'_>, instance: &Instance) -> Insta
             row.efficiency = p.efficiency;
             row.redundant_calls = p.redundant_calls;
             row.peak_rss_kb = p.peak_rss_kb;
+            row.vectors_on_demand = p.vectors_on_demand;
             row.candidate_files = p.candidate_files;
             row.candidate_functions = p.candidate_functions;
         }

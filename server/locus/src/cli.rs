@@ -61,6 +61,10 @@ pub struct LocateArgs {
     /// Leave the encoder out (no semantic tool).
     #[arg(long)]
     pub no_semantic: bool,
+    /// Do not embed the whole workspace first: the vectors the cache holds, and the search's
+    /// candidates embedded now (seconds on a tree never embedded, instead of minutes).
+    #[arg(long, conflicts_with = "no_semantic")]
+    pub on_demand: bool,
     /// Rank with the hand-weighted fusion instead of the learned localization model.
     #[arg(long)]
     pub no_model: bool,
@@ -121,6 +125,18 @@ pub fn vectors(ix: &Index) -> Option<Arc<DenseIndex>> {
     progress.finish();
     match r {
         Ok(d) => Some(Arc::new(d)),
+        Err(e) => {
+            eprintln!("locus: semantic search is off: {e}");
+            None
+        }
+    }
+}
+
+/// Loads the encoder and the vectors the cache holds for the workspace; a search embeds its
+/// candidates' missing ones ([`DenseIndex::on_demand`]).
+fn on_demand_vectors(ix: &Arc<Index>) -> Option<Arc<DenseIndex>> {
+    match ModelPaths::default().encoder() {
+        Ok(e) => Some(Arc::new(DenseIndex::on_demand(ix.clone(), Arc::new(e), true))),
         Err(e) => {
             eprintln!("locus: semantic search is off: {e}");
             None
@@ -204,7 +220,16 @@ pub fn locate(a: LocateArgs) -> anyhow::Result<()> {
     let issue = read_issue(&a)?;
     let ix = Arc::new(locus_engine::index(&a.path, &a.exclude)?);
     let use_model = !a.no_model && a.engine.learned_by_default();
-    let vectors = if a.no_semantic || a.engine == Mode::Bm25 { None } else { vectors(&ix) };
+    if a.on_demand && a.engine == Mode::Dense {
+        bail!("--on-demand embeds the candidates of the engine's other tools; --engine dense searches every vector: leave one out");
+    }
+    let vectors = if a.no_semantic || a.engine == Mode::Bm25 {
+        None
+    } else if a.on_demand {
+        on_demand_vectors(&ix)
+    } else {
+        vectors(&ix)
+    };
     let ws = Workspace { index: ix, vectors, scorer: if use_model { scorer() } else { None } };
     let opts = Options { mode: a.engine, max_results: a.top.max(1), policy: a.policy, ..Options::default() };
     let loc = ws.locate(&issue, &opts, &AtomicBool::new(false))?;

@@ -54,6 +54,11 @@ pub struct EvalArgs {
     /// Use the encoder (semantic tool); vectors are embedded per tree, cached by content hash.
     #[arg(long)]
     pub semantic: bool,
+    /// With --semantic: no tree is embedded whole; each search embeds the candidates it needs
+    /// (from an empty start per instance, as on a tree never embedded), read from the vector
+    /// cache when it holds them. Its time is part of the search's.
+    #[arg(long, requires = "semantic")]
+    pub on_demand: bool,
     /// Rank functions with the learned localization model (models/ranker.onnx).
     #[arg(long)]
     pub model: bool,
@@ -210,6 +215,10 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let paths = ModelPaths { embed_threads: Some((cores / opts.jobs).max(1)), ..ModelPaths::default() };
     let semantic = a.semantic || mode == Mode::Dense;
+    if a.on_demand && matches!(mode, Mode::Dense | Mode::Bm25) {
+        anyhow::bail!("--on-demand embeds the candidates of the engine's other tools: use it with --engine adaptive, single or fixed");
+    }
+    let on_demand = a.on_demand;
     let encoder = if semantic {
         let e = paths.encoder().map_err(|e| anyhow::anyhow!("the encoder is needed for --semantic: {e}"))?;
         Some(Arc::new(e))
@@ -284,6 +293,9 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
         };
         let cancel = AtomicBool::new(false);
         let vectors = match &encoder {
+            Some(enc) if on_demand => {
+                Some(Arc::new(locus_engine::DenseIndex::on_demand(ix.clone(), enc.clone(), false)))
+            }
             Some(enc) => {
                 let t = Instant::now();
                 // A cold tree takes minutes: its embedding shows progress (one instance at a
@@ -374,6 +386,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
             efficiency: loc.trace.efficiency as f64,
             redundant_calls: loc.trace.redundant_calls,
             peak_rss_kb: crate::cli::peak_rss_kb(),
+            vectors_on_demand: loc.trace.on_demand.map(|d| d.vectors),
             candidate_files: loc.candidate_files,
             candidate_functions: loc.candidate_functions,
         })

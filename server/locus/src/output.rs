@@ -121,6 +121,12 @@ pub fn print_explain(loc: &Localization) {
             .map(|l| format!(" (the learned models were not trained on {} issues)", l.as_str()))
             .unwrap_or_default()
     );
+    if let Some(d) = t.on_demand {
+        println!(
+            "vectors on demand: {} of the candidates' embedded or read from the cache, {:.0} ms (the workspace's are not all computed; `locus index` computes them)",
+            d.vectors, d.ms
+        );
+    }
     for (i, turn) in t.turns.iter().enumerate() {
         println!(
             "turn {} — {} calls in parallel, {} considered and not issued, {:.1} ms",

@@ -194,7 +194,7 @@ impl Backend {
             )
             .await;
         }
-        let ws = Workspace {
+        let mut ws = Workspace {
             index: ix.clone(),
             vectors: self.state.dense_for(&ix),
             scorer: self.state.scorer().ok().map(|s| s as Arc<dyn locus_search::Scorer>),
@@ -208,7 +208,16 @@ impl Backend {
         let text = p.text;
         let f2 = flag.clone();
         let ws2 = ws.clone();
-        let outcome = tokio::task::spawn_blocking(move || ws2.locate(&text, &opts, &f2)).await;
+        let state = self.state.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            // No vectors for this snapshot yet: the search's candidates are embedded on demand.
+            let mut ws2 = ws2;
+            if ws2.vectors.is_none() && !state.encoder_failed() {
+                ws2.vectors = state.on_demand_for(&ws2.index);
+            }
+            ws2.locate(&text, &opts, &f2).map(|loc| (loc, ws2.vectors))
+        })
+        .await;
         if lent {
             self.refresh_vectors();
         }
@@ -220,7 +229,10 @@ impl Backend {
             tokio::time::sleep(std::time::Duration::from_millis(PROGRESS_END_GRACE_MS)).await;
         }
         let loc = match outcome {
-            Ok(Ok(loc)) => loc,
+            Ok(Ok((loc, vectors))) => {
+                ws.vectors = vectors;
+                loc
+            }
             Ok(Err(_)) => return Err(Error::request_cancelled()),
             Err(e) => {
                 return Err(Error {

@@ -114,6 +114,9 @@ pub struct State {
     pub scorer: Mutex<Option<Result<Arc<locus_engine::LearnedScorer>, String>>>,
     /// Vectors for a snapshot (used only with that very snapshot).
     pub dense: RwLock<Option<(Arc<Index>, Arc<locus_engine::DenseIndex>)>>,
+    /// Until a snapshot's vectors are built: vectors made on demand for its searches'
+    /// candidates, shared by the searches of that snapshot.
+    pub partial: Mutex<Option<(Arc<Index>, Arc<locus_engine::DenseIndex>)>>,
     /// A vector refresh is running / another one was asked for meanwhile.
     pub embedding: AtomicBool,
     pub embed_again: AtomicBool,
@@ -138,6 +141,7 @@ impl State {
             encoder: Mutex::new(None),
             scorer: Mutex::new(None),
             dense: RwLock::new(None),
+            partial: Mutex::new(None),
             embedding: AtomicBool::new(false),
             embed_again: AtomicBool::new(false),
         }
@@ -150,6 +154,24 @@ impl State {
     pub fn dense_for(&self, ix: &Arc<Index>) -> Option<Arc<locus_engine::DenseIndex>> {
         let d = self.dense.read().unwrap_or_else(|e| e.into_inner());
         d.as_ref().filter(|(i, _)| Arc::ptr_eq(i, ix) || i.layout == ix.layout).map(|(_, d)| d.clone())
+    }
+
+    /// Vectors for a search of `ix` when [`State::dense_for`] has none: made on demand for the
+    /// search's candidates (`Workspace::locate`) while the whole tree's are computed in the
+    /// background. `None` when the encoder cannot be loaded.
+    pub fn on_demand_for(&self, ix: &Arc<Index>) -> Option<Arc<locus_engine::DenseIndex>> {
+        let enc = self.encoder().ok()?;
+        let mut p = self.partial.lock().unwrap_or_else(|e| e.into_inner());
+        match p.as_ref() {
+            Some((i, d)) if Arc::ptr_eq(i, ix) => Some(d.clone()),
+            _ => {
+                // Nothing read up front: what a search sees is its candidates' vectors, as
+                // `locus eval --on-demand` measures it.
+                let d = Arc::new(locus_engine::DenseIndex::on_demand(ix.clone(), enc, false));
+                *p = Some((ix.clone(), d.clone()));
+                Some(d)
+            }
+        }
     }
 
     /// Whether the vectors were built for this very snapshot (else a refresh is due, even when
@@ -208,6 +230,7 @@ impl State {
                 Ok(d) => {
                     let n = d.len();
                     *self.dense.write().unwrap_or_else(|e| e.into_inner()) = Some((ix, Arc::new(d)));
+                    *self.partial.lock().unwrap_or_else(|e| e.into_inner()) = None;
                     if !self.embed_again.load(Ordering::SeqCst) {
                         return format!("{n} vectors ready");
                     }

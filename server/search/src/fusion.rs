@@ -287,12 +287,13 @@ impl<'a> Fused<'a> {
         } else {
             (Vec::new(), Vec::new(), Vec::new())
         };
-        let (candidate_functions, candidate_files) = match &order.candidates {
+        let (candidate_functions, candidate_files, pool) = match &order.candidates {
             Some((fns, files)) => (
                 fns.iter().map(|&id| self.ix.full_name(id)).collect(),
                 files.iter().map(|&id| self.ix.path_of(id).to_string()).collect(),
+                fns.iter().chain(files).copied().collect(),
             ),
-            None => (Vec::new(), Vec::new()),
+            None => (Vec::new(), Vec::new(), Vec::new()),
         };
         let mut trace = self.trace;
         trace.ranking = order.ranked_by;
@@ -308,6 +309,7 @@ impl<'a> Fused<'a> {
             file_features,
             candidate_functions,
             candidate_files,
+            pool,
         }
     }
 }

@@ -18,8 +18,8 @@ pub mod tools;
 pub use features::{CallFeatures, CandidateFeatures, FileFeatures, FunctionFeatures};
 pub use fusion::Fused;
 pub use localization::{
-    Cancelled, ConsideredCall, DeclinedCall, Localization, Mode, Options, Policy, Ranked, RankedBy, Stop,
-    Trace, DEFAULT_BUDGET_MS,
+    Cancelled, ConsideredCall, DeclinedCall, Localization, Mode, OnDemand, Options, Policy, Ranked, RankedBy,
+    Stop, Trace, DEFAULT_BUDGET_MS,
 };
 pub use rerank::{Reranked, Scorer, FILE_POOL, KEEP_TOP, POOL_FILES};
 pub use search::{locate, search};

@@ -367,6 +367,18 @@ pub struct Trace {
     /// Every call considered, turn by turn, when `Options::collect_calls` is set.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub considered: Vec<ConsideredCall>,
+    /// Vectors made for this search's candidates because the workspace's were not all ready
+    /// (set by the engine; `None`: the search used the vectors it found).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_demand: Option<OnDemand>,
+}
+
+/// The vectors a search had made for its candidates: how many (embedded, or read from the
+/// vector cache) and the milliseconds it took, before and during the search.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct OnDemand {
+    pub vectors: usize,
+    pub ms: f64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -395,4 +407,9 @@ pub struct Localization {
     pub candidate_functions: Vec<String>,
     /// The files the learned file model scores, when `Options::collect_candidates` is set.
     pub candidate_files: Vec<String>,
+    /// The entities of [`Localization::candidate_functions`] and then of
+    /// [`Localization::candidate_files`] (when `Options::collect_candidates` is set): what the
+    /// engine embeds on demand before a search with partly embedded vectors.
+    #[serde(skip)]
+    pub pool: Vec<EntityId>,
 }
