@@ -3,7 +3,10 @@
 to full readiness (index + vectors), `locus/locateIssue` latency (p50/p95), the same issue asked
 again, the answer to that issue after an edit of a Python file (five lines typed inside a
 function body, then five new functions; 0.5 s after each answer, as a person reads it), and the
-server's peak memory.
+server's peak memory. With the encoder: whether the first answer had it (`first_answer_vectors`:
+the vectors it could use; `first_answer_on_demand`: those its own candidates were given on demand
+while the tree's are computed) and the time to the first answer that had it
+(`first_semantic_answer_s`).
 
 Usage: scripts/bench_lsp.py LOCUS_BIN WORKSPACE ISSUES.jsonl [N] [--runs K] [--no-ready] [--edit FILE]
 ISSUES.jsonl: lines with `problem_statement` (the benchmark data format); the first N are used.
@@ -132,8 +135,16 @@ def bench_once(binary, ws, issues, wait_ready, edit=None):
         r = c.request("locus/locateIssue", {"text": issues[0]})
         if r.get("result", {}).get("items"):
             first = time.time() - t0
+            first_stats = r["result"].get("stats", {})
         else:
             time.sleep(0.05)
+    # The first answer the encoder took part in (on demand or with the tree's vectors).
+    semantic = first if first_stats.get("semanticReady") else None
+    while semantic is None and wait_ready and time.time() - t0 < 3600:
+        time.sleep(0.5)
+        r = c.request("locus/locateIssue", {"text": issues[0]})
+        if r.get("result", {}).get("stats", {}).get("semanticReady"):
+            semantic = time.time() - t0
     def ended(_m):
         return {"locus/indexing", "locus/vectors"} <= c.ended
     ready = None
@@ -196,6 +207,9 @@ def bench_once(binary, ws, issues, wait_ready, edit=None):
     return {
         "workspace": ws, "n": len(lat),
         "first_answer_s": round(first, 2), "ready_s": round(ready, 1) if ready else None,
+        "first_answer_vectors": first_stats.get("semanticReady"),
+        "first_answer_on_demand": first_stats.get("onDemand"),
+        "first_semantic_answer_s": round(semantic, 2) if semantic is not None else None,
         "locate_p50_ms": round(pct(lat, 50), 1), "locate_p95_ms": round(pct(lat, 95), 1),
         "same_issue_again_p50_ms": round(pct(same, 50), 1),
         "edited": os.path.relpath(py, ws) if py else None,

@@ -465,18 +465,22 @@ mod tests {
         assert_eq!(dense.similarity(query, &[EntityId(ix.n_entities() as u32)]), vec![0.0]);
     }
 
+    const A_PY: &str = "def parse_date(s):\n    return s.split('-')\n";
+    const B_PY: &str = "class Invoice:\n    def total(self):\n        return 0\n";
+
+    /// An index of Python files, by path and text.
+    fn python_index(files: &[(&str, &str)]) -> Index {
+        let units = files
+            .iter()
+            .map(|(p, t)| Arc::new(FileUnit::build((*p).into(), locus_syntax::Lang::Python, Arc::from(*t))))
+            .collect();
+        Index::from_units(PathBuf::from("/ws"), units, Skipped::default())
+    }
+
     #[test]
     fn vectors_made_on_demand_equal_vectors_built_for_the_whole_tree() {
         let Some((enc, _dir)) = encoder() else { return };
-        let a = "def parse_date(s):\n    return s.split('-')\n";
-        let b = "class Invoice:\n    def total(self):\n        return 0\n";
-        let unit =
-            |p: &str, t: &str| Arc::new(FileUnit::build(p.into(), locus_syntax::Lang::Python, Arc::from(t)));
-        let ix = Arc::new(Index::from_units(
-            PathBuf::from("/ws"),
-            vec![unit("a.py", a), unit("b.py", b)],
-            Skipped::default(),
-        ));
+        let ix = Arc::new(python_index(&[("a.py", A_PY), ("b.py", B_PY)]));
         let all: Vec<EntityId> = (0..ix.n_entities() as u32).map(EntityId).collect();
         let query = "the invoice total is wrong";
         let demand = DenseIndex::on_demand(ix.clone(), enc.clone(), false);
@@ -503,15 +507,7 @@ mod tests {
     #[test]
     fn vectors_patched_after_an_edit_equal_vectors_built_afresh() {
         let Some((enc, _dir)) = encoder() else { return };
-        let a = "def parse_date(s):\n    return s.split('-')\n";
-        let b = "class Invoice:\n    def total(self):\n        return 0\n";
-        let unit =
-            |p: &str, t: &str| Arc::new(FileUnit::build(p.into(), locus_syntax::Lang::Python, Arc::from(t)));
-        let ix = Index::from_units(
-            PathBuf::from("/ws"),
-            vec![unit("a.py", a), unit("b.py", b)],
-            Skipped::default(),
-        );
+        let ix = python_index(&[("a.py", A_PY), ("b.py", B_PY)]);
         let dense = DenseIndex::build(&ix, enc.clone(), true, &AtomicBool::new(false), |_, _| {}).unwrap();
         // A body edit keeps every name: same ids, and only b.py's vectors are redone.
         let edited =
@@ -526,7 +522,7 @@ mod tests {
         assert_ne!(dense.similarity(query, &all), fresh.similarity(query, &all), "the edit changed a vector");
         // A new function changes the ids: no patch.
         let renamed =
-            next.with_changes(vec![("a.py".into(), Some(format!("{a}\ndef other():\n    pass\n")))]);
+            next.with_changes(vec![("a.py".into(), Some(format!("{A_PY}\ndef other():\n    pass\n")))]);
         assert!(patched.patched(&next, &renamed).unwrap().is_none());
     }
 }
