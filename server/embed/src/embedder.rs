@@ -130,7 +130,13 @@ impl Embedder {
             tokenizer,
             tokenizer_path,
             max_tokens,
-            model_id: format!("{}-{}:{}", model::model_name(&dir), precision.label(), &model_sha[..12]),
+            // Vectors of texts cut at another length are other vectors: the id says so.
+            model_id: match max_tokens {
+                DEFAULT_MAX_TOKENS => {
+                    format!("{}-{}:{}", model::model_name(&dir), precision.label(), &model_sha[..12])
+                }
+                n => format!("{}-{}-t{n}:{}", model::model_name(&dir), precision.label(), &model_sha[..12]),
+            },
             model_path: dir.join(precision.file_name()),
             runtime_path: rt.path.clone(),
         })
@@ -163,7 +169,8 @@ impl Embedder {
     }
 
     /// `<model folder's name>-<precision>:<first 12 hex digits of the model file's sha256>`,
-    /// e.g. `locus-minilm-l6-loc-int8:8e5fae296651` or `all-minilm-l6-v2-int8:1378adbb8063`: names the
+    /// e.g. `locus-minilm-l6-loc-int8:8e5fae296651` or `all-minilm-l6-v2-int8:1378adbb8063` (with
+    /// `-t<N>` after the precision when texts are cut at N tokens instead of 256): names the
     /// vectors this embedder makes, for caches keyed by it, and says which encoder made them.
     pub fn model_id(&self) -> &str {
         &self.model_id

@@ -112,6 +112,22 @@ fn batches_of_32_keep_input_order() {
 }
 
 #[test]
+fn texts_cut_shorter_make_other_vectors_under_another_model_id() {
+    let (Some(full), Some(short)) = (common::embedder(Precision::Int8), common::embedder_cut_at(128)) else {
+        return;
+    };
+    assert_eq!(short.max_tokens(), 128);
+    assert!(short.model_id().contains("-t128:"), "{}", short.model_id());
+    assert!(!full.model_id().contains("-t"), "{}", full.model_id());
+    let long = "def f(x):\n    return g(x) + h(x)\n".repeat(40);
+    assert_eq!(short.token_ids(&long).unwrap().len(), 128);
+    let (a, b) = (full.embed(&[&long]).unwrap(), short.embed(&[&long]).unwrap());
+    // 0.945 measured: the vector of the cut text is another one.
+    let c = cosine(&a[0], &b[0]);
+    assert!(c < 0.99, "the cut changed nothing: cosine {c}");
+}
+
+#[test]
 fn empty_and_huge_texts_are_fine() {
     let Some(e) = common::embedder(Precision::Int8) else { return };
     let huge = "fn f() { g(); }\n".repeat(600_000); // ~10 MB

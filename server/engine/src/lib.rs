@@ -86,6 +86,12 @@ fn default_embed_threads() -> usize {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
+/// Tokens the encoder reads per text: `$LOCUS_EMBED_TOKENS` (2 to 512), else 0 (the model's
+/// default, 256). Vectors made at another length are cached apart (the model id says it).
+fn default_embed_tokens() -> usize {
+    std::env::var("LOCUS_EMBED_TOKENS").ok().and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
 /// Where the neural parts come from; `None` fields use the defaults (the cache that
 /// `scripts/setup.sh` fills, the models shipped in the checkout, `$LOCUS_RANKER`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -106,7 +112,7 @@ impl ModelPaths {
             model_dir: self.encoder_dir.clone(),
             runtime_path: self.runtime.clone(),
             threads: self.embed_threads.unwrap_or_else(default_embed_threads),
-            max_tokens: 0,
+            max_tokens: default_embed_tokens(),
         }
     }
 

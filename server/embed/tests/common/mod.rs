@@ -16,6 +16,12 @@ pub fn base_embedder(precision: Precision) -> Option<Embedder> {
     load(&EmbedConfig { model_dir: Some(dir), ..EmbedConfig::default() }, precision)
 }
 
+/// The real encoder reading `max_tokens` tokens per text.
+#[allow(dead_code)] // not every test file uses it
+pub fn embedder_cut_at(max_tokens: usize) -> Option<Embedder> {
+    load(&EmbedConfig { max_tokens, ..EmbedConfig::default() }, Precision::Int8)
+}
+
 fn load(cfg: &EmbedConfig, precision: Precision) -> Option<Embedder> {
     match Embedder::load_precision(cfg, precision) {
         Ok(e) => Some(e),
