@@ -16,9 +16,11 @@ use ignore::overrides::OverrideBuilder;
 use locus_syntax::Lang;
 use rayon::prelude::*;
 
-/// Files larger than this are skipped: generated tables and vendored bundles say little about
-/// where a bug is, and cost parse time and memory.
-pub const DEFAULT_MAX_FILE_BYTES: u64 = 2 * 1024 * 1024;
+/// Files larger than this are skipped: generated tables, test data and vendored bundles say
+/// little about where a bug is, and cost parse time and memory (sympy's 1.5 MB generated
+/// `test_trinomials.py` alone took 741 ms and ~110 MB of the parser's memory at the peak of a
+/// cold index; no gold file of the benchmarks is over 0.5 MB).
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 /// How much of a file is checked for NUL bytes to call it binary (git's heuristic).
 const BINARY_SNIFF: usize = 8000;

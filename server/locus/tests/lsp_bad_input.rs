@@ -373,15 +373,17 @@ fn deep_files(root: &Path) {
     );
     w("lambdas.py", format!("f = {}0\n", "lambda: ".repeat(N)));
     w("ifexpr.py", format!("v = {}c{}\n", "(a if b else ".repeat(N), ")".repeat(N)));
-    // Indentation grows with depth: 1,500 levels keep the file under the 2 MB limit.
+    // Indentation grows with depth: 1,000 levels (about 0.5 MB) keep the file under the 1 MB limit.
+    const LEVELS: usize = 1000;
     let mut ifs = String::from("def deep_ifs():\n");
     let mut defs = String::new();
-    for i in 0..1500 {
+    for i in 0..LEVELS {
         ifs.push_str(&format!("{} if x{i}:\n", " ".repeat(i)));
         defs.push_str(&format!("{}def nested_{i}():\n", " ".repeat(i)));
     }
-    ifs.push_str(&format!("{}  pass\n", " ".repeat(1500)));
-    defs.push_str(&format!("{}pass\n", " ".repeat(1500)));
+    ifs.push_str(&format!("{}  pass\n", " ".repeat(LEVELS)));
+    defs.push_str(&format!("{}pass\n", " ".repeat(LEVELS)));
+    assert!(ifs.len() < locus_index::walk::DEFAULT_MAX_FILE_BYTES as usize);
     w("ifs.py", ifs);
     w("defs.py", defs);
     w("braces.rs", format!("fn braces() {}{}\n", "{".repeat(N), "}".repeat(N)));
