@@ -89,13 +89,18 @@ class Client:
         return False
 
 
-def peak_rss_kb(pid):
+def peak_rss_kb(pid, field="VmHWM"):
+    """The process's peak (VmHWM) or current (VmRSS) resident memory in KB."""
     try:
         for line in open(f"/proc/{pid}/status"):
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     except OSError:
         return None
+
+
+def mb(kb):
+    return round(kb / 1024) if kb else None
 
 
 def pct(xs, p):
@@ -138,6 +143,7 @@ def bench_once(binary, ws, issues, wait_ready, edit=None):
             first_stats = r["result"].get("stats", {})
         else:
             time.sleep(0.05)
+    hwm_first = peak_rss_kb(c.p.pid)
     # The first answer the encoder took part in (on demand or with the tree's vectors).
     semantic = first if first_stats.get("semanticReady") else None
     while semantic is None and wait_ready and time.time() - t0 < 3600:
@@ -156,6 +162,7 @@ def bench_once(binary, ws, issues, wait_ready, edit=None):
         r = c.request("locus/locateIssue", {"text": text})
         lat.append((time.time() - t) * 1000)
         assert "result" in r, r
+    hwm_issues = peak_rss_kb(c.p.pid)
     # Edits: open a Python file and change it; time the next answer. Two kinds: a line typed
     # inside a function body (the file keeps its names: the index is patched), and a new
     # function (names change: the indexes are assembled again).
@@ -201,6 +208,7 @@ def bench_once(binary, ws, issues, wait_ready, edit=None):
                 # edited entities' vectors) finishes meanwhile, as it would.
                 time.sleep(0.5)
     rss = peak_rss_kb(c.p.pid)
+    rss_end = peak_rss_kb(c.p.pid, "VmRSS")
     c.request("shutdown", None)
     c.notify("exit", None)
     c.p.wait(timeout=30)
@@ -216,7 +224,11 @@ def bench_once(binary, ws, issues, wait_ready, edit=None):
         "edit_body_then_locate_p50_ms": round(pct(edit_ms["body"], 50), 1) if edit_ms["body"] else None,
         "edit_new_def_then_locate_p50_ms": round(pct(edit_ms["new_def"], 50), 1) if edit_ms["new_def"] else None,
         "edit_ms": {k: [round(x) for x in v] for k, v in edit_ms.items()},
-        "peak_rss_mb": round(rss / 1024) if rss else None,
+        "peak_rss_mb": mb(rss),
+        # Where the peak was reached: by the first answer, by the last issue, after the edits
+        # (the peak), and what is resident at the end.
+        "peak_rss_mb_by_phase": {"first_answer": mb(hwm_first), "issues": mb(hwm_issues),
+                                 "edits": mb(rss), "resident_at_end": mb(rss_end)},
     }
 
 

@@ -1,10 +1,14 @@
 //! Dense retrieval over an index snapshot: entity texts embedded with the ONNX encoder, cached
 //! on disk by content hash, searched exactly (a dot product per vector; vectors are unit length).
+//! In memory a vector is kept in half precision (768 bytes instead of 1,536: 34 MB less for
+//! sympy's 44k entities); the query stays in single precision.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use half::f16;
+use half::slice::HalfFloatSliceExt;
 use locus_embed::{EmbedConfig, EmbedError, Embedder, VectorStore, BATCH_SIZE, DIM};
 use locus_index::{EntityId, Index};
 use locus_search::tools::Semantic;
@@ -67,7 +71,7 @@ pub struct DenseIndex {
     /// vector the blocks lack ([`DenseIndex::on_demand`]); `None`: the blocks are all there is.
     source: Option<Arc<Index>>,
     /// Vectors made on demand, by entity.
-    extra: RwLock<FxHashMap<EntityId, Box<[f32]>>>,
+    extra: RwLock<FxHashMap<EntityId, Box<[f16]>>>,
     /// Nanoseconds spent making them.
     demand_ns: AtomicU64,
 }
@@ -76,14 +80,26 @@ pub struct DenseIndex {
 #[derive(Default)]
 struct Block {
     ids: Vec<EntityId>,
-    vecs: Vec<f32>,
+    vecs: Vec<f16>,
 }
 
 impl Block {
     fn push(&mut self, id: EntityId, v: &[f32]) {
         self.ids.push(id);
-        self.vecs.extend_from_slice(v);
+        self.vecs.extend(v.iter().map(|&x| f16::from_f32(x)));
     }
+}
+
+/// `q · v` for a vector kept in half precision (widened a vector at a time: F16C where the
+/// CPU has it).
+fn dot(q: &[f32], v: &[f16]) -> f32 {
+    let mut wide = [0.0f32; DIM];
+    v.convert_to_f32_slice(&mut wide[..v.len().min(DIM)]);
+    wide.iter().zip(q).map(|(a, b)| a * b).sum()
+}
+
+fn half(v: &[f32]) -> Box<[f16]> {
+    v.iter().map(|&x| f16::from_f32(x)).collect()
 }
 
 /// An entity whose text has no vector in the cache yet.
@@ -302,7 +318,7 @@ impl DenseIndex {
         let n = made.len();
         let mut extra = self.extra.write().unwrap_or_else(|p| p.into_inner());
         for (id, v) in made {
-            extra.entry(id).or_insert_with(|| v.into_boxed_slice());
+            extra.entry(id).or_insert_with(|| half(&v));
         }
         drop(extra);
         self.demand_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
@@ -380,15 +396,15 @@ impl DenseIndex {
 impl Semantic for DenseIndex {
     fn nearest(&self, query: &str, k: usize) -> Vec<(EntityId, f32)> {
         let Some(q) = self.query_vector(query) else { return Vec::new() };
-        let dot = |v: &[f32]| v.iter().zip(&q).map(|(a, b)| a * b).sum::<f32>();
         let mut scored: Vec<(EntityId, f32)> = self
             .blocks
             .iter()
             .flat_map(|b| b.vecs.chunks_exact(DIM).zip(&b.ids))
-            .map(|(v, &id)| (id, dot(v)))
+            .map(|(v, &id)| (id, dot(&q, v)))
             .collect();
-        scored
-            .extend(self.extra.read().unwrap_or_else(|p| p.into_inner()).iter().map(|(&id, v)| (id, dot(v))));
+        scored.extend(
+            self.extra.read().unwrap_or_else(|p| p.into_inner()).iter().map(|(&id, v)| (id, dot(&q, v))),
+        );
         let by = |a: &(EntityId, f32), b: &(EntityId, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
         if scored.len() > k {
             scored.select_nth_unstable_by(k, by);
@@ -404,12 +420,13 @@ impl Semantic for DenseIndex {
         if let Err(e) = self.ensure(ids) {
             tracing::warn!("embedding candidates on demand: {e}");
         }
-        let dot = |v: &[f32]| v.iter().zip(&q).map(|(a, b)| a * b).sum();
         let extra = self.extra.read().unwrap_or_else(|p| p.into_inner());
         ids.iter()
             .map(|id| match self.row.get(id) {
-                Some(&(f, r)) => dot(&self.blocks[f as usize].vecs[r as usize * DIM..(r as usize + 1) * DIM]),
-                None => extra.get(id).map_or(0.0, |v| dot(v)),
+                Some(&(f, r)) => {
+                    dot(&q, &self.blocks[f as usize].vecs[r as usize * DIM..(r as usize + 1) * DIM])
+                }
+                None => extra.get(id).map_or(0.0, |v| dot(&q, v)),
             })
             .collect()
     }
