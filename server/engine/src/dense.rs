@@ -86,8 +86,15 @@ struct Block {
 impl Block {
     fn push(&mut self, id: EntityId, v: &[f32]) {
         self.ids.push(id);
-        self.vecs.extend(v.iter().map(|&x| f16::from_f32(x)));
+        push_half(&mut self.vecs, v);
     }
+}
+
+/// Appends `v` narrowed to half precision (F16C where the CPU has it).
+fn push_half(dst: &mut Vec<f16>, v: &[f32]) {
+    let at = dst.len();
+    dst.resize(at + v.len(), f16::ZERO);
+    dst[at..].convert_from_f32_slice(v);
 }
 
 /// `q · v` for a vector kept in half precision (widened a vector at a time: F16C where the
@@ -96,10 +103,6 @@ fn dot(q: &[f32], v: &[f16]) -> f32 {
     let mut wide = [0.0f32; DIM];
     v.convert_to_f32_slice(&mut wide[..v.len().min(DIM)]);
     wide.iter().zip(q).map(|(a, b)| a * b).sum()
-}
-
-fn half(v: &[f32]) -> Box<[f16]> {
-    v.iter().map(|&x| f16::from_f32(x)).collect()
 }
 
 /// An entity whose text has no vector in the cache yet.
@@ -318,7 +321,11 @@ impl DenseIndex {
         let n = made.len();
         let mut extra = self.extra.write().unwrap_or_else(|p| p.into_inner());
         for (id, v) in made {
-            extra.entry(id).or_insert_with(|| half(&v));
+            extra.entry(id).or_insert_with(|| {
+                let mut h = Vec::with_capacity(DIM);
+                push_half(&mut h, &v);
+                h.into_boxed_slice()
+            });
         }
         drop(extra);
         self.demand_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
