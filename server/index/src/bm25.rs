@@ -39,7 +39,7 @@ fn intern(vocab: &mut FxHashMap<String, u32>, term: &str, next: usize) -> (u32, 
 pub struct DocTerms<'a> {
     pub doc: EntityId,
     pub len: u32,
-    pub terms: &'a [(String, u32)],
+    pub terms: &'a crate::unit::TermCounts,
 }
 
 /// Shared, copy-on-write parts: an index patched after an edit shares every posting list and
@@ -67,17 +67,24 @@ impl Bm25 {
         let mut ix = Bm25 { doc_len: vec![0; n_ids], ..Bm25::default() };
         for d in docs.filter(|d| d.len > 0) {
             ix.count_doc(&d);
-            for (term, tf) in d.terms {
+            for (term, tf) in d.terms.iter() {
                 let (id, new) = intern(&mut vocab, term, postings.len());
                 if new {
                     postings.push(Vec::new());
                 }
-                postings[id as usize].push((d.doc, *tf));
+                postings[id as usize].push((d.doc, tf));
             }
         }
         ix.live_terms = postings.len();
         ix.vocab = Arc::new(vocab);
-        ix.postings = postings.into_iter().map(Arc::new).collect();
+        // Growth by doubling leaves a list up to half empty: trimmed once it is complete.
+        ix.postings = postings
+            .into_iter()
+            .map(|mut p| {
+                p.shrink_to_fit();
+                Arc::new(p)
+            })
+            .collect();
         ix.set_avg();
         ix
     }
@@ -105,8 +112,8 @@ impl Bm25 {
             ix.n_docs -= 1;
             ix.total_len -= d.len as u64;
             ix.doc_len[d.doc.index()] = 0;
-            for (term, _) in d.terms {
-                let Some(&id) = ix.vocab.get(term.as_str()) else { continue };
+            for (term, _) in d.terms.iter() {
+                let Some(&id) = ix.vocab.get(term) else { continue };
                 let p = Arc::make_mut(&mut ix.postings[id as usize]);
                 if let Ok(at) = p.binary_search_by_key(&d.doc, |x| x.0) {
                     p.remove(at);
@@ -124,8 +131,8 @@ impl Bm25 {
     fn add<'a>(&mut self, docs: impl Iterator<Item = DocTerms<'a>>) {
         for d in docs.filter(|d| d.len > 0) {
             self.count_doc(&d);
-            for (term, tf) in d.terms {
-                let (id, new) = match self.vocab.get(term.as_str()) {
+            for (term, tf) in d.terms.iter() {
+                let (id, new) = match self.vocab.get(term) {
                     Some(&id) => (id, false),
                     None => intern(Arc::make_mut(&mut self.vocab), term, self.postings.len()),
                 };
@@ -137,8 +144,8 @@ impl Bm25 {
                     self.live_terms += 1;
                 }
                 match p.binary_search_by_key(&d.doc, |x| x.0) {
-                    Ok(at) => p[at].1 = *tf,
-                    Err(at) => p.insert(at, (d.doc, *tf)),
+                    Ok(at) => p[at].1 = tf,
+                    Err(at) => p.insert(at, (d.doc, tf)),
                 }
             }
         }
@@ -225,14 +232,12 @@ impl Bm25 {
 mod tests {
     use super::*;
 
-    fn doc(terms: &[&str]) -> Vec<(String, u32)> {
-        let mut m: FxHashMap<String, u32> = FxHashMap::default();
+    fn doc(terms: &[&str]) -> crate::unit::TermCounts {
+        let mut m: FxHashMap<&str, u32> = FxHashMap::default();
         for t in terms {
-            *m.entry(t.to_string()).or_insert(0) += 1;
+            *m.entry(t).or_insert(0) += 1;
         }
-        let mut v: Vec<_> = m.into_iter().collect();
-        v.sort();
-        v
+        crate::unit::TermCounts::from_counts(m)
     }
 
     #[test]

@@ -233,11 +233,10 @@ fn file_edges(r: &Resolver, fi: FileId, f: &FileEntry) -> FileEdges {
     for (ci, c) in u.calls.iter().enumerate() {
         let local = c.from.unwrap_or(0);
         let from = f.id_of(local);
-        let recv = c.receiver.as_deref();
+        let recv = c.receiver;
         let scope = if matches!(recv, Some("self" | "cls" | "Self" | "super()")) { local } else { 0 };
-        let targets = memo
-            .entry((c.callee.as_str(), recv, scope))
-            .or_insert_with(|| r.call_targets(fi, local, &c.callee, recv));
+        let targets =
+            memo.entry((c.callee, recv, scope)).or_insert_with(|| r.call_targets(fi, local, c.callee, recv));
         if targets.is_empty() {
             unresolved.push((from, ci as u32));
         }

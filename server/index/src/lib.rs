@@ -298,13 +298,9 @@ impl Index {
         }
         // The graph is shared when no changed file's calls changed (lines aside): its edges and
         // unresolved calls are then the same.
-        let same_calls = changed.iter().all(|&fi| {
-            let (a, b) = (&self.files[fi.index()].unit.calls, &files[fi.index()].unit.calls);
-            a.len() == b.len()
-                && a.iter()
-                    .zip(b)
-                    .all(|(x, y)| x.from == y.from && x.callee == y.callee && x.receiver == y.receiver)
-        });
+        let same_calls = changed
+            .iter()
+            .all(|&fi| self.files[fi.index()].unit.calls.same_sites(&files[fi.index()].unit.calls));
         let (lexical, graph) = rayon::join(
             || match changed_docs.is_empty() {
                 true => self.lexical.clone(),

@@ -13,14 +13,15 @@
 //! snapshot and concurrent writers (two editors on one workspace) leave one whole snapshot.
 
 use std::collections::HashMap;
-use std::io::{BufWriter, Write};
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use locus_syntax::{Call, Entity, Import, Lang};
+use bincode::Options;
+use locus_syntax::{Entity, Import, Lang};
 use serde::{Deserialize, Serialize};
 
-use crate::unit::{FileUnit, TermCounts};
+use crate::unit::{Calls, FileUnit, TermCounts};
 
 const MAGIC: &[u8; 8] = b"LOCUSIX\x01";
 
@@ -53,31 +54,85 @@ pub fn snapshot_path(cache: &Path, root: &Path) -> PathBuf {
 /// The units of a snapshot by path, or `None` when there is none usable. `Err` only carries
 /// the reason a present snapshot was rejected (for the log); callers parse instead.
 pub fn load(path: &Path) -> Result<Option<HashMap<String, Stored>>, String> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("reading {}: {e}", path.display())),
     };
+    let size = file.metadata().map_err(|e| format!("reading {}: {e}", path.display()))?.len();
+    // Decoded as it is read: the whole file is never in memory beside its units. Hashed in the
+    // buffer's chunks, below the decoder's many small reads.
+    let mut file = file;
     let build = build_id();
-    let head = MAGIC.len() + 8 + build.len();
-    if bytes.len() < head + 32 || &bytes[..MAGIC.len()] != MAGIC {
+    let mut head = [0u8; MAGIC.len() + 8 + 32];
+    if size < (head.len() + 32) as u64 || file.read_exact(&mut head).is_err() || &head[..MAGIC.len()] != MAGIC
+    {
         return Err(format!("{} is not a Locus index snapshot", path.display()));
     }
-    let n = u64::from_le_bytes(bytes[MAGIC.len()..MAGIC.len() + 8].try_into().unwrap_or_default()) as usize;
-    if bytes[MAGIC.len() + 8..head] != build[..] {
+    let n = u64::from_le_bytes(head[MAGIC.len()..MAGIC.len() + 8].try_into().unwrap_or_default());
+    if head[MAGIC.len() + 8..] != build[..] {
         return Err(format!("{} was written by another build of Locus", path.display()));
     }
-    let (body, sum) = bytes[head..].split_at(bytes.len() - head - 32);
-    if body.len() != n || blake3::hash(body).as_bytes() != sum {
-        return Err(format!("{} is truncated or corrupt", path.display()));
+    let corrupt = || format!("{} is truncated or corrupt", path.display());
+    if size != head.len() as u64 + n + 32 {
+        return Err(corrupt());
     }
-    let units: Vec<Stored> =
-        bincode::deserialize(body).map_err(|e| format!("decoding {}: {e}", path.display()))?;
+    let mut body = BufReader::with_capacity(
+        1 << 16,
+        Hashing { inner: file.take(n), hasher: blake3::Hasher::new(), len: 0 },
+    );
+    // The limit makes a damaged length fail before it is allocated (the hash is known only at
+    // the end); the encoding is `bincode::serialize`'s.
+    let units: Vec<Stored> = bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .allow_trailing_bytes()
+        .with_limit(n)
+        .deserialize_from(&mut body)
+        .map_err(|e| format!("{} is truncated or corrupt (decoding: {e})", path.display()))?;
+    let unread = body.buffer().len();
+    let Hashing { inner, hasher, len } = body.into_inner();
+    let mut sum = [0u8; 32];
+    if unread != 0
+        || len != n
+        || inner.into_inner().read_exact(&mut sum).is_err()
+        || hasher.finalize().as_bytes() != &sum
+    {
+        return Err(corrupt());
+    }
     // Marks the snapshot as recently used, for the pruning in `save`.
     if let Ok(f) = std::fs::File::options().append(true).open(path) {
         let _ = f.set_modified(std::time::SystemTime::now());
     }
     Ok(Some(units.into_iter().map(|u| (u.path.clone(), u)).collect()))
+}
+
+/// A reader or writer that hashes (blake3) and counts the bytes passing through it.
+struct Hashing<T> {
+    inner: T,
+    hasher: blake3::Hasher,
+    len: u64,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let k = self.inner.read(buf)?;
+        self.hasher.update(&buf[..k]);
+        self.len += k as u64;
+        Ok(k)
+    }
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let k = self.inner.write(buf)?;
+        self.hasher.update(&buf[..k]);
+        self.len += k as u64;
+        Ok(k)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Writes the snapshot of `units` (atomically: a temporary file renamed into place), then
@@ -94,7 +149,6 @@ pub fn save_with_limits(
     keep_bytes: u64,
 ) -> std::io::Result<()> {
     let stored: Vec<StoredRef<'_>> = units.iter().map(|u| StoredRef::of(u)).collect();
-    let body = bincode::serialize(&stored).map_err(std::io::Error::other)?;
     let dir = path.parent().ok_or_else(|| std::io::Error::other("snapshot path has no folder"))?;
     std::fs::create_dir_all(dir)?;
     static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -102,13 +156,18 @@ pub fn save_with_limits(
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("units");
     let tmp = dir.join(format!(".{name}.{}.{seq}.tmp", std::process::id()));
     let write = || -> std::io::Result<()> {
-        let mut f = BufWriter::new(std::fs::File::create(&tmp)?);
-        f.write_all(MAGIC)?;
-        f.write_all(&(body.len() as u64).to_le_bytes())?;
-        f.write_all(&build_id())?;
-        f.write_all(&body)?;
-        f.write_all(blake3::hash(&body).as_bytes())?;
-        f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&[&MAGIC[..], &0u64.to_le_bytes(), &build_id()].concat())?; // length: once known
+                                                                                // Encoded as it is written (no second copy of the workspace's units in memory), hashed
+                                                                                // in the buffer's chunks.
+        let mut body =
+            BufWriter::with_capacity(1 << 16, Hashing { inner: f, hasher: blake3::Hasher::new(), len: 0 });
+        bincode::serialize_into(&mut body, &stored).map_err(std::io::Error::other)?;
+        let Hashing { inner: mut f, hasher, len } = body.into_inner().map_err(|e| e.into_error())?;
+        f.write_all(hasher.finalize().as_bytes())?;
+        f.seek(SeekFrom::Start(MAGIC.len() as u64))?;
+        f.write_all(&len.to_le_bytes())?;
+        f.sync_all()?;
         std::fs::rename(&tmp, path)
     };
     let r = write();
@@ -167,7 +226,7 @@ pub struct Stored {
     hash: [u8; 32],
     entities: Vec<Entity>,
     imports: Vec<Import>,
-    calls: Vec<Call>,
+    calls: Calls,
     syntax_errors: u32,
     docs: Vec<TermCounts>,
     doc_lens: Vec<u32>,
@@ -204,7 +263,7 @@ struct StoredRef<'a> {
     hash: [u8; 32],
     entities: &'a [Entity],
     imports: &'a [Import],
-    calls: &'a [Call],
+    calls: &'a Calls,
     syntax_errors: u32,
     docs: &'a [TermCounts],
     doc_lens: &'a [u32],

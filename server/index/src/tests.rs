@@ -30,7 +30,7 @@ fn check_edges(files: &[(&str, &str)], kinds: &[EdgeKind], expect: Expect) {
         }
     }
     for &(from, call) in &ix.graph.unresolved {
-        let name = &ix.file_of(from).unit.calls[call as usize].callee;
+        let name = ix.file_of(from).unit.calls.get(call as usize).callee;
         lines.push(format!("{} -calls?-> {name}", ix.full_name(from)));
     }
     lines.sort();
@@ -298,7 +298,7 @@ fn dump(ix: &Index) -> String {
         .unresolved
         .iter()
         .map(|&(from, c)| {
-            format!("{} ?{}", ix.full_name(from), ix.file_of(from).unit.calls[c as usize].callee)
+            format!("{} ?{}", ix.full_name(from), ix.file_of(from).unit.calls.get(c as usize).callee)
         })
         .collect();
     unresolved.sort();
@@ -372,6 +372,17 @@ fn a_corrupt_or_foreign_snapshot_is_ignored_and_everything_parsed() {
         let reason = ix.reuse.rejected.clone().unwrap_or_default();
         assert!(reason.contains(why), "{reason}");
         assert_eq!(dump(&ix), dump(&Index::build(ws, &opts).unwrap()));
+    }
+    // Any one damaged byte (a length among them: the snapshot is decoded as it is read) is
+    // rejected without a panic or a huge allocation.
+    let fresh = dump(&Index::build(ws, &opts).unwrap());
+    for at in 0..whole.len() {
+        let mut bad = whole.clone();
+        bad[at] ^= 0xa5;
+        std::fs::write(&snap, bad).unwrap();
+        let ix = Index::build_with(ws, &opts, Some(&snap)).unwrap();
+        assert!(ix.reuse.rejected.is_some(), "byte {at}");
+        assert_eq!(dump(&ix), fresh);
     }
     // A missing snapshot is not an error: everything is parsed, nothing rejected.
     std::fs::remove_file(&snap).unwrap();
@@ -518,4 +529,57 @@ fn a_file_stem_is_found_in_any_case_style() {
         let found: Vec<String> = ix.symbols.files_with_stem(name).iter().map(|&f| ix.full_name(f)).collect();
         assert_eq!(found, ["crates/lint/src/use_exhaustive_dependencies.rs"], "{name}");
     }
+}
+
+#[test]
+fn a_document_keeps_its_terms_sorted_with_their_counts() {
+    use crate::unit::TermCounts;
+    let d = TermCounts::from_counts([("send", 2), ("adapter", 1), ("session", 3), ("a", 1)]);
+    assert_eq!(d.iter().collect::<Vec<_>>(), [("a", 1), ("adapter", 1), ("send", 2), ("session", 3)]);
+    assert_eq!(d.len(), 4);
+    for t in ["a", "adapter", "send", "session"] {
+        assert!(d.contains(t), "{t}");
+    }
+    for t in ["", "ad", "b", "sessions", "zz"] {
+        assert!(!d.contains(t), "{t}");
+    }
+    let empty = TermCounts::default();
+    assert!(empty.is_empty() && !empty.contains("a") && empty.iter().next().is_none());
+    // Built from the same counts in another order: equal (an edit compares documents).
+    assert_eq!(d, TermCounts::from_counts([("a", 1), ("session", 3), ("send", 2), ("adapter", 1)]));
+}
+
+#[test]
+fn call_sites_keep_every_name_and_line_once_per_file() {
+    use crate::unit::{CallSite, Calls};
+    use locus_syntax::Call;
+    let call = |from: Option<u32>, callee: &str, receiver: Option<&str>, line: u32| Call {
+        from,
+        callee: callee.into(),
+        receiver: receiver.map(Into::into),
+        line,
+    };
+    let calls = vec![
+        call(Some(1), "send", Some("self"), 3),
+        call(None, "main", None, 9),
+        call(Some(2), "send", Some("session"), 4),
+        call(Some(2), "self", Some("send"), 5),
+    ];
+    let c = Calls::new(&calls);
+    let back: Vec<CallSite<'_>> = c.iter().collect();
+    assert_eq!(back.len(), 4);
+    for (a, b) in calls.iter().zip(&back) {
+        assert_eq!(
+            (a.from, a.callee.as_str(), a.receiver.as_deref(), a.line),
+            (b.from, b.callee, b.receiver, b.line)
+        );
+    }
+    // Lines moved (a line typed above): the same sites; a callee changed: not.
+    let moved: Vec<Call> = calls.iter().map(|c| Call { line: c.line + 1, ..c.clone() }).collect();
+    assert!(c.same_sites(&Calls::new(&moved)));
+    let mut renamed = calls.clone();
+    renamed[1].callee = "run".into();
+    assert!(!c.same_sites(&Calls::new(&renamed)));
+    assert!(!c.same_sites(&Calls::new(&calls[..3])));
+    assert!(Calls::new(&[]).is_empty());
 }

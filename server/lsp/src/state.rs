@@ -229,8 +229,13 @@ impl State {
             match built {
                 Ok(d) => {
                     let n = d.len();
-                    *self.dense.write().unwrap_or_else(|e| e.into_inner()) = Some((ix, Arc::new(d)));
-                    *self.partial.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                    let old =
+                        self.dense.write().unwrap_or_else(|e| e.into_inner()).replace((ix, Arc::new(d)));
+                    let partial = self.partial.lock().unwrap_or_else(|e| e.into_inner()).take();
+                    // The replaced vectors (and the snapshot they held, when it was the last
+                    // holder) are freed here, off the request path.
+                    drop((old, partial));
+                    release_freed_memory();
                     if !self.embed_again.load(Ordering::SeqCst) {
                         return format!("{n} vectors ready");
                     }
@@ -323,9 +328,15 @@ impl State {
         let me = self.clone();
         let _ = tokio::task::spawn_blocking(move || {
             let next = me.snapshot().with_changes(changes);
-            *me.index.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+            let old =
+                std::mem::replace(&mut *me.index.write().unwrap_or_else(|e| e.into_inner()), Arc::new(next));
             drop(applying);
             drop(guard);
+            // The replaced snapshot is freed after the flush, not by the request waiting for it.
+            tokio::task::spawn_blocking(move || {
+                drop(old);
+                release_freed_memory();
+            });
         })
         .await;
     }
@@ -395,8 +406,12 @@ impl State {
             )
         };
         *self.root.write().unwrap_or_else(|e| e.into_inner()) = Some(next.root.clone());
-        *self.index.write().unwrap_or_else(|e| e.into_inner()) = next;
+        let old = std::mem::replace(&mut *self.index.write().unwrap_or_else(|e| e.into_inner()), next);
         self.ready.store(true, Ordering::SeqCst);
+        tokio::task::spawn_blocking(move || {
+            drop(old);
+            release_freed_memory();
+        });
         Ok(())
     }
 
@@ -433,6 +448,19 @@ impl Default for State {
 
 /// Applies one `didChange` content change to an open document's text: a range (UTF-16
 /// positions, clamped to the text) replaced, or the whole text when there is no range.
+/// Hands memory that malloc holds free back to the system. glibc keeps what a replaced snapshot
+/// or vector set freed for reuse, so every re-assembly after an edit left the server larger by
+/// about one copy of the indexes (`docs/benchmarks.md`, session 16).
+pub fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free pages of malloc's own heaps to the system.
+    unsafe {
+        let t = std::time::Instant::now();
+        libc::malloc_trim(0);
+        tracing::debug!(took = ?t.elapsed(), "freed memory returned");
+    }
+}
+
 pub fn apply_change(text: &mut String, change: TextDocumentContentChangeEvent) {
     match change.range {
         Some(r) => {

@@ -216,7 +216,7 @@ impl<'a> Fused<'a> {
         let mut matched: Vec<(f32, &str)> = self
             .query_terms
             .iter()
-            .filter(|(t, _)| doc.binary_search_by(|(d, _)| d.as_str().cmp(t)).is_ok())
+            .filter(|(t, _)| doc.contains(t))
             .map(|(t, w)| (w * bm25::idf(self.ix.lexical.n_docs(), self.ix.lexical.df(t)), t.as_str()))
             .collect();
         matched.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));

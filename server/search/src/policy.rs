@@ -664,17 +664,16 @@ impl Search<'_> {
         for &(id, score) in ranked.iter().take(REQUERY_LEADERS) {
             let l = ix.loc(id);
             let strength = (score / s1.max(1e-6)).clamp(0.0, 1.0);
-            for (t, tf) in &ix.files[l.file.index()].unit.docs[l.local as usize] {
-                if t.len() < REQUERY_MIN_TERM_LEN || in_query.contains(t.as_str()) {
+            for (t, tf) in ix.files[l.file.index()].unit.docs[l.local as usize].iter() {
+                if t.len() < REQUERY_MIN_TERM_LEN || in_query.contains(t) {
                     continue;
                 }
                 let idf = bm25::idf(n_docs, ix.lexical.df(t));
                 if idf < REQUERY_MIN_IDF {
                     continue;
                 }
-                let tf = *tf as f32;
-                *weight.entry(t.as_str()).or_insert(0.0) +=
-                    strength * tf / (tf + REQUERY_TF_SATURATION) * idf;
+                let tf = tf as f32;
+                *weight.entry(t).or_insert(0.0) += strength * tf / (tf + REQUERY_TF_SATURATION) * idf;
             }
         }
         let mut terms: Vec<(&str, f32)> = weight.into_iter().collect();
