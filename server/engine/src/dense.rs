@@ -72,8 +72,30 @@ pub struct DenseIndex {
     source: Option<Arc<Index>>,
     /// Vectors made on demand, by entity.
     extra: RwLock<FxHashMap<EntityId, Box<[f16]>>>,
+    /// The snapshot the vectors are of, without its indexes (which a holder of these vectors
+    /// would otherwise keep alive beside its successor's): what [`DenseIndex::patched`] compares.
+    made: Made,
     /// Nanoseconds spent making them.
     demand_ns: AtomicU64,
+}
+
+/// What vectors need to know of their snapshot: its ids' layout and its files' units (shared
+/// with its successors, but for the files an edit changed).
+#[derive(Clone)]
+struct Made {
+    layout: u64,
+    n_entities: usize,
+    units: Vec<Arc<locus_index::FileUnit>>,
+}
+
+impl Made {
+    fn of(ix: &Index) -> Made {
+        Made {
+            layout: ix.layout,
+            n_entities: ix.n_entities(),
+            units: ix.files.iter().map(|f| f.unit.clone()).collect(),
+        }
+    }
 }
 
 /// One file's vectors: `vecs[r * DIM..(r + 1) * DIM]` is `ids[r]`'s.
@@ -215,7 +237,7 @@ impl DenseIndex {
         }
         let blocks: Vec<Arc<Block>> = blocks.into_iter().map(Arc::new).collect();
         let row = rows_of(&blocks);
-        Ok(DenseIndex::assemble(blocks, row, Mutex::new(None), encoder, wanted_n, None))
+        Ok(DenseIndex::assemble(blocks, row, Mutex::new(None), encoder, wanted_n, None, Made::of(ix)))
     }
 
     fn assemble(
@@ -225,6 +247,7 @@ impl DenseIndex {
         encoder: Arc<Encoder>,
         wanted: usize,
         source: Option<Arc<Index>>,
+        made: Made,
     ) -> DenseIndex {
         DenseIndex {
             blocks,
@@ -235,7 +258,14 @@ impl DenseIndex {
             source,
             extra: RwLock::default(),
             demand_ns: AtomicU64::new(0),
+            made,
         }
+    }
+
+    /// The [`Index::layout`] of the snapshot these vectors were made for: they serve every
+    /// snapshot of that layout (the same entity ids).
+    pub fn layout(&self) -> u64 {
+        self.made.layout
     }
 
     /// Vectors of `ix` made as searches need them: a search embeds its candidates first
@@ -258,7 +288,8 @@ impl DenseIndex {
             }
         }
         let row = rows_of(&blocks);
-        DenseIndex::assemble(blocks, row, Mutex::new(None), encoder, wanted_n, Some(ix))
+        let made = Made::of(&ix);
+        DenseIndex::assemble(blocks, row, Mutex::new(None), encoder, wanted_n, Some(ix), made)
     }
 
     /// Whether vectors are made on demand ([`DenseIndex::on_demand`]).
@@ -336,10 +367,11 @@ impl DenseIndex {
     /// edit that kept every name ([`Index::layout`] equal): blocks of unchanged files are
     /// shared, the changed files' entities get the vectors of their new text (from the cache, or
     /// embedded now: a few). `None` when `new` does not share `old`'s entity ids.
-    pub fn patched(&self, old: &Index, new: &Index) -> Result<Option<DenseIndex>, EmbedError> {
+    pub fn patched(&self, new: &Index) -> Result<Option<DenseIndex>, EmbedError> {
+        let old = &self.made;
         if old.layout != new.layout
-            || old.n_entities() != new.n_entities()
-            || old.files.len() != new.files.len()
+            || old.n_entities != new.n_entities()
+            || old.units.len() != new.files.len()
         {
             return Ok(None);
         }
@@ -348,8 +380,8 @@ impl DenseIndex {
         let mut blocks = self.blocks.clone();
         let mut row = self.row.clone();
         let mut items = Vec::new();
-        for (fi, (a, b)) in old.files.iter().zip(&new.files).enumerate() {
-            if Arc::ptr_eq(&a.unit, &b.unit) {
+        for (fi, (a, b)) in old.units.iter().zip(&new.files).enumerate() {
+            if Arc::ptr_eq(a, &b.unit) {
                 continue;
             }
             let (mut block, missing, _) = cached_block(&self.encoder, new, fi);
@@ -371,7 +403,15 @@ impl DenseIndex {
         }
         self.encoder.store.put_many(&items)?;
         let last = Mutex::new(self.last.lock().unwrap_or_else(|p| p.into_inner()).clone());
-        Ok(Some(DenseIndex::assemble(blocks, row, last, self.encoder.clone(), self.wanted, None)))
+        Ok(Some(DenseIndex::assemble(
+            blocks,
+            row,
+            last,
+            self.encoder.clone(),
+            self.wanted,
+            None,
+            Made::of(new),
+        )))
     }
 
     /// Entities with a vector (in the blocks, or made on demand).
@@ -538,7 +578,7 @@ mod tests {
             "class Invoice:\n    def total(self):\n        return sum(line.amount for line in self.lines)\n";
         let next = ix.with_changes(vec![("b.py".into(), Some(edited.into()))]);
         assert_eq!(next.layout, ix.layout);
-        let patched = dense.patched(&ix, &next).unwrap().expect("same layout");
+        let patched = dense.patched(&next).unwrap().expect("same layout");
         let fresh = DenseIndex::build(&next, enc.clone(), true, &AtomicBool::new(false), |_, _| {}).unwrap();
         let all: Vec<EntityId> = (0..next.n_entities() as u32).map(EntityId).collect();
         let query = "the invoice total ignores its lines";
@@ -547,6 +587,6 @@ mod tests {
         // A new function changes the ids: no patch.
         let renamed =
             next.with_changes(vec![("a.py".into(), Some(format!("{A_PY}\ndef other():\n    pass\n")))]);
-        assert!(patched.patched(&next, &renamed).unwrap().is_none());
+        assert!(patched.patched(&renamed).unwrap().is_none());
     }
 }

@@ -218,6 +218,7 @@ impl Backend {
             ws2.locate(&text, &opts, &f2).map(|loc| (loc, ws2.vectors))
         })
         .await;
+        self.state.free_retired();
         if lent {
             self.refresh_vectors();
         }

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use dashmap::DashMap;
 use locus_engine::{Granularity, ModelPaths};
@@ -112,11 +112,15 @@ pub struct State {
     pub encoder: Mutex<Option<Result<Arc<locus_engine::Encoder>, String>>>,
     /// The learned localization model, once loaded (`Err`: why the fusion ranks instead).
     pub scorer: Mutex<Option<Result<Arc<locus_engine::LearnedScorer>, String>>>,
-    /// Vectors for a snapshot (used only with that very snapshot).
-    pub dense: RwLock<Option<(Arc<Index>, Arc<locus_engine::DenseIndex>)>>,
+    /// Vectors and the snapshot they were made for, not kept alive by them: a replaced
+    /// snapshot is freed at once, not when its successor's vectors are ready.
+    pub dense: RwLock<Option<(Weak<Index>, Arc<locus_engine::DenseIndex>)>>,
     /// Until a snapshot's vectors are built: vectors made on demand for its searches'
     /// candidates, shared by the searches of that snapshot.
     pub partial: Mutex<Option<(Arc<Index>, Arc<locus_engine::DenseIndex>)>>,
+    /// Snapshots replaced by an edit, freed after the search that asked for the edit
+    /// ([`State::free_retired`]): freeing a snapshot takes a core for tens of milliseconds.
+    pub retired: Mutex<Vec<Arc<Index>>>,
     /// A vector refresh is running / another one was asked for meanwhile.
     pub embedding: AtomicBool,
     pub embed_again: AtomicBool,
@@ -142,6 +146,7 @@ impl State {
             scorer: Mutex::new(None),
             dense: RwLock::new(None),
             partial: Mutex::new(None),
+            retired: Mutex::new(Vec::new()),
             embedding: AtomicBool::new(false),
             embed_again: AtomicBool::new(false),
         }
@@ -153,7 +158,7 @@ impl State {
     /// the edit started replaces them).
     pub fn dense_for(&self, ix: &Arc<Index>) -> Option<Arc<locus_engine::DenseIndex>> {
         let d = self.dense.read().unwrap_or_else(|e| e.into_inner());
-        d.as_ref().filter(|(i, _)| Arc::ptr_eq(i, ix) || i.layout == ix.layout).map(|(_, d)| d.clone())
+        d.as_ref().filter(|(i, d)| is_of(i, ix) || d.layout() == ix.layout).map(|(_, d)| d.clone())
     }
 
     /// Vectors for a search of `ix` when [`State::dense_for`] has none: made on demand for the
@@ -178,7 +183,7 @@ impl State {
     /// [`State::dense_for`] lends the predecessor's).
     pub fn dense_is_current(&self, ix: &Arc<Index>) -> bool {
         let d = self.dense.read().unwrap_or_else(|e| e.into_inner());
-        d.as_ref().is_some_and(|(i, _)| Arc::ptr_eq(i, ix))
+        d.as_ref().is_some_and(|(i, _)| is_of(i, ix))
     }
 
     /// Whether loading the encoder was tried and failed (semantic search is off this session,
@@ -219,7 +224,7 @@ impl State {
             // After an edit that kept every name, only the edited files' vectors are redone.
             let prev = self.dense.read().unwrap_or_else(|e| e.into_inner()).clone();
             let patched = match prev {
-                Some((p, d)) if p.layout == ix.layout => d.patched(&p, &ix).transpose(),
+                Some((_, d)) if d.layout() == ix.layout => d.patched(&ix).transpose(),
                 _ => None,
             };
             let built = match patched {
@@ -229,8 +234,11 @@ impl State {
             match built {
                 Ok(d) => {
                     let n = d.len();
-                    let old =
-                        self.dense.write().unwrap_or_else(|e| e.into_inner()).replace((ix, Arc::new(d)));
+                    let old = self
+                        .dense
+                        .write()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .replace((Arc::downgrade(&ix), Arc::new(d)));
                     let partial = self.partial.lock().unwrap_or_else(|e| e.into_inner()).take();
                     // The replaced vectors (and the snapshot they held, when it was the last
                     // holder) are freed here, off the request path.
@@ -332,13 +340,22 @@ impl State {
                 std::mem::replace(&mut *me.index.write().unwrap_or_else(|e| e.into_inner()), Arc::new(next));
             drop(applying);
             drop(guard);
-            // The replaced snapshot is freed after the flush, not by the request waiting for it.
-            tokio::task::spawn_blocking(move || {
-                drop(old);
-                release_freed_memory();
-            });
+            // Freed after the search that waits for this flush, not beside it.
+            me.retired.lock().unwrap_or_else(|e| e.into_inner()).push(old);
         })
         .await;
+    }
+
+    /// Frees the snapshots edits replaced, and returns the memory to the system, on a blocking
+    /// thread (what a search still reads stays: a snapshot is freed with its last holder).
+    pub fn free_retired(&self) {
+        let retired = std::mem::take(&mut *self.retired.lock().unwrap_or_else(|e| e.into_inner()));
+        if !retired.is_empty() {
+            tokio::task::spawn_blocking(move || {
+                drop(retired);
+                release_freed_memory();
+            });
+        }
     }
 
     /// Builds the full index of the root, then re-applies open documents on top.
@@ -448,6 +465,12 @@ impl Default for State {
 
 /// Applies one `didChange` content change to an open document's text: a range (UTF-16
 /// positions, clamped to the text) replaced, or the whole text when there is no range.
+/// Whether `weak` is `ix` (a `Weak` keeps its snapshot's allocation, so the address is never
+/// another snapshot's).
+fn is_of(weak: &Weak<Index>, ix: &Arc<Index>) -> bool {
+    std::ptr::eq(weak.as_ptr(), Arc::as_ptr(ix))
+}
+
 /// Hands memory that malloc holds free back to the system. glibc keeps what a replaced snapshot
 /// or vector set freed for reuse, so every re-assembly after an edit left the server larger by
 /// about one copy of the indexes (`docs/benchmarks.md`, session 16).
