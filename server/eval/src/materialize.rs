@@ -8,7 +8,7 @@
 //! 4 MiB) are skipped and listed in `missing_blobs.txt` inside the tree instead of failing the
 //! whole instance. Nothing is ever written into the mirror.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::ffi::OsStr;
 use std::fs;
 use std::io::{self, BufRead, Write};
@@ -116,6 +116,23 @@ pub fn find_git_dir(mirrors: &Path, repo: &str) -> Result<PathBuf, MaterializeEr
         queue.extend(children.into_iter().map(|c| (c, depth + 1)));
     }
     Err(MaterializeError::NoMirror { repo: repo.to_owned() })
+}
+
+/// The commit time (seconds since the epoch) of each of `commits` that the mirror of `repo`
+/// holds, by hash; an empty map when there is no mirror or git fails (the order is then the
+/// hashes', as before).
+pub fn commit_times(mirrors: &Path, repo: &str, commits: &[&str]) -> HashMap<String, i64> {
+    let Ok(dir) = find_git_dir(mirrors, repo) else { return HashMap::new() };
+    let mut args = vec!["show", "-s", "--format=%H %ct"];
+    args.extend(commits.iter().filter(|c| c.bytes().all(|b| b.is_ascii_hexdigit())).copied());
+    let Ok(out) = run_git(&dir, None, &args, None) else { return HashMap::new() };
+    String::from_utf8_lossy(&out)
+        .lines()
+        .filter_map(|l| {
+            let (hash, time) = l.split_once(' ')?;
+            Some((hash.to_owned(), time.trim().parse().ok()?))
+        })
+        .collect()
 }
 
 /// `owner/name` → `owner+name`, refusing anything that could escape the cache directory.
@@ -580,6 +597,23 @@ mod tests {
         fs::create_dir_all(git_dir.join("objects")).unwrap();
         fs::write(git_dir.join("HEAD"), "ref: refs/heads/main\n").unwrap();
         assert_eq!(find_git_dir(dir.path(), "psf/requests").unwrap(), git_dir);
+    }
+
+    /// Commit times come from the mirror (what orders a repository's trees by history); an
+    /// unknown commit or repository gives none, and nothing fails.
+    #[test]
+    fn commit_times_are_read_from_the_mirror() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut src = SourceRepo::init(&dir.path().join("src"));
+        let first = src.commit(&[("a.py", "x = 1\n")], &[]);
+        let second = src.commit(&[("a.py", "x = 2\n")], &[]);
+        let mirrors = dir.path().join("mirrors");
+        src.mirror(&mirrors, "acme+tool/repo");
+        let times = commit_times(&mirrors, "acme/tool", &[&second, &first]);
+        assert_eq!(times.len(), 2);
+        assert!(times[&first] < times[&second], "{times:?}");
+        assert!(commit_times(&mirrors, "acme/tool", &["0123456789abcdef0123456789abcdef01234567"]).is_empty());
+        assert!(commit_times(&mirrors, "acme/other", &[&first]).is_empty());
     }
 
     /// The tree of an older commit comes out as it was then (not as at HEAD), is extracted once

@@ -59,6 +59,11 @@ pub struct EvalArgs {
     /// cache when it holds them. Its time is part of the search's.
     #[arg(long, requires = "semantic")]
     pub on_demand: bool,
+    /// Parse every tree afresh, instead of reusing the parsed files an earlier tree of the same
+    /// repository shares with it (`CACHE/index/<owner>+<name>.units`, the language server's
+    /// snapshot format; a file is reused only when its path and content hash match).
+    #[arg(long)]
+    pub fresh_index: bool,
     /// Rank functions with the learned localization model (models/ranker.onnx).
     #[arg(long)]
     pub model: bool,
@@ -202,6 +207,9 @@ struct FileRow<'a> {
 
 pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     let mode: Mode = a.engine.parse().map_err(anyhow::Error::msg)?;
+    // Trees of one repository share most files: each instance parses only what differs from
+    // the last tree of its repository indexed here.
+    let snapshots = (!a.fresh_index).then(|| a.cache.join("index"));
     let mut opts = RunOptions::new(a.instances, a.gold, a.mirrors, a.cache, a.engine.clone());
     opts.repos = a.repo;
     opts.ids = a.ids;
@@ -283,7 +291,14 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
                 Some((p, ix, ms)) if p == root => (ix, ms),
                 _ => {
                     let t = Instant::now();
-                    let ix = Arc::new(Index::build(root, &WalkOptions::default())?);
+                    let snapshot =
+                        snapshots.as_ref().map(|d| d.join(format!("{}.units", issue.repo.replace('/', "+"))));
+                    let ix = Arc::new(Index::build_with(root, &WalkOptions::default(), snapshot.as_deref())?);
+                    if let Some(path) = snapshot.filter(|_| ix.reuse.changed()) {
+                        if let Err(e) = ix.save_snapshot(&path) {
+                            tracing::warn!("could not write the index snapshot {}: {e}", path.display());
+                        }
+                    }
                     let ms = t.elapsed().as_secs_f64() * 1000.0;
                     *last.lock().unwrap_or_else(|e| e.into_inner()) =
                         Some((root.to_path_buf(), ix.clone(), ms));
