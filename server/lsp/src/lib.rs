@@ -339,6 +339,7 @@ impl Backend {
             return Err(invalid("expected { files?: boolean }"));
         }
         self.state.flush().await;
+        self.state.free_retired();
         let ix = self.state.snapshot();
         let notices = self.state.notices.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let mut v = json!({

@@ -340,8 +340,14 @@ impl State {
                 std::mem::replace(&mut *me.index.write().unwrap_or_else(|e| e.into_inner()), Arc::new(next));
             drop(applying);
             drop(guard);
-            // Freed after the search that waits for this flush, not beside it.
-            me.retired.lock().unwrap_or_else(|e| e.into_inner()).push(old);
+            // Freed after the search that waits for this flush, not beside it (a caller that is
+            // not a search frees them at once; past a few, they are freed here).
+            let mut retired = me.retired.lock().unwrap_or_else(|e| e.into_inner());
+            retired.push(old);
+            if retired.len() > MAX_RETIRED {
+                drop(retired);
+                me.free_retired();
+            }
         })
         .await;
     }
@@ -463,8 +469,9 @@ impl Default for State {
     }
 }
 
-/// Applies one `didChange` content change to an open document's text: a range (UTF-16
-/// positions, clamped to the text) replaced, or the whole text when there is no range.
+/// Snapshots replaced by edits and kept for [`State::free_retired`] at most.
+const MAX_RETIRED: usize = 4;
+
 /// Whether `weak` is `ix` (a `Weak` keeps its snapshot's allocation, so the address is never
 /// another snapshot's).
 fn is_of(weak: &Weak<Index>, ix: &Arc<Index>) -> bool {
@@ -484,6 +491,8 @@ pub fn release_freed_memory() {
     }
 }
 
+/// Applies one `didChange` content change to an open document's text: a range (UTF-16
+/// positions, clamped to the text) replaced, or the whole text when there is no range.
 pub fn apply_change(text: &mut String, change: TextDocumentContentChangeEvent) {
     match change.range {
         Some(r) => {
