@@ -24,31 +24,49 @@ impl Scope {
     }
 }
 
-struct Walker<'a> {
+struct Walker<'a, 't> {
     src: &'a str,
     out: &'a mut ParsedFile,
+    /// Cursors of finished child walks, reset for the next one: a new cursor per node was a
+    /// measurable share of parsing (each allocates its stack).
+    cursors: Vec<tree_sitter::TreeCursor<'t>>,
 }
 
 /// Recursion guard: deeper trees (generated code) are visited only this far.
 const MAX_DEPTH: usize = 400;
 
 pub(crate) fn extract(src: &str, root: Node, out: &mut ParsedFile) {
-    let mut w = Walker { src, out };
+    let mut w = Walker { src, out, cursors: Vec::new() };
     w.visit_children(root, Scope::Module, 0);
 }
 
-impl Walker<'_> {
-    fn visit_children(&mut self, node: Node, scope: Scope, depth: usize) {
+impl<'t> Walker<'_, 't> {
+    fn visit_children(&mut self, node: Node<'t>, scope: Scope, depth: usize) {
         if depth > MAX_DEPTH {
             return;
         }
-        let mut cursor = node.walk();
-        for child in node.named_children(&mut cursor) {
-            self.visit(child, scope, depth + 1);
+        let mut cursor = match self.cursors.pop() {
+            Some(mut c) => {
+                c.reset(node);
+                c
+            }
+            None => node.walk(),
+        };
+        if cursor.goto_first_child() {
+            loop {
+                let child = cursor.node();
+                if child.is_named() {
+                    self.visit(child, scope, depth + 1);
+                }
+                if !cursor.goto_next_sibling() {
+                    break;
+                }
+            }
         }
+        self.cursors.push(cursor);
     }
 
-    fn visit(&mut self, node: Node, scope: Scope, depth: usize) {
+    fn visit(&mut self, node: Node<'t>, scope: Scope, depth: usize) {
         match node.kind() {
             "function_definition" => self.function(node, node, scope, Vec::new(), depth),
             "class_definition" => self.class(node, node, scope, Vec::new(), depth),
@@ -89,7 +107,7 @@ impl Walker<'_> {
     /// The parent and name of a definition that is an entity of its own. Definitions inside a
     /// function (nested functions and classes) and nameless ones are not: their contents are
     /// visited as part of the enclosing scope, and `None` is returned.
-    fn head(&mut self, def: Node, scope: Scope, depth: usize) -> Option<(Option<u32>, String)> {
+    fn head(&mut self, def: Node<'t>, scope: Scope, depth: usize) -> Option<(Option<u32>, String)> {
         let parent = match scope {
             Scope::Function(_) => None,
             Scope::Class(p) => Some(Some(p)),
@@ -116,7 +134,14 @@ impl Walker<'_> {
         sig
     }
 
-    fn function(&mut self, outer: Node, def: Node, scope: Scope, decorators: Vec<String>, depth: usize) {
+    fn function(
+        &mut self,
+        outer: Node<'t>,
+        def: Node<'t>,
+        scope: Scope,
+        decorators: Vec<String>,
+        depth: usize,
+    ) {
         let Some((parent, name)) = self.head(def, scope, depth) else { return };
         let body = def.child_by_field_name("body");
         let qual = self.qualify(parent, &name);
@@ -138,7 +163,7 @@ impl Walker<'_> {
         self.visit_children(def, Scope::Function(idx), depth);
     }
 
-    fn class(&mut self, outer: Node, def: Node, scope: Scope, decorators: Vec<String>, depth: usize) {
+    fn class(&mut self, outer: Node<'t>, def: Node<'t>, scope: Scope, decorators: Vec<String>, depth: usize) {
         let Some((parent, name)) = self.head(def, scope, depth) else { return };
         let body = def.child_by_field_name("body");
         let mut bases = Vec::new();
