@@ -74,7 +74,7 @@ pub fn load(path: &Path) -> Result<Option<HashMap<String, Stored>>, String> {
         return Err(format!("{} was written by another build of Locus", path.display()));
     }
     let corrupt = || format!("{} is truncated or corrupt", path.display());
-    if size != head.len() as u64 + n + 32 {
+    if n.checked_add(head.len() as u64 + 32) != Some(size) {
         return Err(corrupt());
     }
     let mut body = BufReader::with_capacity(
@@ -157,9 +157,10 @@ pub fn save_with_limits(
     let tmp = dir.join(format!(".{name}.{}.{seq}.tmp", std::process::id()));
     let write = || -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&[&MAGIC[..], &0u64.to_le_bytes(), &build_id()].concat())?; // length: once known
-                                                                                // Encoded as it is written (no second copy of the workspace's units in memory), hashed
-                                                                                // in the buffer's chunks.
+        // The body's length is written once it is known, at the end.
+        f.write_all(&[&MAGIC[..], &0u64.to_le_bytes(), &build_id()].concat())?;
+        // Encoded as it is written (no second copy of the workspace's units in memory), hashed
+        // in the buffer's chunks.
         let mut body =
             BufWriter::with_capacity(1 << 16, Hashing { inner: f, hasher: blake3::Hasher::new(), len: 0 });
         bincode::serialize_into(&mut body, &stored).map_err(std::io::Error::other)?;
