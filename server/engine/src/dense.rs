@@ -363,10 +363,11 @@ impl DenseIndex {
         Ok(n)
     }
 
-    /// The vectors of `new`, an index patched from `old` (the one these vectors are for) by an
-    /// edit that kept every name ([`Index::layout`] equal): blocks of unchanged files are
+    /// The vectors of `new`, an index patched from the one these vectors are for by an edit
+    /// that kept every name ([`Index::layout`] equal): blocks of unchanged files are
     /// shared, the changed files' entities get the vectors of their new text (from the cache, or
-    /// embedded now: a few). `None` when `new` does not share `old`'s entity ids.
+    /// embedded now: a few). `None` when `new` does not share the entity ids of the snapshot
+    /// these vectors were made for.
     pub fn patched(&self, new: &Index) -> Result<Option<DenseIndex>, EmbedError> {
         let old = &self.made;
         if old.layout != new.layout

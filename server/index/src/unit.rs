@@ -9,15 +9,38 @@ use serde::{Deserialize, Serialize};
 
 use crate::text;
 
+/// Strings stored in one buffer: the `i`-th is `text[ends[i - 1]..ends[i]]`. Where a unit keeps
+/// many short strings (a document's terms, a file's call names), one allocation instead of one
+/// per string.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Packed {
+    text: Box<str>,
+    ends: Box<[u32]>,
+}
+
+impl Packed {
+    fn new<'s>(strings: impl ExactSizeIterator<Item = &'s str>) -> Packed {
+        let (mut text, mut ends) = (String::new(), Vec::with_capacity(strings.len()));
+        for s in strings {
+            text.push_str(s);
+            ends.push(text.len() as u32);
+        }
+        Packed { text: text.into(), ends: ends.into() }
+    }
+
+    fn get(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.text[start..self.ends[i] as usize]
+    }
+}
+
 /// An entity's lexical document: its distinct terms, sorted, each with its frequency in the
-/// entity. One buffer holds every term: a `String` per term was, for sympy, 2.4 M allocations
-/// and most of the parsed units' memory.
+/// entity. For sympy a `String` per term was 1.1 M allocations.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TermCounts {
-    /// The terms, concatenated in order.
-    text: Box<str>,
-    /// Per term: where it ends in `text`, and its frequency.
-    ends: Box<[(u32, u32)]>,
+    terms: Packed,
+    /// Per term, its frequency.
+    counts: Box<[u32]>,
 }
 
 impl TermCounts {
@@ -25,29 +48,24 @@ impl TermCounts {
     pub fn from_counts<S: AsRef<str>>(counts: impl IntoIterator<Item = (S, u32)>) -> TermCounts {
         let mut v: Vec<(S, u32)> = counts.into_iter().collect();
         v.sort_unstable_by(|a, b| a.0.as_ref().cmp(b.0.as_ref()));
-        let mut text = String::with_capacity(v.iter().map(|(t, _)| t.as_ref().len()).sum());
-        let mut ends = Vec::with_capacity(v.len());
-        for (t, n) in &v {
-            text.push_str(t.as_ref());
-            ends.push((text.len() as u32, *n));
+        TermCounts {
+            terms: Packed::new(v.iter().map(|(t, _)| t.as_ref())),
+            counts: v.iter().map(|t| t.1).collect(),
         }
-        TermCounts { text: text.into(), ends: ends.into() }
     }
 
     /// Number of distinct terms.
     pub fn len(&self) -> usize {
-        self.ends.len()
+        self.counts.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.counts.is_empty()
     }
 
     /// The `i`-th term and its frequency.
     pub fn get(&self, i: usize) -> (&str, u32) {
-        let start = if i == 0 { 0 } else { self.ends[i - 1].0 as usize };
-        let (end, n) = self.ends[i];
-        (&self.text[start..end as usize], n)
+        (self.terms.get(i), self.counts[i])
     }
 
     /// The terms with their frequencies, in order.
@@ -60,7 +78,7 @@ impl TermCounts {
         let (mut lo, mut hi) = (0, self.len());
         while lo < hi {
             let mid = (lo + hi) / 2;
-            match self.get(mid).0.cmp(term) {
+            match self.terms.get(mid).cmp(term) {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
                 std::cmp::Ordering::Equal => return true,
@@ -71,13 +89,11 @@ impl TermCounts {
 }
 
 /// A file's call sites (`receiver.callee(...)`), compact: each name is stored once per file and a
-/// site is four numbers. As `locus_syntax::Call`s, sympy's 699 k sites took 91 MB.
+/// site is four numbers. As `locus_syntax::Call`s, sympy's 699 k sites took about 91 MB.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Calls {
-    /// The file's distinct callee and receiver names, concatenated.
-    names: Box<str>,
-    /// Where each name ends in `names`.
-    ends: Box<[u32]>,
+    /// The file's distinct callee and receiver names.
+    names: Packed,
     sites: Box<[Site]>,
 }
 
@@ -104,30 +120,24 @@ pub struct CallSite<'a> {
 
 impl Calls {
     pub fn new(calls: &[locus_syntax::Call]) -> Calls {
-        fn id<'a>(
-            ids: &mut FxHashMap<&'a str, u32>,
-            names: &mut String,
-            ends: &mut Vec<u32>,
-            name: &'a str,
-        ) -> u32 {
-            *ids.entry(name).or_insert_with(|| {
-                names.push_str(name);
-                ends.push(names.len() as u32);
-                ends.len() as u32 - 1
-            })
-        }
         let mut ids: FxHashMap<&str, u32> = FxHashMap::default();
-        let (mut names, mut ends) = (String::new(), Vec::new());
-        let mut sites = Vec::with_capacity(calls.len());
-        for c in calls {
-            let callee = id(&mut ids, &mut names, &mut ends, &c.callee);
-            let receiver = match &c.receiver {
-                Some(r) => id(&mut ids, &mut names, &mut ends, r),
-                None => NONE,
-            };
-            sites.push(Site { from: c.from.unwrap_or(NONE), callee, receiver, line: c.line });
-        }
-        Calls { names: names.into(), ends: ends.into(), sites: sites.into() }
+        let mut names: Vec<&str> = Vec::new();
+        let mut id = |name| {
+            *ids.entry(name).or_insert_with(|| {
+                names.push(name);
+                names.len() as u32 - 1
+            })
+        };
+        let sites = calls
+            .iter()
+            .map(|c| Site {
+                from: c.from.unwrap_or(NONE),
+                callee: id(c.callee.as_str()),
+                receiver: c.receiver.as_deref().map_or(NONE, &mut id),
+                line: c.line,
+            })
+            .collect();
+        Calls { names: Packed::new(names.into_iter()), sites }
     }
 
     pub fn len(&self) -> usize {
@@ -138,19 +148,13 @@ impl Calls {
         self.sites.is_empty()
     }
 
-    fn name(&self, id: u32) -> &str {
-        let i = id as usize;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        &self.names[start..self.ends[i] as usize]
-    }
-
     /// The `i`-th call site.
     pub fn get(&self, i: usize) -> CallSite<'_> {
         let s = self.sites[i];
         CallSite {
             from: (s.from != NONE).then_some(s.from),
-            callee: self.name(s.callee),
-            receiver: (s.receiver != NONE).then(|| self.name(s.receiver)),
+            callee: self.names.get(s.callee as usize),
+            receiver: (s.receiver != NONE).then(|| self.names.get(s.receiver as usize)),
             line: s.line,
         }
     }

@@ -291,8 +291,12 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
                 Some((p, ix, ms)) if p == root => (ix, ms),
                 _ => {
                     let t = Instant::now();
-                    let snapshot =
-                        snapshots.as_ref().map(|d| d.join(format!("{}.units", issue.repo.replace('/', "+"))));
+                    let snapshot = match &snapshots {
+                        Some(d) => {
+                            Some(d.join(format!("{}.units", locus_eval::materialize::repo_slug(issue.repo)?)))
+                        }
+                        None => None,
+                    };
                     let ix = Arc::new(Index::build_with(root, &WalkOptions::default(), snapshot.as_deref())?);
                     if let Some(path) = snapshot.filter(|_| ix.reuse.changed()) {
                         if let Err(e) = ix.save_snapshot(&path) {
