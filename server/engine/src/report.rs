@@ -103,6 +103,11 @@ pub struct Stats {
     /// Per turn, how many calls the learned policy valued and declined (one more entry when it
     /// stopped because none was worth making).
     pub declined_calls: Vec<u32>,
+    /// Leading files whose every function the learned models ranked.
+    pub pool_files: usize,
+    /// Why the learned policy widened that pool, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pool_widened: Option<String>,
 }
 
 /// One issued call, as the stats show it.
@@ -162,6 +167,8 @@ impl Stats {
                 }
                 per_turn
             },
+            pool_files: t.pool_files,
+            pool_widened: t.pool_widened.clone(),
         }
     }
 }

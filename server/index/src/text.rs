@@ -50,7 +50,7 @@ pub fn split_identifier(ident: &str) -> Vec<String> {
 }
 
 /// Longest token indexed; longer runs (base64, hashes) say nothing a person would search for.
-const MAX_TOKEN: usize = 64;
+pub const MAX_TOKEN: usize = 64;
 
 /// Distinct words remembered per thread before the memo is cleared.
 const MEMO_LIMIT: usize = 200_000;

@@ -145,6 +145,9 @@ pub fn print_explain(loc: &Localization) {
         print_declined(t, i as u32 + 1);
     }
     print_declined(t, t.turns.len() as u32 + 1);
+    if let Some(why) = &t.pool_widened {
+        println!("candidate pool widened: {why}");
+    }
     let mut tools: Vec<_> = t.ms_by_tool.iter().collect();
     tools.sort_by(|a, b| a.0.cmp(b.0));
     let per_tool: Vec<String> = tools.iter().map(|(k, v)| format!("{k} {v:.1} ms")).collect();

@@ -361,6 +361,12 @@ pub struct Trace {
     /// rank, the fusion did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model_not_trained_on: Option<locus_syntax::Lang>,
+    /// Leading files whose every function the learned scorer saw ([`Options::pool_files`], or
+    /// more when the policy widened the pool).
+    pub pool_files: usize,
+    /// Why the learned policy widened the candidate pool, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pool_widened: Option<String>,
     /// The calls the learned policy valued and did not issue, best value first within a turn.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub declined: Vec<DeclinedCall>,

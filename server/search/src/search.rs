@@ -16,7 +16,7 @@ use crate::localization::{
     CallTrace, Cancelled, ConsideredCall, DeclinedCall, Localization, Mode, Options, Policy, Stop, Trace,
     TurnTrace,
 };
-use crate::policy::{Planned, LEADERS_COMPARED};
+use crate::policy::{Planned, CONFIDENT, LEADERS_COMPARED, WIDE_POOL_FILES};
 use crate::rerank::{self, Scorer};
 use crate::signals::{self, Signal};
 use crate::tools::{self, Call, Hit, Semantic};
@@ -38,8 +38,8 @@ pub fn locate(
         crate::issue::essential(issue)
     };
     let fused = search(ix, dense, scorer, &issue, opts, cancel)?;
-    let order =
-        rerank::rerank(&fused, scorer, opts.collect_features, opts.collect_candidates, opts.pool_files);
+    let pool_files = fused.trace.pool_files;
+    let order = rerank::rerank(&fused, scorer, opts.collect_features, opts.collect_candidates, pool_files);
     Ok(fused.localize(order, opts.max_results, opts.collect_features))
 }
 
@@ -92,8 +92,17 @@ pub fn search<'a>(
             s.learned_turns(&sigs, &decider, t0)?
         }
     };
+    let widened = match decider {
+        Decider::Model(..) => s.widen_pool(),
+        _ => None,
+    };
     let calls = s.fused.trace.calls;
     let trace = &mut s.fused.trace;
+    trace.pool_files = opts.pool_files;
+    if let Some((files, why)) = widened.filter(|w| w.0 > opts.pool_files) {
+        trace.pool_files = files;
+        trace.pool_widened = Some(why);
+    }
     trace.stop = stop;
     trace.efficiency = if calls == 0 { 0.0 } else { s.g_sum / calls as f32 };
     trace.ms = t0.elapsed().as_secs_f64() * 1000.0;
@@ -160,10 +169,11 @@ impl Search<'_> {
     }
 
     /// The learned policy's turns. First the exact lookups the issue's signals ask for (names,
-    /// frames, paths, literal text), then the broad queries on the whole issue (lexical, and
-    /// semantic when the vectors are there), then expansions of the leading candidates: each
-    /// turn but the broad one values its candidate calls and issues, best first, those whose
-    /// value clears the threshold (all of them when exploring), within the call budget. Stops
+    /// frames, literal text), then the broad queries on the whole issue (lexical, and
+    /// semantic when the vectors are there) with the outlines of the files it names by path,
+    /// then expansions of the leading candidates: each turn values its candidate calls (the
+    /// broad queries excepted) and issues, best first, those whose value clears the threshold
+    /// (all of them when exploring), within the call budget. Stops
     /// when no call is worth making, or, after an expansion turn, when the leading functions
     /// did not change. One turn more than the hand-set policy's limit: the signals' lookups and
     /// the broad queries are two turns.
@@ -174,7 +184,12 @@ impl Search<'_> {
         t0: Instant,
     ) -> Result<Stop, Cancelled> {
         let opts = self.opts;
-        let signals = self.signal_candidates(sigs);
+        // Outlines of whole files the issue names by path are valued after the narrow lookups
+        // ran: a file whose named entities were found already adds less.
+        let (paths, signals): (Vec<Planned>, Vec<Planned>) = self
+            .signal_candidates(sigs)
+            .into_iter()
+            .partition(|p| matches!(p.call, Call::Outline { .. }) && !p.frame);
         if !signals.is_empty() {
             let (batch, skipped) = self.choose(signals, decider);
             if batch.is_empty() {
@@ -183,8 +198,10 @@ impl Search<'_> {
                 self.run_turn(batch, skipped)?;
             }
         }
-        let broad = self.issue_calls();
-        self.run_turn(broad, 0)?;
+        let (mut broad, skipped) =
+            if paths.is_empty() { (Vec::new(), 0) } else { self.choose(paths, decider) };
+        broad.extend(self.issue_calls());
+        self.run_turn(broad, skipped)?;
         let mut prev_top = self.fused.top_functions(LEADERS_COMPARED);
         while self.fused.trace.turns.len() <= opts.max_turns as usize {
             if t0.elapsed().as_millis() as u64 >= opts.budget_ms {
@@ -216,6 +233,25 @@ impl Search<'_> {
             prev_top = top;
         }
         Ok(Stop::TurnLimit)
+    }
+
+    /// How deep the learned policy takes the rankers' candidate pool, and why, when the search
+    /// ends unsure: no leading function stands out (the expansions' [`CONFIDENT`]), so the
+    /// fix's file may well rank below the [`rerank::POOL_FILES`] leading ones; then every
+    /// function of the [`WIDE_POOL_FILES`] leading files is a candidate.
+    fn widen_pool(&self) -> Option<(usize, String)> {
+        let ranked = self.fused.ranked_functions();
+        let &(_, s1) = ranked.first()?;
+        let s2 = ranked.get(1).map(|r| r.1).unwrap_or(0.0);
+        let confidence = if s1 > 0.0 { (s1 - s2) / s1 } else { 0.0 };
+        (confidence <= CONFIDENT).then(|| {
+            (
+                WIDE_POOL_FILES,
+                format!(
+                    "every function of the {WIDE_POOL_FILES} leading files ranked: no leading function stands out (confidence {confidence:.2}, at most {CONFIDENT})"
+                ),
+            )
+        })
     }
 
     /// The calls of `cands` the learned policy issues, best value first, and how many it

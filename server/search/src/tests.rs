@@ -459,8 +459,22 @@ fn a_literal_with_a_word_no_document_holds_is_nowhere_in_the_workspace() {
     // Partial words at the ends say nothing: "turn" may be the end of "return".
     assert!(may_occur(&ix, "turn order.tot"));
     assert!(!may_occur(&ix, "the refund was declined by the gateway"));
+    // A compound word at an edge must be inside some indexed word: "elper_3" is in
+    // "helper_31"; "refund_gateway" (a name from the reporter's own code) is in none.
+    assert!(may_occur(&ix, "elper_3"));
+    assert!(may_occur(&ix, "x = helper_3"));
+    assert!(!may_occur(&ix, "refund_gateway"));
+    assert!(!may_occur(&ix, "RefundGateway(order)"));
     // Every literal the index rules out, grep finds nowhere.
-    for lit in ["refund was declined", "order.total - amount", "x + 29", "helper_31(x)"] {
+    for lit in [
+        "refund was declined",
+        "order.total - amount",
+        "x + 29",
+        "helper_31(x)",
+        "elper_3",
+        "refund_gateway",
+        "RefundGateway(order)",
+    ] {
         if !may_occur(&ix, lit) {
             assert!(crate::tools::grep(&ix, lit).is_empty(), "{lit}");
         }
@@ -481,4 +495,48 @@ fn an_outline_of_several_lines_is_the_union_of_each_lines_outline() {
     assert_eq!(got, expected);
     // Each line's enclosing function first, the file after.
     assert_eq!(both.iter().filter(|h| h.score == 1.0).count(), 2);
+}
+
+#[test]
+fn the_learned_policy_takes_a_bare_name_as_the_qualified_one_and_outlines_named_files_with_the_broad_query() {
+    let shop = "class Order:\n    def total(self):\n        return sum(self.items)\n\n\
+                class Invoice:\n    def total(self):\n        return self.amount\n";
+    let ix =
+        index_of(&[("shop.py", shop.to_string()), ("cart.py", "def add(item):\n    pass\n".to_string())]);
+    let issue = "`Order.total` fails on an empty order: `total` should be 0. The code is in shop.py.";
+    let everything = Valuing { value: |_| 0.9, threshold: 0.5 };
+    let opts =
+        Options { policy: Policy::Learned, collect_calls: true, max_results: 100, ..Options::default() };
+    let loc = locate(&ix, None, Some(&everything), issue, &opts, &AtomicBool::new(false)).unwrap();
+    let t = &loc.trace;
+    let calls: Vec<Vec<&str>> =
+        t.turns.iter().map(|turn| turn.calls.iter().map(|c| c.call.as_str()).collect()).collect();
+    // `total` is taken as the `Order.total` the issue also writes: `Invoice.total` is another.
+    assert!(t.considered.iter().any(|c| c.call == "symbol(Order.total)"), "{calls:?}");
+    assert!(!t.considered.iter().any(|c| c.call == "symbol(total)"), "{calls:?}");
+    // The file named by path is outlined in the broad turn, after the names were looked up.
+    assert!(calls[0].contains(&"symbol(Order.total)"), "{calls:?}");
+    assert!(calls[0].iter().all(|c| c.starts_with("symbol(")), "{calls:?}");
+    assert!(calls[1].contains(&"outline(shop.py)"), "{calls:?}");
+    assert!(calls[1].iter().any(|c| c.starts_with("lexical(")), "{calls:?}");
+}
+
+#[test]
+fn an_unsure_learned_search_widens_the_pool_and_says_why() {
+    let ix = workspace();
+    let everything = Valuing { value: |_| 0.9, threshold: 0.5 };
+    let opts = Options { policy: Policy::Learned, ..Options::default() };
+    // Two functions share the issue's words and no name picks one: the search ends unsure.
+    let issue = "the refund amount of an order is wrong";
+    let loc = locate(&ix, None, Some(&everything), issue, &opts, &AtomicBool::new(false)).unwrap();
+    assert_eq!(loc.trace.pool_files, crate::policy::WIDE_POOL_FILES);
+    let why = loc.trace.pool_widened.as_deref().expect("widened");
+    assert!(why.contains("no leading function stands out"), "{why}");
+    // A search led by one function it was told the name of keeps the default pool, as does the
+    // hand-set policy.
+    let sure = run_with(&ix, Some(&everything), &opts);
+    assert_eq!((sure.trace.pool_files, sure.trace.pool_widened.is_none()), (crate::rerank::POOL_FILES, true));
+    let hand =
+        locate(&ix, None, Some(&everything), issue, &Options::default(), &AtomicBool::new(false)).unwrap();
+    assert_eq!(hand.trace.pool_files, crate::rerank::POOL_FILES);
 }
