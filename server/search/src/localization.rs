@@ -75,6 +75,10 @@ pub struct Options {
     pub policy: Policy,
     /// The learned policy's value threshold instead of the one its model was trained with.
     pub call_threshold: Option<f32>,
+    /// Whether the learned policy may widen the rankers' candidate pool when its search ends
+    /// unsure ([`Trace::pool_widened`]). Off while the encoder's vectors are made on demand:
+    /// every candidate would need one, four times as many.
+    pub widen_pool: bool,
 }
 
 /// Who decides which calls a search issues.
@@ -133,6 +137,7 @@ impl Default for Options {
             collect_calls: false,
             policy: Policy::Hand,
             call_threshold: None,
+            widen_pool: true,
         }
     }
 }

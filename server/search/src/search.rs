@@ -93,7 +93,7 @@ pub fn search<'a>(
         }
     };
     let widened = match decider {
-        Decider::Model(..) => s.widen_pool(),
+        Decider::Model(..) if opts.widen_pool => s.widen_pool(),
         _ => None,
     };
     let calls = s.fused.trace.calls;

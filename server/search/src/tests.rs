@@ -532,6 +532,10 @@ fn an_unsure_learned_search_widens_the_pool_and_says_why() {
     assert_eq!(loc.trace.pool_files, crate::policy::WIDE_POOL_FILES);
     let why = loc.trace.pool_widened.as_deref().expect("widened");
     assert!(why.contains("no leading function stands out"), "{why}");
+    // Not while vectors are made on demand (the engine turns it off).
+    let kept = Options { widen_pool: false, ..opts.clone() };
+    let narrow = locate(&ix, None, Some(&everything), issue, &kept, &AtomicBool::new(false)).unwrap();
+    assert_eq!((narrow.trace.pool_files, narrow.trace.pool_widened), (crate::rerank::POOL_FILES, None));
     // A search led by one function it was told the name of keeps the default pool, as does the
     // hand-set policy.
     let sure = run_with(&ix, Some(&everything), &opts);
