@@ -170,8 +170,8 @@ impl Bm25 {
         self.vocab.get(term).map(|&t| self.postings[t as usize].len() as u32).unwrap_or(0)
     }
 
-    /// Whether some term held by a document contains `needle` (a scan of the vocabulary, a few
-    /// milliseconds on a 30k-entity workspace: far less than searching the text).
+    /// Whether some term held by a document contains `needle`: a scan of the vocabulary, which
+    /// is much smaller than the text it was made from.
     pub fn any_term_containing(&self, needle: &str) -> bool {
         self.vocab.iter().any(|(t, &i)| !self.postings[i as usize].is_empty() && t.contains(needle))
     }
