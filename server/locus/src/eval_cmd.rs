@@ -84,6 +84,11 @@ pub struct EvalArgs {
     /// pools are for --features dumps that scripts/model/pool_experiments.py cuts down.
     #[arg(long, default_value_t = locus_search::POOL_FILES)]
     pub pool_files: usize,
+    /// Gitignore-style globs of files every tree is indexed without (repeatable), as the
+    /// language server's `locus.exclude` setting: what an answer from part of a workspace
+    /// (`--exclude '**/tests/**'`) is worth. The gold is scored as always.
+    #[arg(long)]
+    pub exclude: Vec<String>,
 }
 
 /// The leave-one-repository-out models of `--model-folds`, loaded once each.
@@ -283,6 +288,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
         call_threshold: a.policy_threshold,
         ..Options::default()
     };
+    let walk = WalkOptions { exclude: a.exclude.clone(), ..WalkOptions::default() };
     // The engine sees the issue's text and repository, never the patch or the gold.
     let locate = |root: &Path, issue: &Issue<'_>| -> anyhow::Result<Prediction> {
         let (ix, index_ms) = {
@@ -297,7 +303,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
                         }
                         None => None,
                     };
-                    let ix = Arc::new(Index::build_with(root, &WalkOptions::default(), snapshot.as_deref())?);
+                    let ix = Arc::new(Index::build_with(root, &walk, snapshot.as_deref())?);
                     if let Some(path) = snapshot.filter(|_| ix.reuse.changed()) {
                         if let Err(e) = ix.save_snapshot(&path) {
                             tracing::warn!("could not write the index snapshot {}: {e}", path.display());
