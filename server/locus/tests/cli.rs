@@ -121,3 +121,65 @@ fn missing_workspace_is_a_clear_error() {
     assert!(!ok);
     assert!(err.contains("not a directory"), "{err}");
 }
+
+/// `git` in `dir` with a fixed identity and date, so the test does not depend on the machine's
+/// git configuration; returns its trimmed stdout.
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"])
+        .args(["-c", "commit.gpgsign=false"])
+        .env("GIT_AUTHOR_DATE", "2020-01-01T00:00:00Z")
+        .env("GIT_COMMITTER_DATE", "2020-01-01T00:00:00Z")
+        .args(args)
+        .output()
+        .expect("run git");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn eval_exclude_indexes_every_tree_without_the_globbed_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let src = root.join("src");
+    std::fs::create_dir_all(src.join("pkg/tests")).unwrap();
+    std::fs::write(src.join("pkg/refunds.py"), "def apply_refund(order):\n    return order.total\n").unwrap();
+    std::fs::write(
+        src.join("pkg/tests/test_refunds.py"),
+        "def test_apply_refund_twice():\n    refund = apply_refund(order)\n    refund = apply_refund(order)\n",
+    )
+    .unwrap();
+    git(&src, &["init", "-q"]);
+    git(&src, &["add", "-A"]);
+    git(&src, &["commit", "-q", "-m", "first"]);
+    let commit = git(&src, &["rev-parse", "HEAD"]);
+    let mirrors = root.join("mirrors");
+    std::fs::create_dir_all(&mirrors).unwrap();
+    git(&mirrors, &["clone", "-q", "--bare", src.to_str().unwrap(), "o+r/repo"]);
+    let instance = serde_json::json!({
+        "instance_id": "o__r-1", "repo": "o/r", "base_commit": commit,
+        "problem_statement": "apply_refund refunds twice when the refund is applied twice",
+        "patch": "diff --git a/x b/x",
+    });
+    std::fs::write(root.join("i.jsonl"), format!("{instance}\n")).unwrap();
+    let gold = serde_json::json!({"instance_id": "o__r-1", "files": ["pkg/refunds.py"], "all_files": ["pkg/refunds.py"]});
+    std::fs::write(root.join("g.jsonl"), format!("{gold}\n")).unwrap();
+    let files_ranked = |extra: &[&str], out: &str| -> Vec<String> {
+        let p = |x: &str| root.join(x).to_str().unwrap().to_string();
+        let (i, g, m, c, o) = (p("i.jsonl"), p("g.jsonl"), p("mirrors"), p("cache"), p(out));
+        let mut args =
+            vec!["eval", "--instances", &i, "--gold", &g, "--mirrors", &m, "--cache", &c, "--out", &o];
+        args.extend_from_slice(&["--engine", "bm25"]);
+        args.extend_from_slice(extra);
+        let (ok, _, err) = locus(&args);
+        assert!(ok, "eval failed: {err}");
+        let line = std::fs::read_to_string(root.join(out).join("per_instance.jsonl")).unwrap();
+        let v: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+        v["ranked_files"].as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_string()).collect()
+    };
+    let all = files_ranked(&[], "all");
+    assert!(all.contains(&"pkg/tests/test_refunds.py".to_string()), "{all:?}");
+    let without = files_ranked(&["--exclude", "**/tests/**"], "without");
+    assert_eq!(without, vec!["pkg/refunds.py".to_string()]);
+}
