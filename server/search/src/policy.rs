@@ -360,8 +360,7 @@ impl Search<'_> {
             return (Vec::new(), 0);
         }
         let s1 = ranked[0].1;
-        let s2 = ranked.get(1).map(|r| r.1).unwrap_or(0.0);
-        let confidence = if s1 > 0.0 { (s1 - s2) / s1 } else { 0.0 };
+        let confidence = confidence(&ranked);
         self.confidence = confidence;
         let breadth = match self.opts.mode {
             Mode::Fixed => FIXED_BREADTH,
@@ -558,8 +557,7 @@ impl Search<'_> {
         let ix = self.fused.ix;
         let ranked = self.fused.ranked_functions();
         let Some(&(_, s1)) = ranked.first() else { return Vec::new() };
-        let s2 = ranked.get(1).map(|r| r.1).unwrap_or(0.0);
-        self.confidence = if s1 > 0.0 { (s1 - s2) / s1 } else { 0.0 };
+        self.confidence = confidence(&ranked);
         let mut out = Vec::new();
         for (rank, &(leader, score)) in ranked.iter().take(WIDEST).enumerate() {
             if self.expanded.contains(&leader) {
@@ -755,6 +753,18 @@ pub(crate) fn may_occur(ix: &locus_index::Index, literal: &str) -> bool {
 fn is_compound(w: &str) -> bool {
     let inner = w.trim_matches('_');
     inner.len() <= text::MAX_TOKEN && text::split_identifier(inner).len() > 1
+}
+
+/// How far a ranking's leader stands out: `(s1 - s2) / s1` of its two leading scores (0 for an
+/// empty ranking or a leader scored 0).
+pub(crate) fn confidence(ranked: &[(EntityId, f32)]) -> f32 {
+    let s1 = ranked.first().map_or(0.0, |r| r.1);
+    let s2 = ranked.get(1).map_or(0.0, |r| r.1);
+    if s1 > 0.0 {
+        (s1 - s2) / s1
+    } else {
+        0.0
+    }
 }
 
 /// The last segment of a qualified name (`a.b.name`, `a::name`); `None` for a bare name.

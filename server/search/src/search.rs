@@ -16,7 +16,7 @@ use crate::localization::{
     CallTrace, Cancelled, ConsideredCall, DeclinedCall, Localization, Mode, Options, Policy, Stop, Trace,
     TurnTrace,
 };
-use crate::policy::{Planned, CONFIDENT, LEADERS_COMPARED, WIDE_POOL_FILES};
+use crate::policy::{self, Planned, CONFIDENT, LEADERS_COMPARED, WIDE_POOL_FILES};
 use crate::rerank::{self, Scorer};
 use crate::signals::{self, Signal};
 use crate::tools::{self, Call, Hit, Semantic};
@@ -241,9 +241,10 @@ impl Search<'_> {
     /// function of the [`WIDE_POOL_FILES`] leading files is a candidate.
     fn widen_pool(&self) -> Option<(usize, String)> {
         let ranked = self.fused.ranked_functions();
-        let &(_, s1) = ranked.first()?;
-        let s2 = ranked.get(1).map(|r| r.1).unwrap_or(0.0);
-        let confidence = if s1 > 0.0 { (s1 - s2) / s1 } else { 0.0 };
+        if ranked.is_empty() {
+            return None;
+        }
+        let confidence = policy::confidence(&ranked);
         (confidence <= CONFIDENT).then(|| {
             (
                 WIDE_POOL_FILES,
