@@ -42,7 +42,8 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 1)]
     pub jobs: usize,
     /// Also write each instance's candidate features (JSON lines) here: the localization
-    /// model's training data. Use with a fresh --out so no instance is reused.
+    /// model's training data. Use with a fresh --out so no instance is reused. The learned
+    /// policy does not widen the pool in such a run (the rankers train on their standard pool).
     #[arg(long)]
     pub features: Option<PathBuf>,
     /// Also write, per instance, every call the search policy considered in each turn (issued
@@ -286,6 +287,8 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
         pool_files: a.pool_files,
         policy: a.policy,
         call_threshold: a.policy_threshold,
+        // Training data for the rankers is their standard pool (`Options::widen_pool`).
+        widen_pool: features_out.is_none(),
         ..Options::default()
     };
     let walk = WalkOptions { exclude: a.exclude.clone(), ..WalkOptions::default() };
