@@ -79,6 +79,10 @@ pub struct Stats {
     pub stop: Stop,
     /// Whether the index was complete when the search read it.
     pub index_ready: bool,
+    /// Files read but not yet in the index the search read (test code a cold build's second
+    /// stage was still parsing); absent when none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files_pending: Option<usize>,
     /// Whether learned models were loaded (`ranking` says whether they ordered this answer).
     pub learned_ranking: bool,
     pub ranking: RankedBy,
@@ -134,6 +138,7 @@ impl Stats {
             signals: t.signals,
             stop: t.stop,
             index_ready,
+            files_pending: None,
             learned_ranking: ws.scorer.is_some(),
             ranking: t.ranking,
             model_not_trained_on: t.model_not_trained_on,

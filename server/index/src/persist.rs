@@ -235,9 +235,14 @@ pub struct Stored {
 }
 
 impl Stored {
+    /// Whether this is the unit of a text of `lang` with blake3 `hash` ([`Stored::unit`]).
+    pub fn matches(&self, lang: Lang, hash: [u8; 32]) -> bool {
+        self.lang == lang && self.hash == hash && self.entities.len() == self.docs.len()
+    }
+
     /// The unit again, when `text` is what it was built from (same language and hash).
     pub fn unit(self, lang: Lang, text: Arc<str>, hash: [u8; 32]) -> Option<FileUnit> {
-        if self.lang != lang || self.hash != hash || self.entities.len() != self.docs.len() {
+        if !self.matches(lang, hash) {
             return None;
         }
         Some(FileUnit {

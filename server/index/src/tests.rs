@@ -583,3 +583,58 @@ fn call_sites_keep_every_name_and_line_once_per_file() {
     assert!(!c.same_sites(&Calls::new(&calls[..3])));
     assert!(Calls::new(&[]).is_empty());
 }
+
+#[test]
+fn a_staged_build_leaves_much_test_code_for_later_and_adds_it_as_a_fresh_build_has_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let ws = dir.path();
+    std::fs::create_dir_all(ws.join("pkg/tests")).unwrap();
+    std::fs::write(ws.join("pkg/refunds.py"), "def apply_refund(order):\n    return order.total\n").unwrap();
+    std::fs::write(ws.join("pkg/tests/test_small.py"), "def test_small():\n    apply_refund(1)\n").unwrap();
+    let opts = WalkOptions::default();
+    // Little test code: one stage.
+    let (one, later) = Index::build_staged(ws, &opts, None).unwrap();
+    assert!(later.is_none());
+    assert_eq!(dump(&one), dump(&Index::build(ws, &opts).unwrap()));
+
+    // Test code over DEFER_MIN_BYTES (in files under the 1 MB limit), and a large generated
+    // file: left for the second stage.
+    for k in 0..4 {
+        let big: String = (0..9_000)
+            .map(|n| format!("def test_refund_{n}():\n    assert apply_refund({n}) == {n}\n\n"))
+            .collect();
+        assert!(
+            big.len() * 4 > crate::DEFER_MIN_BYTES
+                && big.len() < crate::walk::DEFAULT_MAX_FILE_BYTES as usize
+        );
+        std::fs::write(ws.join(format!("pkg/tests/test_refunds_{k}.py")), &big).unwrap();
+    }
+    let table: String = (0..30_000).map(|i| format!("T{i} = {i}\n")).collect();
+    assert!(table.len() > crate::DEFER_LARGE_FILE);
+    std::fs::write(ws.join("pkg/table.py"), &table).unwrap();
+    let snap = crate::persist::snapshot_path(cache.path(), &ws.canonicalize().unwrap());
+    let (first, later) = Index::build_staged(ws, &opts, Some(&snap)).unwrap();
+    let later = later.expect("deferred");
+    assert_eq!(later.files(), 6);
+    assert!(later.bytes() >= crate::DEFER_MIN_BYTES);
+    let paths: Vec<&str> = first.files.iter().map(|f| f.unit.path.as_str()).collect();
+    assert_eq!(paths, ["pkg/refunds.py"]);
+    let full = Index::build(ws, &opts).unwrap();
+    let added = first.with_units(later.parse(), |_| false);
+    assert_eq!(dump(&added), dump(&full));
+
+    // A file an edit touched meanwhile keeps its edited state: the parsed unit is not added.
+    let (first, later) = Index::build_staged(ws, &opts, Some(&snap)).unwrap();
+    let edited = first.with_changes(vec![("pkg/tests/test_small.py".into(), None)]);
+    let added = edited.with_units(later.unwrap().parse(), |p| p == "pkg/tests/test_small.py");
+    assert!(!added.files.iter().any(|f| f.unit.path == "pkg/tests/test_small.py"));
+    assert_eq!(added.files.len(), full.files.len() - 1);
+
+    // Units the snapshot holds are taken in the first stage, test code or not.
+    full.save_snapshot(&snap).unwrap();
+    let (warm, later) = Index::build_staged(ws, &opts, Some(&snap)).unwrap();
+    assert!(later.is_none());
+    assert_eq!((warm.reuse.reused, warm.reuse.parsed), (7, 0));
+    assert_eq!(dump(&warm), dump(&full));
+}

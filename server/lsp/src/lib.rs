@@ -163,6 +163,7 @@ impl Backend {
         self.state.flush().await;
         // Readiness as of the snapshot this search reads, not as of its answer.
         let index_ready = self.state.ready.load(Ordering::SeqCst);
+        let files_pending = self.state.files_pending.load(Ordering::SeqCst);
         let ix = self.state.snapshot();
         // Vectors lent by the snapshot an edit patched (same ids) are refreshed after this
         // search, not beside it: the answer to a re-run after typing does not share the cores
@@ -255,7 +256,8 @@ impl Backend {
             locs.push((l, format!("[{:.2}] {} — {}", r.score, item.name, r.reason)));
             items.push(item);
         }
-        let stats = Stats::new(&ws, &loc, granularity, index_ready);
+        let mut stats = Stats::new(&ws, &loc, granularity, index_ready);
+        stats.files_pending = (files_pending > 0).then_some(files_pending);
         let result = serde_json::to_value(LocateResult { items, stats }).map_err(|e| Error {
             code: ErrorCode::InternalError,
             message: format!("the result could not be written: {e}").into(),
@@ -346,6 +348,7 @@ impl Backend {
             "root": self.state.root(),
             "indexReady": self.state.ready.load(Ordering::SeqCst),
             "indexing": self.state.indexing.load(Ordering::SeqCst) > 0,
+            "filesPending": self.state.files_pending.load(Ordering::SeqCst),
             "embedding": self.state.embedding.load(Ordering::SeqCst),
             "files": ix.files.len(),
             "entities": ix.n_entities(),
@@ -490,7 +493,33 @@ impl Backend {
             )
             .await;
         }
-        let result = self.state.build_full().await;
+        let mut result = self.state.build_full().await;
+        if let Ok(Some(stage)) = &mut result {
+            // Searches run on the first stage's index meanwhile (`stats.filesPending`).
+            if progress {
+                let ix = self.state.snapshot();
+                let message = format!(
+                    "{} files searchable; parsing {} test files ({:.1} MB)",
+                    ix.files.len(),
+                    stage.files(),
+                    stage.bytes() as f64 / 1e6
+                );
+                self.progress(
+                    &token,
+                    WorkDoneProgress::Report(WorkDoneProgressReport {
+                        cancellable: Some(false),
+                        message: Some(message),
+                        percentage: None,
+                    }),
+                )
+                .await;
+            }
+        }
+        let result = match result {
+            Ok(Some(stage)) => self.state.second_stage(stage).await,
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
         self.state.indexing.fetch_sub(1, Ordering::SeqCst);
         // Before the progress ends, so a client that sees the end (or asks `locus/status`
         // after it) already sees `embedding`.

@@ -5,7 +5,7 @@
 //! snapshot by `flush`, which every query calls first, so an answer always reflects every edit
 //! the client sent before the query.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
@@ -124,6 +124,32 @@ pub struct State {
     /// A vector refresh is running / another one was asked for meanwhile.
     pub embedding: AtomicBool,
     pub embed_again: AtomicBool,
+    /// Counts [`State::build_full`]s: a second stage belongs to the build that started it.
+    pub builds: AtomicUsize,
+    /// While a build's second stage parses the test code it left out ([`Index::build_staged`]):
+    /// the paths edits changed since, which keep their edited state when the stage adds its units.
+    pub touched: Mutex<Option<HashSet<String>>>,
+    /// Files read but not in the index yet (a build's second stage is parsing them).
+    pub files_pending: AtomicUsize,
+}
+
+/// The second stage of a build ([`State::build_full`]): test code to parse and add.
+pub struct SecondStage {
+    deferred: locus_index::Deferred,
+    build: usize,
+    /// The first stage's units as read from disk, and where the snapshot of both is written.
+    disk_units: Vec<Arc<locus_index::unit::FileUnit>>,
+    snapshot: Option<PathBuf>,
+}
+
+impl SecondStage {
+    pub fn files(&self) -> usize {
+        self.deferred.files()
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.deferred.bytes()
+    }
 }
 
 impl State {
@@ -149,6 +175,9 @@ impl State {
             retired: Mutex::new(Vec::new()),
             embedding: AtomicBool::new(false),
             embed_again: AtomicBool::new(false),
+            builds: AtomicUsize::new(0),
+            touched: Mutex::new(None),
+            files_pending: AtomicUsize::new(0),
         }
     }
 
@@ -333,6 +362,9 @@ impl State {
         if changes.is_empty() {
             return;
         }
+        if let Some(t) = self.touched.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            t.extend(changes.iter().map(|c| c.0.clone()));
+        }
         let me = self.clone();
         let _ = tokio::task::spawn_blocking(move || {
             let next = me.snapshot().with_changes(changes);
@@ -364,10 +396,14 @@ impl State {
         }
     }
 
-    /// Builds the full index of the root, then re-applies open documents on top.
-    pub async fn build_full(self: &Arc<Self>) -> Result<(), String> {
-        let Some(root) = self.root() else { return Ok(()) };
+    /// Builds the full index of the root, then re-applies open documents on top. On a cold
+    /// tree with much test code to parse, in two stages ([`Index::build_staged`]): the index
+    /// stored here (searches use it at once) leaves that code out, and the returned
+    /// [`SecondStage`] adds it ([`State::second_stage`]).
+    pub async fn build_full(self: &Arc<Self>) -> Result<Option<SecondStage>, String> {
+        let Some(root) = self.root() else { return Ok(None) };
         let _guard = self.rebuild.lock().await;
+        let build = self.builds.fetch_add(1, Ordering::SeqCst) + 1;
         // Edits queued before this walk are superseded by it: it reads the disk afresh, and the
         // open buffers are applied again at the end. Replaying them could apply a disk event
         // judged under the old exclusions (a deletion of a path the new ones take).
@@ -380,16 +416,21 @@ impl State {
         // session) are not parsed again; the snapshot is rewritten in the background.
         let built = match tokio::task::spawn_blocking(move || {
             let snapshot = root.canonicalize().ok().map(|r| locus_engine::snapshot_path(&r));
-            Index::build_with(&root, &opts, snapshot.as_deref()).map(|ix| (ix, snapshot))
+            Index::build_staged(&root, &opts, snapshot.as_deref()).map(|(ix, later)| (ix, later, snapshot))
         })
         .await
         {
             Ok(r) => r.map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
-        let built = built.map(|(ix, snapshot)| {
+        let mut second = None;
+        let built = built.map(|(ix, later, snapshot)| {
             let ix = Arc::new(ix);
-            if let Some(path) = snapshot.filter(|_| ix.reuse.changed()) {
+            if let Some(deferred) = later {
+                // The snapshot is written once the second stage has the whole tree.
+                let disk_units = ix.files.iter().map(|f| f.unit.clone()).collect();
+                second = Some(SecondStage { deferred, build, disk_units, snapshot });
+            } else if let Some(path) = snapshot.filter(|_| ix.reuse.changed()) {
                 let ix = ix.clone();
                 tokio::task::spawn_blocking(move || {
                     if let Err(e) = ix.save_snapshot(&path) {
@@ -430,9 +471,49 @@ impl State {
         };
         *self.root.write().unwrap_or_else(|e| e.into_inner()) = Some(next.root.clone());
         let old = std::mem::replace(&mut *self.index.write().unwrap_or_else(|e| e.into_inner()), next);
+        // Edits from here on are recorded for the second stage (under the lock it still holds).
+        *self.touched.lock().unwrap_or_else(|e| e.into_inner()) = second.as_ref().map(|_| HashSet::default());
+        self.files_pending.store(second.as_ref().map_or(0, |s| s.files()), Ordering::SeqCst);
+        // Complete only without a second stage; searches use this index either way.
+        self.ready.store(second.is_none(), Ordering::SeqCst);
+        tokio::task::spawn_blocking(move || {
+            drop(old);
+            release_freed_memory();
+        });
+        Ok(second)
+    }
+
+    /// Parses the test code a build left out and adds it to the current snapshot (which has
+    /// every edit since), except files an edit changed or removed meanwhile: their edited state
+    /// stands. Nothing is added when a newer build started meanwhile (it read the disk again).
+    /// Searches go on from the first stage's snapshot while it parses.
+    pub async fn second_stage(self: &Arc<Self>, stage: SecondStage) -> Result<(), String> {
+        let SecondStage { deferred, build, mut disk_units, snapshot } = stage;
+        let units = tokio::task::spawn_blocking(move || deferred.parse()).await.map_err(|e| e.to_string())?;
+        let _guard = self.rebuild.lock().await;
+        if self.builds.load(Ordering::SeqCst) != build {
+            return Ok(());
+        }
+        let touched = self.touched.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or_default();
+        let me = self.clone();
+        let added = units.clone();
+        let next =
+            tokio::task::spawn_blocking(move || me.snapshot().with_units(added, |p| touched.contains(p)))
+                .await
+                .map_err(|e| e.to_string())?;
+        let old =
+            std::mem::replace(&mut *self.index.write().unwrap_or_else(|e| e.into_inner()), Arc::new(next));
+        self.files_pending.store(0, Ordering::SeqCst);
         self.ready.store(true, Ordering::SeqCst);
         tokio::task::spawn_blocking(move || {
             drop(old);
+            if let Some(path) = snapshot {
+                disk_units.extend(units);
+                disk_units.sort_by(|a, b| a.path.cmp(&b.path));
+                if let Err(e) = locus_index::persist::save(&path, &disk_units) {
+                    tracing::warn!("could not write the index snapshot {}: {e}", path.display());
+                }
+            }
             release_freed_memory();
         });
         Ok(())
