@@ -65,6 +65,12 @@ pub struct EvalArgs {
     /// snapshot format; a file is reused only when its path and content hash match).
     #[arg(long)]
     pub fresh_index: bool,
+    /// Answer from the first stage of the language server's cold build (`Index::build_staged`:
+    /// test code and files over 256 KB left out when at least 2 MB of them must be parsed),
+    /// every tree parsed afresh as on a cold open: what the answers given before the second
+    /// stage has added those files are worth.
+    #[arg(long, conflicts_with = "fresh_index")]
+    pub first_stage: bool,
     /// Rank functions with the learned localization model (models/ranker.onnx).
     #[arg(long)]
     pub model: bool,
@@ -215,7 +221,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     let mode: Mode = a.engine.parse().map_err(anyhow::Error::msg)?;
     // Trees of one repository share most files: each instance parses only what differs from
     // the last tree of its repository indexed here.
-    let snapshots = (!a.fresh_index).then(|| a.cache.join("index"));
+    let snapshots = (!a.fresh_index && !a.first_stage).then(|| a.cache.join("index"));
     let mut opts = RunOptions::new(a.instances, a.gold, a.mirrors, a.cache, a.engine.clone());
     opts.repos = a.repo;
     opts.ids = a.ids;
@@ -306,7 +312,10 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
                         }
                         None => None,
                     };
-                    let ix = Arc::new(Index::build_with(root, &walk, snapshot.as_deref())?);
+                    let ix = Arc::new(match a.first_stage {
+                        true => Index::build_staged(root, &walk, None)?.0,
+                        false => Index::build_with(root, &walk, snapshot.as_deref())?,
+                    });
                     if let Some(path) = snapshot.filter(|_| ix.reuse.changed()) {
                         if let Err(e) = ix.save_snapshot(&path) {
                             tracing::warn!("could not write the index snapshot {}: {e}", path.display());

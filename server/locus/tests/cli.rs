@@ -138,18 +138,19 @@ fn git(dir: &std::path::Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-#[test]
-fn eval_exclude_indexes_every_tree_without_the_globbed_files() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
+/// A bare mirror `o+r/repo` under `root/mirrors` of one commit holding `files`, its instance
+/// (`i.jsonl`, about refunds applied twice) and gold (`g.jsonl`: `pkg/refunds.py`); returns the
+/// files `locus eval --engine bm25` ranks for it with `extra` arguments, the run written to `out`.
+fn eval_one_commit<'r>(
+    root: &'r std::path::Path,
+    files: &[(&str, String)],
+) -> impl Fn(&[&str], &str) -> Vec<String> + 'r {
     let src = root.join("src");
-    std::fs::create_dir_all(src.join("pkg/tests")).unwrap();
-    std::fs::write(src.join("pkg/refunds.py"), "def apply_refund(order):\n    return order.total\n").unwrap();
-    std::fs::write(
-        src.join("pkg/tests/test_refunds.py"),
-        "def test_apply_refund_twice():\n    refund = apply_refund(order)\n    refund = apply_refund(order)\n",
-    )
-    .unwrap();
+    for (path, text) in files {
+        let p = src.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
     git(&src, &["init", "-q"]);
     git(&src, &["add", "-A"]);
     git(&src, &["commit", "-q", "-m", "first"]);
@@ -165,7 +166,7 @@ fn eval_exclude_indexes_every_tree_without_the_globbed_files() {
     std::fs::write(root.join("i.jsonl"), format!("{instance}\n")).unwrap();
     let gold = serde_json::json!({"instance_id": "o__r-1", "files": ["pkg/refunds.py"], "all_files": ["pkg/refunds.py"]});
     std::fs::write(root.join("g.jsonl"), format!("{gold}\n")).unwrap();
-    let files_ranked = |extra: &[&str], out: &str| -> Vec<String> {
+    move |extra: &[&str], out: &str| -> Vec<String> {
         let p = |x: &str| root.join(x).to_str().unwrap().to_string();
         let (i, g, m, c, o) = (p("i.jsonl"), p("g.jsonl"), p("mirrors"), p("cache"), p(out));
         let mut args =
@@ -177,9 +178,40 @@ fn eval_exclude_indexes_every_tree_without_the_globbed_files() {
         let line = std::fs::read_to_string(root.join(out).join("per_instance.jsonl")).unwrap();
         let v: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
         v["ranked_files"].as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_string()).collect()
-    };
+    }
+}
+
+const REFUNDS: &str = "def apply_refund(order):\n    return order.total\n";
+
+#[test]
+fn eval_exclude_indexes_every_tree_without_the_globbed_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let test = "def test_apply_refund_twice():\n    refund = apply_refund(order)\n    refund = apply_refund(order)\n";
+    let files_ranked = eval_one_commit(
+        dir.path(),
+        &[("pkg/refunds.py", REFUNDS.to_string()), ("pkg/tests/test_refunds.py", test.to_string())],
+    );
     let all = files_ranked(&[], "all");
     assert!(all.contains(&"pkg/tests/test_refunds.py".to_string()), "{all:?}");
     let without = files_ranked(&["--exclude", "**/tests/**"], "without");
     assert_eq!(without, vec!["pkg/refunds.py".to_string()]);
+}
+
+#[test]
+fn eval_first_stage_answers_without_the_test_code_a_cold_open_parses_later() {
+    let dir = tempfile::tempdir().unwrap();
+    // Over 2 MB of test code (files under the 1 MB limit): the server's first stage leaves it out.
+    let mut files = vec![("pkg/refunds.py", REFUNDS.to_string())];
+    let names = ["pkg/tests/test_a.py", "pkg/tests/test_b.py", "pkg/tests/test_c.py", "pkg/tests/test_d.py"];
+    for name in names {
+        let text: String = (0..9_000)
+            .map(|n| format!("def test_refund_{n}():\n    assert apply_refund({n}) == {n}\n\n"))
+            .collect();
+        files.push((name, text));
+    }
+    let files_ranked = eval_one_commit(dir.path(), &files);
+    let all = files_ranked(&[], "all");
+    assert!(all.iter().any(|f| f.starts_with("pkg/tests/")), "{all:?}");
+    let first = files_ranked(&["--first-stage"], "first");
+    assert_eq!(first, vec!["pkg/refunds.py".to_string()]);
 }
