@@ -579,3 +579,66 @@ fn a_hostile_workspace_is_indexed_with_every_skip_counted() {
     assert!(!c.stderr_all().contains("panicked"), "{}", c.stderr_tail(4000));
     assert_eq!(c.shutdown(), Some(0));
 }
+
+/// Over 2 MB of test code (even with two files deleted) in files under the 1 MB limit: a cold
+/// open indexes the rest first.
+fn much_test_code(root: &Path) {
+    small_workspace(root);
+    std::fs::create_dir_all(root.join("billing/tests")).unwrap();
+    for k in 0..5 {
+        let text: String = (0..12_000)
+            .map(|n| format!("def test_total_{n}():\n    assert compute_discount_total([{n}], 0) == {n}\n\n"))
+            .collect();
+        std::fs::write(root.join(format!("billing/tests/test_total_{k}.py")), text).unwrap();
+    }
+    std::fs::write(root.join("billing/tests/test_coupon.py"), "def test_coupon():\n    pass\n").unwrap();
+}
+
+#[test]
+fn a_cold_open_answers_first_and_edits_made_while_test_code_is_parsed_stand() {
+    let dir = tempfile::tempdir().unwrap();
+    much_test_code(dir.path());
+    let c = Client::start(dir.path(), options());
+    // Open and edit a test file and delete another on disk, at once: whichever stage these
+    // messages meet, the whole index must end with the buffer's text and without the file.
+    let edited = "def test_coupon_edited_marker():\n    pass\n";
+    let small = dir.path().join("billing/tests/test_coupon.py");
+    c.notify(
+        "textDocument/didOpen",
+        json!({ "textDocument": { "uri": uri_of(&small), "languageId": "python", "version": 1, "text": edited } }),
+    );
+    let gone = dir.path().join("billing/tests/test_total_3.py");
+    std::fs::remove_file(&gone).unwrap();
+    c.notify("workspace/didChangeWatchedFiles", json!({ "changes": [{ "uri": uri_of(&gone), "type": 3 }] }));
+    // Answers come before the whole tree is indexed; `filesPending` says what is missing.
+    let t = Instant::now();
+    let first = loop {
+        let r = c.locate(json!({ "text": ISSUE }));
+        if !r["items"].as_array().unwrap().is_empty() {
+            break r;
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "no answer: {}", c.stderr_tail(3000));
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(names(&first)[0], EXPECTED);
+    if first["stats"]["indexReady"] == false {
+        assert!(first["stats"]["filesPending"].as_u64().unwrap() > 0, "{}", first["stats"]);
+    }
+    // Again while the test code may still be parsed: the buffer changed, another file deleted.
+    let edited = "def test_coupon_edited_again():\n    pass\n";
+    change(&c, &uri_of(&small), 2, json!([{ "text": edited }]));
+    let gone = dir.path().join("billing/tests/test_total_2.py");
+    std::fs::remove_file(&gone).unwrap();
+    c.notify("workspace/didChangeWatchedFiles", json!({ "changes": [{ "uri": uri_of(&gone), "type": 3 }] }));
+    let s = c.wait_indexed(Duration::from_secs(120));
+    assert_eq!(s["filesPending"], 0, "{s}");
+    // Every file is in, as it is now: the buffer over the disk, the deleted files gone.
+    let listed = c.status(true)["fileList"].as_array().unwrap().len();
+    assert_eq!(listed, 7, "billing/{{coupon,__init__}}.py, lib.rs, 3 test_total files, test_coupon.py");
+    let live = file_status(&c, "billing/tests/test_coupon.py").expect("the open test file");
+    assert_eq!(live["hash"], hash_of("billing/tests/test_coupon.py", edited));
+    assert!(file_status(&c, "billing/tests/test_total_3.py").is_none());
+    assert!(file_status(&c, "billing/tests/test_total_2.py").is_none());
+    assert!(file_status(&c, "billing/tests/test_total_0.py").is_some());
+    c.shutdown();
+}
