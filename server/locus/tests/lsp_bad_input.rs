@@ -642,3 +642,14 @@ fn a_cold_open_answers_first_and_edits_made_while_test_code_is_parsed_stand() {
     assert!(file_status(&c, "billing/tests/test_total_0.py").is_some());
     c.shutdown();
 }
+
+#[test]
+fn a_client_that_never_accepts_a_progress_token_does_not_hold_the_index_back() {
+    let dir = tempfile::tempdir().unwrap();
+    small_workspace(dir.path());
+    let c = Client::start_ignoring(dir.path(), options(), &[], &["window/workDoneProgress/create"]);
+    // Well within the server's 5 s wait for the token: the build did not wait for it.
+    c.wait_indexed(Duration::from_secs(4));
+    assert_answers(&c, "a progress token never accepted");
+    c.shutdown();
+}

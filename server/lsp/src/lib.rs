@@ -386,13 +386,6 @@ impl Backend {
         let progress = state.progress_supported.load(Ordering::SeqCst);
         tokio::spawn(async move {
             let token = NumberOrString::String("locus/vectors".into());
-            let progress = progress
-                && client
-                    .send_request::<WorkDoneProgressCreate>(WorkDoneProgressCreateParams {
-                        token: token.clone(),
-                    })
-                    .await
-                    .is_ok();
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, usize)>();
             let st = state.clone();
             let job = tokio::task::spawn_blocking(move || {
@@ -400,6 +393,7 @@ impl Backend {
                     let _ = tx.send((done, total));
                 })
             });
+            let progress = progress && create_progress(&client, &token).await;
             if progress {
                 client
                     .send_notification::<Progress>(ProgressParams {
@@ -475,57 +469,62 @@ impl Backend {
         // asked for this build sees `indexing: true`.
         self.state.indexing.fetch_add(1, Ordering::SeqCst);
         let token = NumberOrString::String("locus/indexing".into());
-        let progress = self.state.progress_supported.load(Ordering::SeqCst)
-            && self
-                .client
-                .send_request::<WorkDoneProgressCreate>(WorkDoneProgressCreateParams { token: token.clone() })
-                .await
-                .is_ok();
-        if progress {
-            self.progress(
-                &token,
-                WorkDoneProgress::Begin(WorkDoneProgressBegin {
-                    title: "Locus: indexing".into(),
-                    cancellable: Some(false),
-                    message: Some("parsing the workspace".into()),
-                    percentage: None,
-                }),
-            )
-            .await;
-        }
-        let mut result = self.state.build_full().await;
-        if let Ok(Some(stage)) = &mut result {
-            // Searches run on the first stage's index meanwhile (`stats.filesPending`).
-            if progress {
-                let ix = self.state.snapshot();
-                let message = format!(
-                    "{} files searchable; parsing {} test files ({:.1} MB)",
-                    ix.files.len(),
-                    stage.files(),
-                    stage.bytes() as f64 / 1e6
-                );
+        // The build runs beside the progress's creation: it does not wait for the client.
+        let begun = AtomicBool::new(false);
+        let announce = async {
+            if self.state.progress_supported.load(Ordering::SeqCst)
+                && create_progress(&self.client, &token).await
+            {
                 self.progress(
                     &token,
-                    WorkDoneProgress::Report(WorkDoneProgressReport {
+                    WorkDoneProgress::Begin(WorkDoneProgressBegin {
+                        title: "Locus: indexing".into(),
                         cancellable: Some(false),
-                        message: Some(message),
+                        message: Some("parsing the workspace".into()),
                         percentage: None,
                     }),
                 )
                 .await;
+                begun.store(true, Ordering::SeqCst);
             }
-        }
-        let result = match result {
-            Ok(Some(stage)) => self.state.second_stage(stage).await,
-            Ok(None) => Ok(()),
-            Err(e) => Err(e),
         };
-        self.state.indexing.fetch_sub(1, Ordering::SeqCst);
-        // Before the progress ends, so a client that sees the end (or asks `locus/status`
-        // after it) already sees `embedding`.
-        if result.is_ok() {
-            self.refresh_vectors();
-        }
+        let build = async {
+            let result = match self.state.build_full().await {
+                Ok(Some(stage)) => {
+                    // Searches run on the first stage's index meanwhile (`stats.filesPending`).
+                    if begun.load(Ordering::SeqCst) {
+                        let ix = self.state.snapshot();
+                        let message = format!(
+                            "{} files searchable; parsing {} test files ({:.1} MB)",
+                            ix.files.len(),
+                            stage.files(),
+                            stage.bytes() as f64 / 1e6
+                        );
+                        self.progress(
+                            &token,
+                            WorkDoneProgress::Report(WorkDoneProgressReport {
+                                cancellable: Some(false),
+                                message: Some(message),
+                                percentage: None,
+                            }),
+                        )
+                        .await;
+                    }
+                    self.state.second_stage(stage).await
+                }
+                Ok(None) => Ok(()),
+                Err(e) => Err(e),
+            };
+            self.state.indexing.fetch_sub(1, Ordering::SeqCst);
+            // Before the progress ends, so a client that sees the end (or asks `locus/status`
+            // after it) already sees `embedding`.
+            if result.is_ok() {
+                self.refresh_vectors();
+            }
+            result
+        };
+        let ((), result) = tokio::join!(announce, build);
+        let progress = begun.load(Ordering::SeqCst);
         let msg = match &result {
             Ok(()) => {
                 let ix = self.state.snapshot();
@@ -546,6 +545,19 @@ impl Backend {
             self.client.show_message(MessageType::ERROR, format!("Locus: {e}")).await;
         }
     }
+}
+
+/// How long the server waits for the client to accept a progress token before it goes on
+/// without reporting progress.
+const PROGRESS_CREATE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Asks the client to create the progress `token`; false when it refused or did not answer within
+/// [`PROGRESS_CREATE_WAIT`]. The work the progress is about never waits for this: a client that
+/// answered late (or never) held the workspace's indexing back until it did.
+async fn create_progress(client: &Client, token: &NumberOrString) -> bool {
+    let create =
+        client.send_request::<WorkDoneProgressCreate>(WorkDoneProgressCreateParams { token: token.clone() });
+    matches!(tokio::time::timeout(PROGRESS_CREATE_WAIT, create).await, Ok(Ok(_)))
 }
 
 impl LanguageServer for Backend {

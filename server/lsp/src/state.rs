@@ -460,6 +460,9 @@ impl State {
             }
             std::mem::take(&mut *pending).into_iter().collect()
         };
+        // What the buffers and the edits made during the walk say of a file stands over what a
+        // second stage read of it (a file deleted after it was read, a buffer's text).
+        let applied: HashSet<String> = open.iter().map(|c| c.0.clone()).collect();
         let next = if open.is_empty() {
             ix
         } else {
@@ -471,8 +474,8 @@ impl State {
         };
         *self.root.write().unwrap_or_else(|e| e.into_inner()) = Some(next.root.clone());
         let old = std::mem::replace(&mut *self.index.write().unwrap_or_else(|e| e.into_inner()), next);
-        // Edits from here on are recorded for the second stage (under the lock it still holds).
-        *self.touched.lock().unwrap_or_else(|e| e.into_inner()) = second.as_ref().map(|_| HashSet::default());
+        // Edits from here on are recorded for the second stage too (under the lock it still holds).
+        *self.touched.lock().unwrap_or_else(|e| e.into_inner()) = second.as_ref().map(|_| applied);
         self.files_pending.store(second.as_ref().map_or(0, |s| s.files()), Ordering::SeqCst);
         // Complete only without a second stage; searches use this index either way.
         self.ready.store(second.is_none(), Ordering::SeqCst);

@@ -118,6 +118,17 @@ impl Client {
     }
 
     pub fn start_with_env(root: &Path, init_options: Value, env: &[(&str, &str)]) -> Client {
+        Self::start_ignoring(root, init_options, env, &[])
+    }
+
+    /// [`Client::start_with_env`], never answering the server's requests of these methods (a
+    /// client that is slow to answer, or never does).
+    pub fn start_ignoring(
+        root: &Path,
+        init_options: Value,
+        env: &[(&str, &str)],
+        ignored: &'static [&'static str],
+    ) -> Client {
         let root = root.canonicalize().expect("workspace root");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_locus"));
         cmd.arg("--stdio")
@@ -145,6 +156,7 @@ impl Client {
                     };
                     let method = msg.get("method").and_then(Value::as_str);
                     match (method, msg.get("id")) {
+                        (Some(m), Some(_)) if ignored.contains(&m) => {}
                         (Some(m), Some(id)) => {
                             let reply =
                                 json!({"jsonrpc": "2.0", "id": id, "result": answer(m, &msg["params"])});
