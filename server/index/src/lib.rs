@@ -531,7 +531,7 @@ fn lower_priority() {
 /// The units of `files`: from the snapshot at `path` where a file's text is unchanged, parsed
 /// otherwise, except those `defer` takes, which are returned unparsed.
 fn units_reusing(
-    files: Vec<SourceFile>,
+    mut files: Vec<SourceFile>,
     path: &Path,
     defer: impl Fn(&SourceFile) -> bool + Sync,
 ) -> (Vec<Arc<FileUnit>>, persist::Reuse, Vec<SourceFile>) {
@@ -545,7 +545,6 @@ fn units_reusing(
         }
     };
     let n_stored = stored.len();
-    let mut files = files;
     largest_first(&mut files);
     let work: Vec<(SourceFile, Option<persist::Stored>)> = files
         .into_iter()
