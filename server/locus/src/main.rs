@@ -47,17 +47,37 @@ enum CorpusCommand {
 /// glibc gives each thread that allocates its own heap ("arena", up to 8 per core); the server's
 /// tokio, rayon and blocking threads then keep freed memory in many half-empty heaps. One arena
 /// per core holds the same work in less resident memory (`docs/benchmarks.md`, session 9).
-fn limit_malloc_arenas() {
+///
+/// With fewer arenas than threads, though, which arena a thread gets is chance, and when the
+/// parse threads share one they spend the build waiting on its lock (a cold open of sympy took
+/// 4.8 s instead of 1.9 s in half of the runs, session 18). So tree-sitter, whose parsers make
+/// most of the allocations a parse does, allocates from mimalloc instead: a heap per thread, no
+/// lock to share. mimalloc is told to give freed memory back at once and to commit its arenas on
+/// demand; with its defaults it kept sympy's server 30 MB over the 400 MB budget (session 19).
+fn configure_allocators() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets a malloc tunable; called first thing in main, before threads.
+    // SAFETY: mallopt, mi_option_set and ts_set_allocator only set tunables and function
+    // pointers; called first thing in main, before any thread or tree-sitter object exists.
     unsafe {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         libc::mallopt(libc::M_ARENA_MAX, cores.clamp(2, 64) as libc::c_int);
+        use libmimalloc_sys as mi;
+        // Option numbers of mimalloc 3's `mi_option_e` (libmimalloc-sys 0.1.49, pinned).
+        const ARENA_EAGER_COMMIT: mi::mi_option_t = 4;
+        const PURGE_DELAY: mi::mi_option_t = 15;
+        mi::mi_option_set(ARENA_EAGER_COMMIT, 0);
+        mi::mi_option_set(PURGE_DELAY, 0);
+        tree_sitter::set_allocator(Some(tree_sitter::Allocator {
+            malloc: mi::mi_malloc,
+            calloc: mi::mi_calloc,
+            realloc: mi::mi_realloc,
+            free: mi::mi_free,
+        }));
     }
 }
 
 fn main() -> std::process::ExitCode {
-    limit_malloc_arenas();
+    configure_allocators();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
