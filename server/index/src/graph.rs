@@ -158,6 +158,8 @@ struct Resolver<'a> {
     modules: FxHashMap<String, Vec<FileId>>,
     /// Per file: top-level entity name → global id.
     top: Vec<FxHashMap<&'a str, EntityId>>,
+    /// Top-level entity name → its entry in `top` of every file that has one, in file order.
+    top_by_name: FxHashMap<&'a str, Vec<EntityId>>,
     /// Qualified member name (`Session.send`, `Semaphore::new`) → global ids.
     members: FxHashMap<&'a str, Vec<EntityId>>,
     /// Type / trait / class name → global ids of the defining entities.
@@ -278,7 +280,17 @@ impl<'a> Resolver<'a> {
             }
             top.push(t);
         }
-        Resolver { files, modules, top, members, types }
+        let mut top_by_name: FxHashMap<&str, Vec<EntityId>> = FxHashMap::default();
+        for t in &top {
+            for (&name, &id) in t {
+                top_by_name.entry(name).or_default().push(id);
+            }
+        }
+        // Each file's ids are above the previous file's: sorted, the lists are in file order.
+        for ids in top_by_name.values_mut() {
+            ids.sort_unstable();
+        }
+        Resolver { files, modules, top, top_by_name, members, types }
     }
 
     fn entity(&self, id: EntityId) -> (&FileEntry, &locus_syntax::Entity) {
@@ -387,7 +399,9 @@ impl<'a> Resolver<'a> {
         }
         let module = segs.iter().rev().nth(1).copied();
         let mut out = Vec::new();
-        for id in self.types.get(name).into_iter().flatten().copied().chain(self.top_named(name)) {
+        for id in
+            self.types.get(name).into_iter().flatten().copied().chain(self.top_named(name).iter().copied())
+        {
             let (f, _) = self.entity(id);
             let ok = match module {
                 Some(m) => f.unit.path.split('/').any(|p| p == m || p.trim_end_matches(".rs") == m),
@@ -402,8 +416,8 @@ impl<'a> Resolver<'a> {
         out
     }
 
-    fn top_named(&self, name: &str) -> Vec<EntityId> {
-        self.top.iter().filter_map(|t| t.get(name).copied()).collect()
+    fn top_named(&self, name: &str) -> &[EntityId] {
+        self.top_by_name.get(name).map_or(&[], |ids| ids.as_slice())
     }
 
     /// A name used in file `from`: defined there, or imported into it.
