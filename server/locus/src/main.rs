@@ -53,7 +53,7 @@ enum CorpusCommand {
 /// 4.8 s instead of 1.9 s in half of the runs, session 18). So tree-sitter, whose parsers make
 /// most of the allocations a parse does, allocates from mimalloc instead: a heap per thread, no
 /// lock to share. mimalloc is told to give freed memory back at once and to commit its arenas on
-/// demand; with its defaults it kept sympy's server 30 MB over the 400 MB budget (session 19).
+/// demand; with its defaults sympy's server peaked at 409 MB, over the 400 MB budget (session 19).
 fn configure_allocators() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt, mi_option_set and ts_set_allocator only set tunables and function
