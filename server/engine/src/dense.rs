@@ -98,17 +98,18 @@ impl Made {
     }
 }
 
-/// One file's vectors: `vecs[r * DIM..(r + 1) * DIM]` is `ids[r]`'s.
+/// One file's vectors: `vecs[r * DIM..(r + 1) * DIM]` is `ids[r]`'s. The vectors are shared
+/// with the block of the same file in a snapshot whose ids moved ([`DenseIndex::reshaped`]).
 #[derive(Default)]
 struct Block {
     ids: Vec<EntityId>,
-    vecs: Vec<f16>,
+    vecs: Arc<Vec<f16>>,
 }
 
 impl Block {
     fn push(&mut self, id: EntityId, v: &[f32]) {
         self.ids.push(id);
-        push_half(&mut self.vecs, v);
+        push_half(Arc::make_mut(&mut self.vecs), v);
     }
 }
 
@@ -139,7 +140,8 @@ struct Missing {
 fn cached_block(encoder: &Encoder, ix: &Index, fi: usize) -> (Block, Vec<Missing>, usize) {
     let ids: Vec<EntityId> =
         ix.entities_of_file(locus_index::FileId(fi as u32)).filter(|&id| wanted(ix, id)).collect();
-    let mut block = Block { ids: Vec::with_capacity(ids.len()), vecs: Vec::with_capacity(ids.len() * DIM) };
+    let mut block =
+        Block { ids: Vec::with_capacity(ids.len()), vecs: Arc::new(Vec::with_capacity(ids.len() * DIM)) };
     let mut missing = Vec::new();
     let n = ids.len();
     for id in ids {
@@ -415,6 +417,52 @@ impl DenseIndex {
         )))
     }
 
+    /// The vectors of `new`, an index whose entity ids moved since the one these vectors are
+    /// for (an edit added, removed or renamed a definition: [`Index::layout`] differs) but which
+    /// has the same files: each unchanged file's vectors are shared, under its new ids; a changed
+    /// file's entities get the vectors the cache holds for their texts, and nothing is embedded
+    /// (a new definition has no vector yet). The result is not complete for `new`: it records
+    /// the changed files as they were, so that [`DenseIndex::patched`] (which runs next, off the
+    /// search's path) redoes them and embeds what they lack. `None` when the files differ or
+    /// these vectors are made on demand.
+    pub fn reshaped(&self, new: &Index) -> Option<DenseIndex> {
+        let old = &self.made;
+        if self.is_on_demand()
+            || old.units.len() != new.files.len()
+            || old.units.iter().zip(&new.files).any(|(a, b)| a.path != b.unit.path)
+        {
+            return None;
+        }
+        let mut blocks = Vec::with_capacity(self.blocks.len());
+        let mut units = Vec::with_capacity(old.units.len());
+        let mut old_first = 0u32;
+        for (fi, (a, b)) in old.units.iter().zip(&new.files).enumerate() {
+            let block = &self.blocks[fi];
+            if Arc::ptr_eq(a, &b.unit) {
+                let shift = i64::from(b.first.0) - i64::from(old_first);
+                blocks.push(if shift == 0 {
+                    block.clone()
+                } else {
+                    let ids = block.ids.iter().map(|id| EntityId((i64::from(id.0) + shift) as u32)).collect();
+                    Arc::new(Block { ids, vecs: block.vecs.clone() })
+                });
+            } else {
+                blocks.push(Arc::new(cached_block(&self.encoder, new, fi).0));
+            }
+            units.push(a.clone());
+            old_first += a.entities.len() as u32;
+        }
+        let row = rows_of(&blocks);
+        let wanted = (0..new.files.len())
+            .map(|fi| {
+                new.entities_of_file(locus_index::FileId(fi as u32)).filter(|&id| wanted(new, id)).count()
+            })
+            .sum();
+        let last = Mutex::new(self.last.lock().unwrap_or_else(|p| p.into_inner()).clone());
+        let made = Made { layout: new.layout, n_entities: new.n_entities(), units };
+        Some(DenseIndex::assemble(blocks, row, last, self.encoder.clone(), wanted, None, made))
+    }
+
     /// Entities with a vector (in the blocks, or made on demand).
     pub fn len(&self) -> usize {
         self.row.len() + self.extra.read().unwrap_or_else(|p| p.into_inner()).len()
@@ -589,5 +637,43 @@ mod tests {
         let renamed =
             next.with_changes(vec![("a.py".into(), Some(format!("{A_PY}\ndef other():\n    pass\n")))]);
         assert!(patched.patched(&renamed).unwrap().is_none());
+    }
+
+    #[test]
+    fn vectors_moved_to_the_ids_of_a_new_definition_then_patched_equal_vectors_built_afresh() {
+        let Some((enc, _dir)) = encoder() else { return };
+        let ix = python_index(&[("a.py", A_PY), ("b.py", B_PY)]);
+        let dense = DenseIndex::build(&ix, enc.clone(), true, &AtomicBool::new(false), |_, _| {}).unwrap();
+        // A new function at the top of a.py moves every later id, b.py's included.
+        let next = ix.with_changes(vec![("a.py".into(), Some(format!("def fresh():\n    pass\n\n{A_PY}")))]);
+        assert_ne!(next.layout, ix.layout);
+        assert!(dense.patched(&next).unwrap().is_none(), "other ids: no patch");
+        let moved = dense.reshaped(&next).expect("same files");
+        assert_eq!(moved.layout(), next.layout);
+        let fresh = DenseIndex::build(&next, enc.clone(), true, &AtomicBool::new(false), |_, _| {}).unwrap();
+        let all: Vec<EntityId> = (0..next.n_entities() as u32).map(EntityId).collect();
+        let query = "the invoice total is wrong";
+        let (got, want) = (moved.similarity(query, &all), fresh.similarity(query, &all));
+        // Every entity whose text is unchanged has its vector under its new id; the new function
+        // and a.py itself (its text is the file's) have none yet.
+        let changed = |id: EntityId| {
+            next.path_of(id) == "a.py" && matches!(next.entity(id).name.as_str(), "fresh" | "a.py")
+        };
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            if changed(all[i]) {
+                assert_eq!((*g, *w != 0.0), (0.0, true), "{}", next.full_name(all[i]));
+            } else {
+                assert_eq!(g, w, "{}", next.full_name(all[i]));
+            }
+        }
+        assert_eq!(all.iter().filter(|&&id| changed(id)).count(), 2);
+        assert!(!moved.is_complete());
+        // The refresh after the search redoes the edited file and embeds what it lacks.
+        let patched = moved.patched(&next).unwrap().expect("same layout now");
+        assert_eq!(patched.similarity(query, &all), want);
+        assert!(patched.is_complete());
+        // Other files: nothing to move.
+        let more = next.with_changes(vec![("c.py".into(), Some("def other():\n    pass\n".into()))]);
+        assert!(dense.reshaped(&more).is_none());
     }
 }

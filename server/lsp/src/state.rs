@@ -190,6 +190,24 @@ impl State {
         d.as_ref().filter(|(i, d)| is_of(i, ix) || d.layout() == ix.layout).map(|(_, d)| d.clone())
     }
 
+    /// After an edit that moved entity ids (a definition added, removed or renamed: a new
+    /// [`Index::layout`]), the vectors there are moved to the new ids
+    /// ([`locus_engine::DenseIndex::reshaped`]: unchanged files keep theirs, edited files take what
+    /// the cache holds) and are lent to searches of `ix` like those of an edit that kept every
+    /// name; the refresh after the next search redoes the edited files. Without this, the
+    /// search after such an edit embedded its candidates on demand beside a reload of every
+    /// vector.
+    fn lend_reshaped_vectors(&self, ix: &Arc<Index>) {
+        let mut d = self.dense.write().unwrap_or_else(|e| e.into_inner());
+        let Some((made_for, prev)) = d.as_ref() else { return };
+        if prev.layout() == ix.layout {
+            return;
+        }
+        if let Some(moved) = prev.reshaped(ix) {
+            *d = Some((made_for.clone(), Arc::new(moved)));
+        }
+    }
+
     /// Vectors for a search of `ix` when [`State::dense_for`] has none: made on demand for the
     /// search's candidates (`Workspace::locate`) while the whole tree's are computed in the
     /// background. `None` when the encoder cannot be loaded.
@@ -367,9 +385,9 @@ impl State {
         }
         let me = self.clone();
         let _ = tokio::task::spawn_blocking(move || {
-            let next = me.snapshot().with_changes(changes);
-            let old =
-                std::mem::replace(&mut *me.index.write().unwrap_or_else(|e| e.into_inner()), Arc::new(next));
+            let next = Arc::new(me.snapshot().with_changes(changes));
+            me.lend_reshaped_vectors(&next);
+            let old = std::mem::replace(&mut *me.index.write().unwrap_or_else(|e| e.into_inner()), next);
             drop(applying);
             drop(guard);
             // Freed after the search that waits for this flush, not beside it (a caller that is
