@@ -190,24 +190,6 @@ impl State {
         d.as_ref().filter(|(i, d)| is_of(i, ix) || d.layout() == ix.layout).map(|(_, d)| d.clone())
     }
 
-    /// After an edit that moved entity ids (a definition added, removed or renamed: a new
-    /// [`Index::layout`]), the vectors there are moved to the new ids
-    /// ([`locus_engine::DenseIndex::reshaped`]: unchanged files keep theirs, edited files take what
-    /// the cache holds) and are lent to searches of `ix` like those of an edit that kept every
-    /// name; the refresh after the next search redoes the edited files. Without this, the
-    /// search after such an edit embedded its candidates on demand beside a reload of every
-    /// vector.
-    fn lend_reshaped_vectors(&self, ix: &Arc<Index>) {
-        let mut d = self.dense.write().unwrap_or_else(|e| e.into_inner());
-        let Some((made_for, prev)) = d.as_ref() else { return };
-        if prev.layout() == ix.layout {
-            return;
-        }
-        if let Some(moved) = prev.reshaped(ix) {
-            *d = Some((made_for.clone(), Arc::new(moved)));
-        }
-    }
-
     /// Vectors for a search of `ix` when [`State::dense_for`] has none: made on demand for the
     /// search's candidates (`Workspace::locate`) while the whole tree's are computed in the
     /// background. `None` when the encoder cannot be loaded.
@@ -268,11 +250,15 @@ impl State {
             self.embed_again.store(false, Ordering::SeqCst);
             let ix = self.snapshot();
             let never = AtomicBool::new(false);
-            // After an edit that kept every name, only the edited files' vectors are redone.
+            // After an edit that kept every name, only the edited files' vectors are redone;
+            // after one that moved the ids (a definition added, removed or renamed), the other
+            // files' vectors move to their new ids first ([`locus_engine::DenseIndex::reshaped`])
+            // instead of every vector being read again.
             let prev = self.dense.read().unwrap_or_else(|e| e.into_inner()).clone();
             let patched = match prev {
                 Some((_, d)) if d.layout() == ix.layout => d.patched(&ix).transpose(),
-                _ => None,
+                Some((_, d)) => d.reshaped(&ix).and_then(|moved| moved.patched(&ix).transpose()),
+                None => None,
             };
             let built = match patched {
                 Some(r) => r,
@@ -385,9 +371,9 @@ impl State {
         }
         let me = self.clone();
         let _ = tokio::task::spawn_blocking(move || {
-            let next = Arc::new(me.snapshot().with_changes(changes));
-            me.lend_reshaped_vectors(&next);
-            let old = std::mem::replace(&mut *me.index.write().unwrap_or_else(|e| e.into_inner()), next);
+            let next = me.snapshot().with_changes(changes);
+            let old =
+                std::mem::replace(&mut *me.index.write().unwrap_or_else(|e| e.into_inner()), Arc::new(next));
             drop(applying);
             drop(guard);
             // Freed after the search that waits for this flush, not beside it (a caller that is
