@@ -160,6 +160,9 @@ struct Resolver<'a> {
     top: Vec<FxHashMap<&'a str, EntityId>>,
     /// Top-level entity name → its entry in `top` of every file that has one, in file order.
     top_by_name: FxHashMap<&'a str, Vec<EntityId>>,
+    /// Per file: a name its imports bind → those imports (positions in `unit.imports`, in
+    /// order). Most calls name nothing imported; a lookup spares reading every import.
+    bound: Vec<FxHashMap<&'a str, Vec<u32>>>,
     /// Qualified member name (`Session.send`, `Semaphore::new`) → global ids.
     members: FxHashMap<&'a str, Vec<EntityId>>,
     /// Type / trait / class name → global ids of the defining entities.
@@ -290,7 +293,22 @@ impl<'a> Resolver<'a> {
         for ids in top_by_name.values_mut() {
             ids.sort_unstable();
         }
-        Resolver { files, modules, top, top_by_name, members, types }
+        let bound = files
+            .iter()
+            .map(|f| {
+                let mut b: FxHashMap<&str, Vec<u32>> = FxHashMap::default();
+                for (k, imp) in f.unit.imports.iter().enumerate() {
+                    for n in &imp.names {
+                        let list = b.entry(n.as_str()).or_default();
+                        if list.last() != Some(&(k as u32)) {
+                            list.push(k as u32);
+                        }
+                    }
+                }
+                b
+            })
+            .collect();
+        Resolver { files, modules, top, top_by_name, bound, members, types }
     }
 
     fn entity(&self, id: EntityId) -> (&FileEntry, &locus_syntax::Entity) {
@@ -369,18 +387,25 @@ impl<'a> Resolver<'a> {
         if depth >= MAX_REEXPORT_DEPTH {
             return Vec::new();
         }
-        let u = &self.files[file.index()].unit;
-        for imp in &u.imports {
-            if imp.names.iter().any(|n| n == name) {
-                for mf in self.python_module(file, &imp.path) {
-                    let r = self.exported(mf, name, depth + 1);
-                    if !r.is_empty() {
-                        return r;
-                    }
+        for imp in self.imports_binding(file, name) {
+            for mf in self.python_module(file, &imp.path) {
+                let r = self.exported(mf, name, depth + 1);
+                if !r.is_empty() {
+                    return r;
                 }
             }
         }
         Vec::new()
+    }
+
+    /// The imports of `file` that bind `name`, in order.
+    fn imports_binding<'s>(
+        &'s self,
+        file: FileId,
+        name: &str,
+    ) -> impl Iterator<Item = &'a locus_syntax::Import> + 's {
+        let imports = &self.files[file.index()].unit.imports;
+        self.bound[file.index()].get(name).into_iter().flatten().map(move |&k| &imports[k as usize])
     }
 
     /// Top-level Rust items named `name` in files whose path mentions the use path's module
@@ -428,39 +453,32 @@ impl<'a> Resolver<'a> {
                 return vec![id];
             }
         }
-        let u = &self.files[from.index()].unit;
         let mut out = Vec::new();
-        for imp in &u.imports {
+        for imp in self.imports_binding(from, name) {
             match lang {
                 Lang::Python if imp.module => {
                     // `import a.b as name`: the module itself.
-                    if imp.names.iter().any(|n| n == name) {
-                        out.extend(
-                            self.python_module(from, &imp.path).iter().map(|&f| self.files[f.index()].first),
-                        );
-                    }
+                    out.extend(
+                        self.python_module(from, &imp.path).iter().map(|&f| self.files[f.index()].first),
+                    );
                 }
                 Lang::Python => {
-                    if imp.names.iter().any(|n| n == name) {
-                        let sub = format!("{}.{name}", imp.path.trim_end_matches('.'));
-                        let sub = if imp.path.ends_with('.') { format!("{}{name}", imp.path) } else { sub };
-                        let subs = self.python_module(from, &sub);
-                        if !subs.is_empty() {
-                            // `from pkg import module`.
-                            out.extend(subs.iter().map(|&f| self.files[f.index()].first));
-                            continue;
-                        }
-                        for mf in self.python_module(from, &imp.path) {
-                            out.extend(self.exported(mf, name, 0).into_iter().filter(|&id| fits(id)));
-                        }
+                    let sub = format!("{}.{name}", imp.path.trim_end_matches('.'));
+                    let sub = if imp.path.ends_with('.') { format!("{}{name}", imp.path) } else { sub };
+                    let subs = self.python_module(from, &sub);
+                    if !subs.is_empty() {
+                        // `from pkg import module`.
+                        out.extend(subs.iter().map(|&f| self.files[f.index()].first));
+                        continue;
+                    }
+                    for mf in self.python_module(from, &imp.path) {
+                        out.extend(self.exported(mf, name, 0).into_iter().filter(|&id| fits(id)));
                     }
                 }
                 Lang::Rust => {
-                    if imp.names.iter().any(|n| n == name) {
-                        let item = imp.path.rsplit("::").next().unwrap_or(name);
-                        let item = item.split(" as ").next().unwrap_or(item).trim();
-                        out.extend(self.rust_path_item(&imp.path, item).into_iter().filter(|&id| fits(id)));
-                    }
+                    let item = imp.path.rsplit("::").next().unwrap_or(name);
+                    let item = item.split(" as ").next().unwrap_or(item).trim();
+                    out.extend(self.rust_path_item(&imp.path, item).into_iter().filter(|&id| fits(id)));
                 }
             }
         }
