@@ -258,6 +258,8 @@ impl<'a> Resolver<'a> {
         let mut top = Vec::with_capacity(files.len());
         let mut members: FxHashMap<&str, Vec<EntityId>> = FxHashMap::default();
         let mut types: FxHashMap<&str, Vec<EntityId>> = FxHashMap::default();
+        let mut top_by_name: FxHashMap<&str, Vec<EntityId>> = FxHashMap::default();
+        let mut bound = Vec::with_capacity(files.len());
         for (fi, f) in files.iter().enumerate() {
             let u = &f.unit;
             if u.lang == Lang::Python {
@@ -281,33 +283,22 @@ impl<'a> Resolver<'a> {
                     types.entry(e.name.as_str()).or_default().push(id);
                 }
             }
-            top.push(t);
-        }
-        let mut top_by_name: FxHashMap<&str, Vec<EntityId>> = FxHashMap::default();
-        for t in &top {
-            for (&name, &id) in t {
+            // Files come in order: each list of `top_by_name` is in file order.
+            for (&name, &id) in &t {
                 top_by_name.entry(name).or_default().push(id);
             }
-        }
-        // Each file's ids are above the previous file's: sorted, the lists are in file order.
-        for ids in top_by_name.values_mut() {
-            ids.sort_unstable();
-        }
-        let bound = files
-            .iter()
-            .map(|f| {
-                let mut b: FxHashMap<&str, Vec<u32>> = FxHashMap::default();
-                for (k, imp) in f.unit.imports.iter().enumerate() {
-                    for n in &imp.names {
-                        let list = b.entry(n.as_str()).or_default();
-                        if list.last() != Some(&(k as u32)) {
-                            list.push(k as u32);
-                        }
+            top.push(t);
+            let mut b: FxHashMap<&str, Vec<u32>> = FxHashMap::default();
+            for (k, imp) in u.imports.iter().enumerate() {
+                for n in &imp.names {
+                    let list = b.entry(n.as_str()).or_default();
+                    if list.last() != Some(&(k as u32)) {
+                        list.push(k as u32);
                     }
                 }
-                b
-            })
-            .collect();
+            }
+            bound.push(b);
+        }
         Resolver { files, modules, top, top_by_name, bound, members, types }
     }
 
