@@ -14,7 +14,8 @@ ISSUES.jsonl: lines with `problem_statement` (the benchmark data format); the fi
 first run is a cold open and the later ones are reopens (the index snapshot and the vectors
 cached). --no-ready does not wait for the encoder's vectors (time to first answer, edits and
 memory without them). --edit FILE (relative to the workspace) is the file edited; by default the
-first Python file with a method. One JSON line per run.
+first Python file with a method. One JSON line per run. BENCH_STDERR=FILE appends the server's
+log there (with LOCUS_LOG=debug: what each edit cost the index, `index patched` / `index ids moved`).
 """
 import argparse
 import json
@@ -28,7 +29,7 @@ import queue
 
 class Client:
     def __init__(self, argv):
-        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=open(os.environ["BENCH_STDERR"], "a") if os.environ.get("BENCH_STDERR") else subprocess.DEVNULL)
         self.q = queue.Queue()
         self.next_id = 0
         self.ended = set()  # progress tokens that reported `end`

@@ -42,14 +42,32 @@ pub struct DocTerms<'a> {
     pub terms: &'a crate::unit::TermCounts,
 }
 
+/// Where a document sits in the postings and in `doc_len`. As built, a document's slot is its
+/// entity id; after an edit that moved ids ([`Bm25::with_ids_moved`]) [`Slots`] maps between them.
+type Slot = u32;
+
+/// Slots and entity ids after an edit moved ids: every other document keeps its slot, so no
+/// posting list but the edited documents' terms' is copied.
+struct Slots {
+    /// Slot → entity id; [`FREE`] for a slot whose document was removed.
+    id: Vec<u32>,
+    /// Entity id → slot.
+    slot: Vec<Slot>,
+}
+
+const FREE: u32 = u32::MAX;
+
 /// Shared, copy-on-write parts: an index patched after an edit shares every posting list and
 /// the vocabulary with the one before, copying only what the edit touches.
 #[derive(Clone, Default)]
 pub struct Bm25 {
     vocab: Arc<FxHashMap<String, u32>>,
-    /// Postings per term id: (doc, term frequency), sorted by doc.
-    postings: Vec<Arc<Vec<(EntityId, u32)>>>,
+    /// Postings per term id: (slot, term frequency), sorted by slot.
+    postings: Vec<Arc<Vec<(Slot, u32)>>>,
+    /// Per slot.
     doc_len: Vec<u32>,
+    /// `None` while every slot is its entity's id.
+    slots: Option<Arc<Slots>>,
     n_docs: u32,
     total_len: u64,
     avg_len: f32,
@@ -63,16 +81,16 @@ impl Bm25 {
     pub fn build<'a>(n_ids: usize, docs: impl Iterator<Item = DocTerms<'a>>) -> Bm25 {
         // Plain lists while building (no copy-on-write checks on 10⁶ appends), shared after.
         let mut vocab: FxHashMap<String, u32> = FxHashMap::default();
-        let mut postings: Vec<Vec<(EntityId, u32)>> = Vec::new();
+        let mut postings: Vec<Vec<(Slot, u32)>> = Vec::new();
         let mut ix = Bm25 { doc_len: vec![0; n_ids], ..Bm25::default() };
         for d in docs.filter(|d| d.len > 0) {
-            ix.count_doc(&d);
+            ix.count_doc(d.doc.0, d.len);
             for (term, tf) in d.terms.iter() {
                 let (id, new) = intern(&mut vocab, term, postings.len());
                 if new {
                     postings.push(Vec::new());
                 }
-                postings[id as usize].push((d.doc, tf));
+                postings[id as usize].push((d.doc.0, tf));
             }
         }
         ix.live_terms = postings.len();
@@ -89,14 +107,22 @@ impl Bm25 {
         ix
     }
 
-    fn count_doc(&mut self, d: &DocTerms<'_>) {
+    fn count_doc(&mut self, slot: Slot, len: u32) {
         self.n_docs += 1;
-        self.total_len += d.len as u64;
-        self.doc_len[d.doc.index()] = d.len;
+        self.total_len += len as u64;
+        self.doc_len[slot as usize] = len;
     }
 
     fn set_avg(&mut self) {
         self.avg_len = if self.n_docs == 0 { 1.0 } else { self.total_len as f32 / self.n_docs as f32 };
+    }
+
+    fn slot(&self, id: EntityId) -> Slot {
+        self.slots.as_ref().map_or(id.0, |s| s.slot[id.index()])
+    }
+
+    fn id(&self, slot: Slot) -> EntityId {
+        EntityId(self.slots.as_ref().map_or(slot, |s| s.id[slot as usize]))
     }
 
     /// The index with some documents replaced: `old` are their documents as indexed, `new` what
@@ -108,48 +134,120 @@ impl Bm25 {
         new: impl Iterator<Item = DocTerms<'a>>,
     ) -> Bm25 {
         let mut ix = self.clone();
-        for d in old.filter(|d| d.len > 0) {
-            ix.n_docs -= 1;
-            ix.total_len -= d.len as u64;
-            ix.doc_len[d.doc.index()] = 0;
-            for (term, _) in d.terms.iter() {
-                let Some(&id) = ix.vocab.get(term) else { continue };
-                let p = Arc::make_mut(&mut ix.postings[id as usize]);
-                if let Ok(at) = p.binary_search_by_key(&d.doc, |x| x.0) {
-                    p.remove(at);
-                    if p.is_empty() {
-                        ix.live_terms -= 1;
-                    }
-                }
-            }
+        for d in old {
+            ix.remove(ix.slot(d.doc), &d);
         }
-        ix.add(new);
+        for d in new {
+            ix.insert(ix.slot(d.doc), &d);
+        }
+        ix.set_avg();
         ix
     }
 
-    /// Indexes documents whose ids are not indexed yet.
-    fn add<'a>(&mut self, docs: impl Iterator<Item = DocTerms<'a>>) {
-        for d in docs.filter(|d| d.len > 0) {
-            self.count_doc(&d);
-            for (term, tf) in d.terms.iter() {
-                let (id, new) = match self.vocab.get(term) {
-                    Some(&id) => (id, false),
-                    None => intern(Arc::make_mut(&mut self.vocab), term, self.postings.len()),
-                };
-                if new {
-                    self.postings.push(Arc::new(Vec::new()));
+    /// The index after an edit moved ids (one file's functions added or removed: see
+    /// `Index::with_changes`): the documents of ids `at..at + old.len()` (`old`, as indexed,
+    /// every entity of the file in order) are now `new` (from `at` on), of which the first
+    /// `prefix` and the last `suffix` are the same entities (their documents replaced where
+    /// they differ) and the others were removed or added; every later id moves by
+    /// `new.len() - old.len()`. Every other document keeps its slot: only the edited documents'
+    /// terms are copied. Scores equal those of an index built afresh.
+    pub fn with_ids_moved(
+        &self,
+        at: EntityId,
+        prefix: usize,
+        suffix: usize,
+        old: &[DocTerms<'_>],
+        new: &[DocTerms<'_>],
+    ) -> Bm25 {
+        let mut ix = self.clone();
+        let mut ids: Vec<u32> = match &self.slots {
+            Some(s) => s.id.clone(),
+            None => (0..self.doc_len.len() as u32).collect(),
+        };
+        let (old_n, new_n) = (old.len(), new.len());
+        for (k, d) in old.iter().enumerate() {
+            let slot = self.slot(EntityId(at.0 + k as u32));
+            let kept = match k {
+                k if k < prefix => Some(&new[k]),
+                k if k >= old_n - suffix => Some(&new[k + new_n - old_n]),
+                _ => None,
+            };
+            match kept {
+                Some(n) if n.len == d.len && n.terms == d.terms => {}
+                Some(n) => {
+                    ix.remove(slot, d);
+                    ix.insert(slot, n);
                 }
-                let p = Arc::make_mut(&mut self.postings[id as usize]);
-                if p.is_empty() {
-                    self.live_terms += 1;
-                }
-                match p.binary_search_by_key(&d.doc, |x| x.0) {
-                    Ok(at) => p[at].1 = tf,
-                    Err(at) => p.insert(at, (d.doc, tf)),
+                None => {
+                    ix.remove(slot, d);
+                    ids[slot as usize] = FREE;
                 }
             }
         }
-        self.set_avg();
+        // Ids after the removed ones move; the added documents take new slots.
+        let moved_from = at.0 + (old_n - suffix) as u32;
+        for id in ids.iter_mut().filter(|id| **id != FREE && **id >= moved_from) {
+            *id = *id - old_n as u32 + new_n as u32;
+        }
+        for d in &new[prefix..new_n - suffix] {
+            let slot = ix.doc_len.len() as Slot;
+            ix.doc_len.push(0);
+            ids.push(d.doc.0);
+            ix.insert(slot, d);
+        }
+        let n_ids = self.slots.as_ref().map_or(self.doc_len.len(), |s| s.slot.len()) + new_n - old_n;
+        let mut slot = vec![FREE; n_ids];
+        for (s, &id) in ids.iter().enumerate().filter(|(_, &id)| id != FREE) {
+            slot[id as usize] = s as Slot;
+        }
+        ix.slots = Some(Arc::new(Slots { id: ids, slot }));
+        ix.set_avg();
+        ix
+    }
+
+    /// Removes the document at `slot` (`d`, as indexed).
+    fn remove(&mut self, slot: Slot, d: &DocTerms<'_>) {
+        if d.len == 0 {
+            return;
+        }
+        self.n_docs -= 1;
+        self.total_len -= d.len as u64;
+        self.doc_len[slot as usize] = 0;
+        for (term, _) in d.terms.iter() {
+            let Some(&id) = self.vocab.get(term) else { continue };
+            let p = Arc::make_mut(&mut self.postings[id as usize]);
+            if let Ok(at) = p.binary_search_by_key(&slot, |x| x.0) {
+                p.remove(at);
+                if p.is_empty() {
+                    self.live_terms -= 1;
+                }
+            }
+        }
+    }
+
+    /// Indexes `d` at `slot`, which holds no document.
+    fn insert(&mut self, slot: Slot, d: &DocTerms<'_>) {
+        if d.len == 0 {
+            return;
+        }
+        self.count_doc(slot, d.len);
+        for (term, tf) in d.terms.iter() {
+            let (id, new) = match self.vocab.get(term) {
+                Some(&id) => (id, false),
+                None => intern(Arc::make_mut(&mut self.vocab), term, self.postings.len()),
+            };
+            if new {
+                self.postings.push(Arc::new(Vec::new()));
+            }
+            let p = Arc::make_mut(&mut self.postings[id as usize]);
+            if p.is_empty() {
+                self.live_terms += 1;
+            }
+            match p.binary_search_by_key(&slot, |x| x.0) {
+                Ok(at) => p[at].1 = tf,
+                Err(at) => p.insert(at, (slot, tf)),
+            }
+        }
     }
 
     pub fn n_docs(&self) -> u32 {
@@ -160,9 +258,19 @@ impl Bm25 {
         self.live_terms
     }
 
-    /// The documents holding a term, with its count in each.
-    pub fn postings(&self, term: &str) -> &[(EntityId, u32)] {
-        self.vocab.get(term).map(|&t| self.postings[t as usize].as_slice()).unwrap_or(&[])
+    /// Whether some one document holds every term of `terms`.
+    pub fn some_doc_holds_all(&self, terms: &[String]) -> bool {
+        let mut lists: Vec<&[(Slot, u32)]> = Vec::with_capacity(terms.len());
+        for t in terms {
+            match self.vocab.get(t) {
+                Some(&id) => lists.push(&self.postings[id as usize]),
+                None => return false,
+            }
+        }
+        // Start from the rarest term's documents.
+        lists.sort_by_key(|l| l.len());
+        let Some((first, rest)) = lists.split_first() else { return true };
+        first.iter().any(|&(slot, _)| rest.iter().all(|l| l.binary_search_by_key(&slot, |x| x.0).is_ok()))
     }
 
     /// Document frequency of a term.
@@ -197,7 +305,7 @@ impl Bm25 {
         accept: impl Fn(EntityId) -> bool,
     ) -> (Vec<(EntityId, f32)>, f32) {
         let mut acc = vec![0f32; self.doc_len.len()];
-        let mut touched: Vec<EntityId> = Vec::new();
+        let mut touched: Vec<Slot> = Vec::new();
         let mut weights: FxHashMap<u32, (&str, f32)> = FxHashMap::default();
         for (term, w) in query {
             if let Some(&t) = self.vocab.get(term) {
@@ -211,19 +319,19 @@ impl Bm25 {
         for (t, _, w) in terms {
             let post = &self.postings[t as usize];
             let idf = idf(self.n_docs, post.len() as u32) * w;
-            for &(doc, tf) in post.iter() {
-                let len = self.doc_len[doc.index()] as f32;
+            for &(slot, tf) in post.iter() {
+                let len = self.doc_len[slot as usize] as f32;
                 let tf = tf as f32;
                 let norm = tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * len / self.avg_len));
-                if acc[doc.index()] == 0.0 {
-                    touched.push(doc);
+                if acc[slot as usize] == 0.0 {
+                    touched.push(slot);
                 }
-                acc[doc.index()] += idf * norm;
+                acc[slot as usize] += idf * norm;
             }
         }
-        let top = touched.iter().map(|&d| acc[d.index()]).fold(0.0, f32::max);
+        let top = touched.iter().map(|&s| acc[s as usize]).fold(0.0, f32::max);
         let mut out: Vec<(EntityId, f32)> =
-            touched.into_iter().filter(|&d| accept(d)).map(|d| (d, acc[d.index()])).collect();
+            touched.into_iter().map(|s| (self.id(s), acc[s as usize])).filter(|&(d, _)| accept(d)).collect();
         let by_score = |a: &(EntityId, f32), b: &(EntityId, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
         if out.len() > limit {
             out.select_nth_unstable_by(limit, by_score);
@@ -254,6 +362,8 @@ mod tests {
         let docs = [(0u32, &d0, 3u32), (1, &d1, 6), (2, &d2, 2)];
         let ix =
             Bm25::build(3, docs.iter().map(|(i, t, l)| DocTerms { doc: EntityId(*i), len: *l, terms: t }));
+        assert!(ix.some_doc_holds_all(&["session".into(), "send".into()]));
+        assert!(!ix.some_doc_holds_all(&["register".into(), "send".into()]));
         let q = vec![("register".to_string(), 1.0), ("hook".to_string(), 1.0)];
         let hits = ix.search(&q, 10, |_| true);
         assert_eq!(hits.iter().map(|h| h.0).collect::<Vec<_>>(), [EntityId(0), EntityId(1)]);

@@ -3,6 +3,8 @@
 //! method on a variable, a function from outside the workspace) is kept as unresolved, never
 //! guessed.
 
+use std::sync::Arc;
+
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
@@ -77,6 +79,8 @@ pub struct Graph {
     /// `unit.calls`). Hundreds of thousands in a large workspace: no name is copied.
     pub unresolved: Vec<(EntityId, u32)>,
     pub counts: FxHashMap<EdgeKind, u32>,
+    /// Name resolution's tables for these edges' files.
+    tables: Arc<Tables>,
 }
 
 impl Graph {
@@ -118,7 +122,7 @@ impl Graph {
         }
         let (out, inc) =
             rayon::join(|| Adjacency::group(n, &triples, true), || Adjacency::group(n, &triples, false));
-        Graph { out, inc, unresolved, counts }
+        Graph { out, inc, unresolved, counts, tables: Arc::default() }
     }
 
     /// The graph after the files `changed` were replaced by units of the same shape (same
@@ -135,7 +139,7 @@ impl Graph {
         };
         let ranges: Vec<std::ops::Range<u32>> = changed.iter().map(|&fi| range(fi)).collect();
         let in_changed = |id: EntityId| ranges.iter().any(|r| r.contains(&id.0));
-        let r = Resolver::new(files);
+        let r = Resolver::new(files, &self.tables);
         let fresh: Vec<FileEdges> =
             changed.iter().map(|&fi| file_edges(&r, fi, &files[fi.index()])).collect();
         let mut triples: Vec<(EntityId, EntityId, EdgeKind)> = self
@@ -145,38 +149,319 @@ impl Graph {
         let mut unresolved: Vec<(EntityId, u32)> =
             self.unresolved.iter().copied().filter(|&(from, _)| !in_changed(from)).collect();
         merge(fresh, &mut triples, &mut unresolved);
-        Graph::from_triples(self.out.start.len().saturating_sub(1), triples, unresolved)
+        let mut g = Graph::from_triples(self.out.start.len().saturating_sub(1), triples, unresolved);
+        // The same names in the same places: the tables stay right.
+        g.tables = self.tables.clone();
+        g
+    }
+}
+
+impl Graph {
+    /// The graph after an edit moved entity ids (one file's functions added or removed: see
+    /// `Index::with_changes`). `old_locs` places the old ids in their files, `files` are the
+    /// files now, `map` takes an old id to its new one (`None`: the edit removed that entity;
+    /// it keeps the order of ids), and `redo` (sorted) are the files whose edges are resolved
+    /// again: the edited file and every file that mentions a name it added or removed, the only
+    /// ones whose resolution can change. Every other file's edges and unresolved calls are
+    /// kept, under their new ids, in their place; the redone files' edges follow them in each
+    /// list. `None` when a kept edge ends at a removed entity (a file that needed resolving
+    /// again was not named: the caller builds afresh).
+    pub(crate) fn with_ids_moved(
+        &self,
+        old_locs: &[crate::EntityLoc],
+        files: &[FileEntry],
+        map: impl Fn(EntityId) -> Option<EntityId> + Sync,
+        edited: FileId,
+        redo: &[FileId],
+        n: usize,
+    ) -> Option<Graph> {
+        let tables = self.tables.moved(files, edited)?;
+        let mut again = vec![false; files.len()];
+        for f in redo {
+            again[f.index()] = true;
+        }
+        let kept = |id: EntityId| !again[old_locs[id.index()].file.index()];
+        // The edge `key → other` (or `other → key`) of `kind` belongs to a kept file.
+        let kept_out = |key: EntityId, other: EntityId, k: EdgeKind| {
+            kept(if k == EdgeKind::Contains { other } else { key })
+        };
+        let kept_inc = |key: EntityId, other: EntityId, k: EdgeKind| {
+            kept(if k == EdgeKind::Contains { key } else { other })
+        };
+        let ((fresh, out), (inc, unresolved)) = rayon::join(
+            || {
+                rayon::join(
+                    || {
+                        let r = Resolver::new(files, &tables);
+                        let per_file: Vec<FileEdges> =
+                            redo.par_iter().map(|&fi| file_edges(&r, fi, &files[fi.index()])).collect();
+                        let (mut triples, mut unresolved) = (Vec::new(), Vec::new());
+                        merge(per_file, &mut triples, &mut unresolved);
+                        (triples, unresolved)
+                    },
+                    || self.out.moved(n, &map, kept_out),
+                )
+            },
+            || {
+                rayon::join(
+                    || self.inc.moved(n, &map, kept_inc),
+                    || -> Option<Vec<(EntityId, u32)>> {
+                        let mut out = Vec::with_capacity(self.unresolved.len());
+                        for &(from, c) in &self.unresolved {
+                            if kept(from) {
+                                out.push((map(from)?, c));
+                            }
+                        }
+                        Some(out)
+                    },
+                )
+            },
+        );
+        let (triples, fresh_unresolved) = fresh;
+        let (mut out, mut inc, mut unresolved) = (out?, inc?, unresolved?);
+        let ((), ()) = rayon::join(
+            || out.add(triples.iter().map(|&(from, to, k)| (from, to, k))),
+            || inc.add(triples.iter().map(|&(from, to, k)| (to, from, k))),
+        );
+        unresolved.extend(fresh_unresolved);
+        let mut counts = FxHashMap::default();
+        for &(_, k) in &out.edges {
+            *counts.entry(k).or_insert(0) += 1;
+        }
+        Some(Graph { out, inc, unresolved, counts, tables: Arc::new(tables) })
+    }
+}
+
+impl Adjacency {
+    /// These rows under moved ids (`map`, which keeps their order; `n` ids now), keeping the
+    /// edges `kept(key, other, kind)` accepts. An id `map` has no image for has no row, one it
+    /// is no image of gets an empty row. `None` when a kept edge ends at an entity without an
+    /// image, or such an entity has one.
+    fn moved(
+        &self,
+        n: usize,
+        map: impl Fn(EntityId) -> Option<EntityId>,
+        kept: impl Fn(EntityId, EntityId, EdgeKind) -> bool,
+    ) -> Option<Adjacency> {
+        let mut start = Vec::with_capacity(n + 1);
+        let mut edges = Vec::with_capacity(self.edges.len());
+        for key in (0..self.start.len().saturating_sub(1) as u32).map(EntityId) {
+            let row = self.of(key);
+            let Some(now) = map(key) else {
+                if row.iter().any(|&(other, k)| kept(key, other, k)) {
+                    return None;
+                }
+                continue;
+            };
+            while start.len() <= now.index() {
+                start.push(edges.len() as u32);
+            }
+            for &(other, k) in row {
+                if kept(key, other, k) {
+                    edges.push((map(other)?, k));
+                }
+            }
+        }
+        while start.len() <= n {
+            start.push(edges.len() as u32);
+        }
+        Some(Adjacency { start, edges })
+    }
+
+    /// Appends edges `(key, other, kind)` to the rows of their keys, after those there.
+    fn add(&mut self, more: impl Iterator<Item = (EntityId, EntityId, EdgeKind)>) {
+        let mut more: Vec<(EntityId, EntityId, EdgeKind)> = more.collect();
+        if more.is_empty() {
+            return;
+        }
+        more.sort_by_key(|t| t.0);
+        let n = self.start.len() - 1;
+        let mut start = Vec::with_capacity(n + 1);
+        let mut edges = Vec::with_capacity(self.edges.len() + more.len());
+        let mut next = more.iter().peekable();
+        for key in 0..n {
+            start.push(edges.len() as u32);
+            edges.extend_from_slice(&self.edges[self.start[key] as usize..self.start[key + 1] as usize]);
+            while let Some(&&(k, other, kind)) = next.peek() {
+                if k.index() != key {
+                    break;
+                }
+                edges.push((other, kind));
+                next.next();
+            }
+        }
+        start.push(edges.len() as u32);
+        *self = Adjacency { start, edges };
     }
 }
 
 /// How deep `from a import b` chains through package `__init__` re-exports are followed.
 const MAX_REEXPORT_DEPTH: usize = 3;
 
-struct Resolver<'a> {
-    files: &'a [FileEntry],
-    /// Python module dotted suffix (`flask.app`, `app`) → files.
+/// The hash a name is looked up by in [`Names`]' rows (each hit is checked against the name).
+fn key(name: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = rustc_hash::FxHasher::default();
+    name.hash(&mut h);
+    h.finish()
+}
+
+/// Rows `(key, file, n)` sorted: one allocation per table, no name copied; a lookup is a binary
+/// search for the key's rows, which the caller checks against the name (hashes may collide).
+struct Rows<K>(Vec<(K, u32, u32)>);
+
+impl<K: Ord + Copy> Rows<K> {
+    fn sorted(mut rows: Vec<(K, u32, u32)>) -> Rows<K> {
+        rows.sort_unstable();
+        rows.dedup();
+        Rows(rows)
+    }
+
+    /// `(file, n)` of the rows of `k`, in order.
+    fn of(&self, k: K) -> impl Iterator<Item = (u32, u32)> + '_ {
+        let lo = self.0.partition_point(|r| r.0 < k);
+        self.0[lo..].iter().take_while(move |r| r.0 == k).map(|r| (r.1, r.2))
+    }
+}
+
+impl<K> Default for Rows<K> {
+    fn default() -> Self {
+        Rows(Vec::new())
+    }
+}
+
+/// What name resolution looks names up in, for some files: entities as `(file, local)`, which an
+/// edit elsewhere does not change.
+#[derive(Default)]
+struct Names {
+    /// `(file, name)` → every top-level entity of that name in the file, in order (the first
+    /// one counts).
+    top: Rows<(u32, u64)>,
+    /// Name → the first top-level entity of that name of every file that has one, in file order.
+    top_by_name: Rows<u64>,
+    /// `(file, name)` → the imports that bind the name (positions in `unit.imports`, in order).
+    /// Most calls name nothing imported; a lookup spares reading every import.
+    bound: Rows<(u32, u64)>,
+    /// Qualified member name (`Session.send`, `Semaphore::new`) → its entities.
+    members: Rows<u64>,
+    /// Type / trait / class name → the defining entities.
+    types: Rows<u64>,
+}
+
+impl Names {
+    fn of(files: &[FileEntry], which: impl Iterator<Item = u32>) -> Names {
+        let (mut top, mut top_by_name, mut bound, mut members, mut types) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut first: FxHashMap<&str, u32> = FxHashMap::default();
+        for fi in which {
+            let u = &files[fi as usize].unit;
+            first.clear();
+            for (li, e) in u.entities.iter().enumerate().skip(1) {
+                let li = li as u32;
+                if e.parent.is_none() || u.entities[e.parent.unwrap() as usize].kind == Kind::Module {
+                    top.push(((fi, key(&e.name)), fi, li));
+                    first.entry(e.name.as_str()).or_insert(li);
+                }
+                if e.qual != e.name && e.kind != Kind::Impl {
+                    members.push((key(&e.qual), fi, li));
+                }
+                if matches!(e.kind, Kind::Class | Kind::Struct | Kind::Enum | Kind::Union | Kind::Trait) {
+                    types.push((key(&e.name), fi, li));
+                }
+            }
+            top_by_name.extend(first.iter().map(|(name, &li)| (key(name), fi, li)));
+            for (k, imp) in u.imports.iter().enumerate() {
+                for n in &imp.names {
+                    bound.push(((fi, key(n)), fi, k as u32));
+                }
+            }
+        }
+        Names {
+            top: Rows::sorted(top),
+            top_by_name: Rows::sorted(top_by_name),
+            bound: Rows::sorted(bound),
+            members: Rows::sorted(members),
+            types: Rows::sorted(types),
+        }
+    }
+}
+
+/// Name resolution's tables, kept with the graph: shared by the graph an edit that keeps every
+/// name patches, and carried across one that moves ids ([`Tables::moved`]), so that resolving
+/// an edited file again does not build them for the whole workspace.
+#[derive(Default)]
+pub(crate) struct Tables {
+    /// Python module dotted suffix (`flask.app`, `app`) → files (paths only).
     modules: FxHashMap<String, Vec<FileId>>,
-    /// Per file: top-level entity name → global id.
-    top: Vec<FxHashMap<&'a str, EntityId>>,
-    /// Top-level entity name → its entry in `top` of every file that has one, in file order.
-    top_by_name: FxHashMap<&'a str, Vec<EntityId>>,
-    /// Per file: a name its imports bind → those imports (positions in `unit.imports`, in
-    /// order). Most calls name nothing imported; a lookup spares reading every import.
-    bound: Vec<FxHashMap<&'a str, Vec<u32>>>,
-    /// Qualified member name (`Session.send`, `Semaphore::new`) → global ids.
-    members: FxHashMap<&'a str, Vec<EntityId>>,
-    /// Type / trait / class name → global ids of the defining entities.
-    types: FxHashMap<&'a str, Vec<EntityId>>,
+    base: Arc<Names>,
+    /// Files (sorted) whose entities changed since `base` was built; `edited` has them now.
+    changed: Vec<u32>,
+    edited: Names,
+}
+
+/// At most this many files edited in ways that moved ids before name resolution's tables are
+/// built again.
+const MAX_EDITED_FILES: usize = 32;
+
+impl Tables {
+    fn build(files: &[FileEntry]) -> Tables {
+        let mut modules: FxHashMap<String, Vec<FileId>> = FxHashMap::default();
+        for (fi, f) in files.iter().enumerate() {
+            let u = &f.unit;
+            if u.lang == Lang::Python {
+                let p = u.path.trim_end_matches(".py").trim_end_matches(".pyi");
+                let p = p.strip_suffix("/__init__").unwrap_or(p);
+                let parts: Vec<&str> = p.split('/').collect();
+                for i in 0..parts.len() {
+                    modules.entry(parts[i..].join(".")).or_default().push(FileId(fi as u32));
+                }
+            }
+        }
+        let base = Arc::new(Names::of(files, 0..files.len() as u32));
+        Tables { modules, base, changed: Vec::new(), edited: Names::default() }
+    }
+
+    /// These tables after the entities of `file` changed (`files`: the files now, the same paths
+    /// and imports). `None` when too many files were edited since they were built.
+    fn moved(&self, files: &[FileEntry], file: FileId) -> Option<Tables> {
+        let mut changed = self.changed.clone();
+        if let Err(at) = changed.binary_search(&file.0) {
+            changed.insert(at, file.0);
+        }
+        if changed.len() > MAX_EDITED_FILES {
+            return None;
+        }
+        let edited = Names::of(files, changed.iter().copied());
+        Some(Tables { modules: self.modules.clone(), base: self.base.clone(), changed, edited })
+    }
+
+    /// `(file, n)` of a table's rows for `k`: those of `base` but for changed files, then the
+    /// edited files'. In `(file, n)` order when `sorted`.
+    fn rows<K: Ord + Copy>(&self, pick: impl Fn(&Names) -> &Rows<K>, k: K, sorted: bool) -> Vec<(u32, u32)> {
+        let mut out: Vec<(u32, u32)> = pick(&self.base).of(k).collect();
+        if !self.changed.is_empty() {
+            out.retain(|(f, _)| self.changed.binary_search(f).is_err());
+            let n = out.len();
+            out.extend(pick(&self.edited).of(k));
+            if sorted && n != out.len() {
+                out.sort_unstable();
+            }
+        }
+        out
+    }
 }
 
 pub(crate) fn build(files: &[FileEntry], n_entities: usize) -> Graph {
-    let r = Resolver::new(files);
+    let tables = Tables::build(files);
+    let r = Resolver::new(files, &tables);
     // Resolution is read-only: files are resolved in parallel, edges merged in file order.
     let per_file: Vec<FileEdges> =
         files.par_iter().enumerate().map(|(fi, f)| file_edges(&r, FileId(fi as u32), f)).collect();
     let (mut triples, mut unresolved) = (Vec::new(), Vec::new());
     merge(per_file, &mut triples, &mut unresolved);
-    Graph::from_triples(n_entities, triples, unresolved)
+    let mut g = Graph::from_triples(n_entities, triples, unresolved);
+    g.tables = Arc::new(tables);
+    g
 }
 
 /// Appends files' edges (without self-loops and repeats) and unresolved calls. No two files
@@ -252,54 +537,37 @@ fn file_edges(r: &Resolver, fi: FileId, f: &FileEntry) -> FileEdges {
     (edges, unresolved)
 }
 
+struct Resolver<'a> {
+    files: &'a [FileEntry],
+    t: &'a Tables,
+}
+
 impl<'a> Resolver<'a> {
-    fn new(files: &'a [FileEntry]) -> Resolver<'a> {
-        let mut modules: FxHashMap<String, Vec<FileId>> = FxHashMap::default();
-        let mut top = Vec::with_capacity(files.len());
-        let mut members: FxHashMap<&str, Vec<EntityId>> = FxHashMap::default();
-        let mut types: FxHashMap<&str, Vec<EntityId>> = FxHashMap::default();
-        let mut top_by_name: FxHashMap<&str, Vec<EntityId>> = FxHashMap::default();
-        let mut bound = Vec::with_capacity(files.len());
-        for (fi, f) in files.iter().enumerate() {
-            let u = &f.unit;
-            if u.lang == Lang::Python {
-                let p = u.path.trim_end_matches(".py").trim_end_matches(".pyi");
-                let p = p.strip_suffix("/__init__").unwrap_or(p);
-                let parts: Vec<&str> = p.split('/').collect();
-                for i in 0..parts.len() {
-                    modules.entry(parts[i..].join(".")).or_default().push(FileId(fi as u32));
-                }
-            }
-            let mut t = FxHashMap::default();
-            for (li, e) in u.entities.iter().enumerate().skip(1) {
-                let id = f.id_of(li as u32);
-                if e.parent.is_none() || u.entities[e.parent.unwrap() as usize].kind == Kind::Module {
-                    t.entry(e.name.as_str()).or_insert(id);
-                }
-                if e.qual != e.name && e.kind != Kind::Impl {
-                    members.entry(e.qual.as_str()).or_default().push(id);
-                }
-                if matches!(e.kind, Kind::Class | Kind::Struct | Kind::Enum | Kind::Union | Kind::Trait) {
-                    types.entry(e.name.as_str()).or_default().push(id);
-                }
-            }
-            // Files come in order: each list of `top_by_name` is in file order.
-            for (&name, &id) in &t {
-                top_by_name.entry(name).or_default().push(id);
-            }
-            top.push(t);
-            let mut b: FxHashMap<&str, Vec<u32>> = FxHashMap::default();
-            for (k, imp) in u.imports.iter().enumerate() {
-                for n in &imp.names {
-                    let list = b.entry(n.as_str()).or_default();
-                    if list.last() != Some(&(k as u32)) {
-                        list.push(k as u32);
-                    }
-                }
-            }
-            bound.push(b);
-        }
-        Resolver { files, modules, top, top_by_name, bound, members, types }
+    fn new(files: &'a [FileEntry], t: &'a Tables) -> Resolver<'a> {
+        Resolver { files, t }
+    }
+
+    fn at(&self, (file, local): (u32, u32)) -> (EntityId, &'a locus_syntax::Entity) {
+        let f = &self.files[file as usize];
+        (f.id_of(local), &f.unit.entities[local as usize])
+    }
+
+    /// The top-level entity of `file` named `name` (the first, if several).
+    fn top(&self, file: FileId, name: &str) -> Option<EntityId> {
+        let rows = self.t.rows(|n| &n.top, (file.0, key(name)), false);
+        rows.into_iter().map(|r| self.at(r)).find(|(_, e)| e.name == name).map(|(id, _)| id)
+    }
+
+    /// The first top-level entity named `name` of every file that has one, in file order.
+    fn top_named(&self, name: &str) -> Vec<EntityId> {
+        let rows = self.t.rows(|n| &n.top_by_name, key(name), true);
+        rows.into_iter().map(|r| self.at(r)).filter(|(_, e)| e.name == name).map(|(id, _)| id).collect()
+    }
+
+    /// Types (classes, structs, enums, unions, traits) named `name`, in id order.
+    fn types_named(&self, name: &str) -> Vec<EntityId> {
+        let rows = self.t.rows(|n| &n.types, key(name), true);
+        rows.into_iter().map(|r| self.at(r)).filter(|(_, e)| e.name == name).map(|(id, _)| id).collect()
     }
 
     fn entity(&self, id: EntityId) -> (&FileEntry, &locus_syntax::Entity) {
@@ -325,9 +593,9 @@ impl<'a> Resolver<'a> {
                 full.extend(rest.split('.'));
             }
             let key = full.join(".");
-            return self.modules.get(&key).cloned().unwrap_or_default();
+            return self.t.modules.get(&key).cloned().unwrap_or_default();
         }
-        let Some(c) = self.modules.get(module) else { return Vec::new() };
+        let Some(c) = self.t.modules.get(module) else { return Vec::new() };
         // Prefer the shortest path (the package itself over a vendored copy).
         let mut c = c.clone();
         c.sort_by_key(|&f| (self.files[f.index()].unit.path.len(), f));
@@ -372,7 +640,7 @@ impl<'a> Resolver<'a> {
     /// The entity a Python module file exposes as `name`: defined there, or re-exported by an
     /// import (package `__init__` files).
     fn exported(&self, file: FileId, name: &str, depth: usize) -> Vec<EntityId> {
-        if let Some(&id) = self.top[file.index()].get(name) {
+        if let Some(id) = self.top(file, name) {
             return vec![id];
         }
         if depth >= MAX_REEXPORT_DEPTH {
@@ -393,10 +661,13 @@ impl<'a> Resolver<'a> {
     fn imports_binding<'s>(
         &'s self,
         file: FileId,
-        name: &str,
+        name: &'s str,
     ) -> impl Iterator<Item = &'a locus_syntax::Import> + 's {
         let imports = &self.files[file.index()].unit.imports;
-        self.bound[file.index()].get(name).into_iter().flatten().map(move |&k| &imports[k as usize])
+        let rows = self.t.rows(|n| &n.bound, (file.0, key(name)), true);
+        rows.into_iter()
+            .map(move |(_, k)| &imports[k as usize])
+            .filter(move |imp| imp.names.iter().any(|n| n == name))
     }
 
     /// Top-level Rust items named `name` in files whose path mentions the use path's module
@@ -415,9 +686,7 @@ impl<'a> Resolver<'a> {
         }
         let module = segs.iter().rev().nth(1).copied();
         let mut out = Vec::new();
-        for id in
-            self.types.get(name).into_iter().flatten().copied().chain(self.top_named(name).iter().copied())
-        {
+        for id in self.types_named(name).into_iter().chain(self.top_named(name)) {
             let (f, _) = self.entity(id);
             let ok = match module {
                 Some(m) => f.unit.path.split('/').any(|p| p == m || p.trim_end_matches(".rs") == m),
@@ -432,14 +701,10 @@ impl<'a> Resolver<'a> {
         out
     }
 
-    fn top_named(&self, name: &str) -> &[EntityId] {
-        self.top_by_name.get(name).map_or(&[], |ids| ids.as_slice())
-    }
-
     /// A name used in file `from`: defined there, or imported into it.
     fn resolve_name(&self, from: FileId, lang: Lang, name: &str, kinds: &[Kind]) -> Vec<EntityId> {
         let fits = |id: EntityId| kinds.is_empty() || kinds.contains(&self.entity(id).1.kind);
-        if let Some(&id) = self.top[from.index()].get(name) {
+        if let Some(id) = self.top(from, name) {
             if fits(id) {
                 return vec![id];
             }
@@ -476,10 +741,10 @@ impl<'a> Resolver<'a> {
         if out.is_empty() && lang == Lang::Rust {
             // Rust code names types of its own crate without importing them when they live in
             // the same module tree; accept a definition only when it is the only one.
-            if let Some(ids) = self.types.get(name) {
+            let ids = self.types_named(name);
+            if !ids.is_empty() {
                 let same_lang: Vec<EntityId> = ids
-                    .iter()
-                    .copied()
+                    .into_iter()
                     .filter(|&id| self.entity(id).0.unit.lang == Lang::Rust && fits(id))
                     .collect();
                 if same_lang.len() == 1 {
@@ -508,7 +773,8 @@ impl<'a> Resolver<'a> {
 
     fn members_of(&self, ty: &str, method: &str, lang: Lang) -> Vec<EntityId> {
         let key = format!("{ty}{}{method}", lang.member_sep());
-        self.members.get(key.as_str()).cloned().unwrap_or_default()
+        let rows = self.t.rows(|n| &n.members, self::key(&key), true);
+        rows.into_iter().map(|r| self.at(r)).filter(|(_, e)| e.qual == key).map(|(id, _)| id).collect()
     }
 
     fn call_targets(&self, file: FileId, local: u32, callee: &str, receiver: Option<&str>) -> Vec<EntityId> {
@@ -566,7 +832,7 @@ impl<'a> Resolver<'a> {
                                 Kind::Class => out.extend(self.members_of(&te.qual, callee, lang)),
                                 Kind::File => {
                                     let tf = self.file_index(self.entity(t).0.first);
-                                    if let Some(&id) = self.top[tf.index()].get(callee) {
+                                    if let Some(id) = self.top(tf, callee) {
                                         out.push(id);
                                     }
                                 }
@@ -576,7 +842,7 @@ impl<'a> Resolver<'a> {
                         if out.is_empty() {
                             // `import a.b` then `a.b.f()`.
                             for mf in self.python_module(file, recv) {
-                                if let Some(&id) = self.top[mf.index()].get(callee) {
+                                if let Some(id) = self.top(mf, callee) {
                                     out.push(id);
                                 }
                             }

@@ -228,14 +228,14 @@ impl Index {
         }
         // The three indexes are independent: built side by side.
         let symbols = || {
-            let mut symbols = Symbols::default();
+            let mut maps = symbols::Maps::default();
             for f in &files {
-                symbols.add_file(f.first, &f.unit.path);
+                maps.add_file(f.first, &f.unit.path);
                 for (li, e) in f.unit.entities.iter().enumerate().skip(1) {
-                    symbols.add_entity(f.id_of(li as u32), &e.name, &e.qual);
+                    maps.add_entity(f.id_of(li as u32), &e.name, &e.qual);
                 }
             }
-            symbols
+            Symbols::from(maps)
         };
         let lexical = || {
             Bm25::build(
@@ -283,7 +283,7 @@ impl Index {
                 (path, unit)
             })
             .collect();
-        if let Some(ix) = self.patched(&rebuilt) {
+        if let Some(ix) = self.patched(&rebuilt).or_else(|| self.reshaped(&rebuilt)) {
             return ix;
         }
         let mut by_path: BTreeMap<String, Arc<FileUnit>> =
@@ -373,6 +373,99 @@ impl Index {
         })
     }
 
+    /// The index after `rebuilt` when one file changed and its entities differ by one run of
+    /// functions, methods or macros added, removed or renamed, its imports and every other
+    /// entity kept ([`Run`]): a new `def`. The ids after the run move; the symbols are read
+    /// through the move ([`Symbols::moved`]); the lexical index has the file's documents
+    /// replaced and later ids moved; the graph keeps every edge under its new ids except those
+    /// of the edited file and of the files that mention a name the run added or removed, which
+    /// are resolved again. `None` otherwise (a full assembly then).
+    fn reshaped(&self, rebuilt: &[(String, Option<Arc<FileUnit>>)]) -> Option<Index> {
+        let t = Instant::now();
+        let mut edited = None;
+        for (path, unit) in rebuilt {
+            let unit = unit.as_ref()?;
+            let fi = self.file_index(path)?;
+            if !Arc::ptr_eq(&self.files[fi.index()].unit, unit) && edited.replace((fi, unit)).is_some() {
+                return None;
+            }
+        }
+        let (fi, unit) = edited?;
+        let old = &self.files[fi.index()];
+        let run = Run::between(&old.unit, unit)?;
+        let (at, old_n, new_n) = (old.first, old.unit.entities.len() as u32, unit.entities.len() as u32);
+        let moved = |id: EntityId| EntityId(id.0 - old_n + new_n);
+        let mut files = self.files.clone();
+        files[fi.index()].unit = unit.clone();
+        for f in &mut files[fi.index() + 1..] {
+            f.first = moved(f.first);
+        }
+        let mut locs = Vec::with_capacity(self.locs.len() + new_n as usize - old_n as usize);
+        locs.extend_from_slice(&self.locs[..at.index()]);
+        locs.extend((0..new_n).map(|local| EntityLoc { file: fi, local }));
+        locs.extend_from_slice(&self.locs[at.index() + old_n as usize..]);
+        let symbols = self.symbols.moved(
+            || self.files.iter().map(|f| f.first.0).collect(),
+            files.iter().map(|f| f.first.0).collect(),
+            fi.0,
+            |f| {
+                let f = &files[f as usize];
+                f.unit
+                    .entities
+                    .iter()
+                    .enumerate()
+                    .skip(1)
+                    .map(|(li, e)| (f.id_of(li as u32), &*e.name, &*e.qual))
+            },
+        )?;
+        // Names the run added or removed: only a file that mentions one can resolve differently.
+        let names: Vec<&str> = run
+            .removed(&old.unit)
+            .iter()
+            .chain(run.added(unit))
+            .map(|e| e.name.as_str())
+            .filter(|n| !n.is_empty())
+            .collect();
+        let redo: Vec<FileId> = (0..files.len() as u32)
+            .into_par_iter()
+            .map(FileId)
+            .filter(|&f| f == fi || names.iter().any(|n| unit::may_mention(&files[f.index()].unit, n)))
+            .collect();
+        let (kept_below, moved_from) = (at.0 + run.prefix, at.0 + old_n - run.suffix);
+        let map = |id: EntityId| match id.0 {
+            i if i < kept_below => Some(id),
+            i if i >= moved_from => Some(moved(id)),
+            _ => None,
+        };
+        fn docs(f: &FileEntry) -> Vec<bm25::DocTerms<'_>> {
+            let u = &f.unit;
+            (0..u.docs.len())
+                .map(|li| bm25::DocTerms { doc: f.id_of(li as u32), len: u.doc_lens[li], terms: &u.docs[li] })
+                .collect()
+        }
+        let (lexical, graph) = rayon::join(
+            || {
+                let (p, s) = (run.prefix as usize, run.suffix as usize);
+                self.lexical.with_ids_moved(at, p, s, &docs(old), &docs(&files[fi.index()]))
+            },
+            || self.graph.with_ids_moved(&self.locs, &files, map, fi, &redo, locs.len()),
+        );
+        let graph = graph?;
+        tracing::debug!(redone = redo.len(), took = ?t.elapsed(), "index ids moved");
+        Some(Index {
+            root: self.root.clone(),
+            files,
+            locs,
+            symbols: Arc::new(symbols),
+            lexical: Arc::new(lexical),
+            graph: Arc::new(graph),
+            skipped: self.skipped.clone(),
+            build_ms: t.elapsed().as_secs_f64() * 1000.0,
+            reuse: persist::Reuse::default(),
+            layout: next_layout(),
+        })
+    }
+
     pub fn n_entities(&self) -> usize {
         self.locs.len()
     }
@@ -454,6 +547,68 @@ impl Index {
     }
 }
 
+/// How two versions of a file's entities differ when that is one run of functions, methods or
+/// macros added, removed or renamed: the `prefix` entities before it and the `suffix` after it
+/// are the same (kind, name, qualified name, bases and parent), the file's imports too.
+struct Run {
+    prefix: u32,
+    suffix: u32,
+}
+
+impl Run {
+    fn between(old: &FileUnit, new: &FileUnit) -> Option<Run> {
+        if old.path != new.path || old.lang != new.lang || !same_imports(old, new) {
+            return None;
+        }
+        let (a, b) = (&old.entities, &new.entities);
+        let same = |x: &Entity, y: &Entity| {
+            x.kind == y.kind && x.name == y.name && x.qual == y.qual && x.bases == y.bases
+        };
+        let max = a.len().min(b.len());
+        let prefix = (0..max).take_while(|&i| same(&a[i], &b[i]) && a[i].parent == b[i].parent).count();
+        let suffix =
+            (0..max - prefix).take_while(|&k| same(&a[a.len() - 1 - k], &b[b.len() - 1 - k])).count();
+        let (a_end, b_end) = (a.len() - suffix, b.len() - suffix);
+        let movable = |e: &Entity| matches!(e.kind, Kind::Function | Kind::Method | Kind::Macro);
+        if (prefix == a_end && prefix == b_end)
+            || !a[prefix..a_end].iter().all(movable)
+            || !b[prefix..b_end].iter().all(movable)
+        {
+            return None;
+        }
+        // An entity after the run keeps its parent: one before the run, or one after it (moved).
+        let parent_kept = |(x, y): (&Entity, &Entity)| match (x.parent, y.parent) {
+            (None, None) => true,
+            (Some(p), Some(q)) if (p as usize) < prefix => p == q,
+            (Some(p), Some(q)) if (p as usize) >= a_end => p as usize - a_end == q as usize - b_end,
+            _ => false,
+        };
+        a[a_end..]
+            .iter()
+            .zip(&b[b_end..])
+            .all(parent_kept)
+            .then_some(Run { prefix: prefix as u32, suffix: suffix as u32 })
+    }
+
+    fn removed<'u>(&self, old: &'u FileUnit) -> &'u [Entity] {
+        &old.entities[self.prefix as usize..old.entities.len() - self.suffix as usize]
+    }
+
+    fn added<'u>(&self, new: &'u FileUnit) -> &'u [Entity] {
+        &new.entities[self.prefix as usize..new.entities.len() - self.suffix as usize]
+    }
+}
+
+/// Whether both import the same things, lines aside.
+fn same_imports(old: &FileUnit, new: &FileUnit) -> bool {
+    old.imports.len() == new.imports.len()
+        && old
+            .imports
+            .iter()
+            .zip(&new.imports)
+            .all(|(a, b)| a.path == b.path && a.names == b.names && a.module == b.module)
+}
+
 /// Whether `new` names, nests and imports exactly what `old` does: the same entities by kind,
 /// name, qualified name, parent and bases, and the same imports (lines aside). What the symbol
 /// index and name resolution read from a file; bodies, spans, signatures, docs and calls may
@@ -469,12 +624,7 @@ pub fn same_shape(old: &FileUnit, new: &FileUnit) -> bool {
                 && a.parent == b.parent
                 && a.bases == b.bases
         })
-        && old.imports.len() == new.imports.len()
-        && old
-            .imports
-            .iter()
-            .zip(&new.imports)
-            .all(|(a, b)| a.path == b.path && a.names == b.names && a.module == b.module)
+        && same_imports(old, new)
 }
 
 /// Test code a staged build ([`Index::build_staged`]) leaves for its second stage only from

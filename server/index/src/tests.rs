@@ -19,6 +19,11 @@ fn index_of(files: &[(&str, &str)]) -> Index {
     Index::from_units(PathBuf::from("/ws"), units, Skipped::default())
 }
 
+/// [`index_of`] for files whose text an edit replaces.
+fn fresh(files: &[(&str, String)]) -> Index {
+    index_of(&files.iter().map(|(p, t)| (*p, t.as_str())).collect::<Vec<_>>())
+}
+
 fn check_edges(files: &[(&str, &str)], kinds: &[EdgeKind], expect: Expect) {
     let ix = index_of(files);
     let mut lines = Vec::new();
@@ -444,17 +449,6 @@ fn an_edit_that_keeps_every_name_patches_the_index_to_what_a_fresh_build_gives()
         ("src/lib.rs", "pub struct Parser;\nimpl Parser {\n    pub fn new() -> Self { Parser }\n    pub fn len(&self) -> usize { 0 }\n}\npub fn parse(s: &str) -> usize { Parser::new().len() + s.len() }\n".into()),
         ("src/other.rs", "use crate::Parser;\nimpl Parser {\n    pub fn retry(&self) -> u8 { 1 }\n}\n".into()),
     ];
-    let units = |files: &[(&str, String)]| -> Vec<Arc<FileUnit>> {
-        files
-            .iter()
-            .map(|(p, t)| {
-                let lang = locus_syntax::Lang::of_path(p).unwrap();
-                Arc::new(FileUnit::build(p.to_string(), lang, Arc::from(t.as_str())))
-            })
-            .collect()
-    };
-    let fresh =
-        |files: &[(&str, String)]| Index::from_units(PathBuf::from("/ws"), units(files), Skipped::default());
     // (file, new text, whether the shape is kept, whether the calls are)
     let edits: Vec<(usize, String, bool, bool)> = vec![
         // A body edit: a new call, new words (new terms), a removed word.
@@ -637,4 +631,75 @@ fn a_staged_build_leaves_much_test_code_for_later_and_adds_it_as_a_fresh_build_h
     assert!(later.is_none());
     assert_eq!((warm.reuse.reused, warm.reuse.parsed), (7, 0));
     assert_eq!(dump(&warm), dump(&full));
+}
+
+/// What the symbol index answers for every name, qualified name, stem and path of `ix`.
+fn symbol_answers(ix: &Index) -> Vec<String> {
+    let mut out = Vec::new();
+    for id in (0..ix.n_entities() as u32).map(EntityId) {
+        let e = ix.entity(id);
+        let path = ix.path_of(id).to_string();
+        let stem = path.rsplit('/').next().unwrap().split('.').next().unwrap().to_string();
+        for q in [e.name.as_str(), e.qual.as_str(), &e.name.to_uppercase(), &stem] {
+            out.push(format!("{q}: {:?}", ix.symbols.lookup(q)));
+            out.push(format!("{q} qual: {:?}", ix.symbols.lookup_qual(q)));
+            out.push(format!("{q} stem: {:?}", ix.symbols.files_with_stem(q)));
+        }
+        out.push(format!("{path}: {:?} {:?}", ix.symbols.file(&path), ix.symbols.files_ending_with(&path)));
+    }
+    out
+}
+
+#[test]
+fn an_edit_that_adds_or_removes_functions_moves_ids_to_what_a_fresh_build_gives() {
+    let mut files: Vec<(&str, String)> = vec![
+        (
+            "shop/pricing.py",
+            "from shop.util import helper\n\nclass Price:\n    def total(self, x):\n        return helper(x)\n\n    def discount(self):\n        return self.total(1)\n\nclass Tax(Price):\n    def rate(self):\n        return self.apply(2)\n".into(),
+        ),
+        ("shop/util.py", "def helper(x):\n    return x + 1\n\ndef run(x):\n    return helper(x)\n".into()),
+        ("shop/cart.py", "from shop.util import run\nfrom shop.pricing import Price\n\ndef checkout(p):\n    Price.apply(p)\n    return run(p) + total_of(p)\n".into()),
+        ("src/lib.rs", "pub struct Parser;\nimpl Parser {\n    pub fn new() -> Self { Parser }\n    pub fn len(&self) -> usize { 0 }\n}\npub fn parse(s: &str) -> usize { Parser::new().len() + s.len() }\n".into()),
+        ("src/other.rs", "use crate::Parser;\nimpl Parser {\n    pub fn retry(&self) -> u8 { Parser::reset() }\n}\n".into()),
+    ];
+    // (file, new text, whether the ids move without a fresh assembly)
+    let edits: Vec<(usize, &str, bool)> = vec![
+        // A new function at the top of a file, as typing a `def` does: nothing else names it.
+        (1, "def added():\n    return run(1)\n\ndef helper(x):\n    return x + 1\n\ndef run(x):\n    return helper(x)\n", true),
+        // A method other files call already: their calls resolve now (`Price.apply`, `self.apply`).
+        (0, "from shop.util import helper\n\nclass Price:\n    def total(self, x):\n        return helper(x)\n\n    def apply(self, y):\n        return total_of(y)\n\n    def discount(self):\n        return self.total(1)\n\nclass Tax(Price):\n    def rate(self):\n        return self.apply(2)\n", true),
+        // A function between two classes, and one another file calls (`total_of`).
+        (0, "from shop.util import helper\n\nclass Price:\n    def total(self, x):\n        return helper(x)\n\n    def apply(self, y):\n        return total_of(y)\n\n    def discount(self):\n        return self.total(1)\n\ndef total_of(p):\n    return p\n\nclass Tax(Price):\n    def rate(self):\n        return self.apply(2)\n", true),
+        // A function another file imports is removed: its import and call no longer resolve.
+        (1, "def added():\n    return run(1)\n\ndef helper(x):\n    return x + 1\n", true),
+        // A rename.
+        (1, "def added():\n    return run(1)\n\ndef helper_of(x):\n    return x + 1\n", true),
+        // A body edit after ids moved: patched in place (new words, a new call).
+        (1, "def added():\n    return run(1)\n\ndef helper_of(x):\n    return checkout(x) + fresh_words\n", false),
+        // A Rust method another file calls.
+        (3, "pub struct Parser;\nimpl Parser {\n    pub fn new() -> Self { Parser }\n    pub fn reset() -> u8 { 0 }\n    pub fn len(&self) -> usize { 0 }\n}\npub fn parse(s: &str) -> usize { Parser::new().len() + s.len() }\n", true),
+        // A class is added: names of types change, the index is assembled afresh.
+        (2, "from shop.util import run\nfrom shop.pricing import Price\n\nclass Cart:\n    pass\n\ndef checkout(p):\n    Price.apply(p)\n    return run(p) + total_of(p)\n", false),
+        // A new import: assembled afresh.
+        (1, "import os\n\ndef added():\n    return run(1)\n\ndef helper_of(x):\n    return x + 1\n", false),
+        // Functions added in two places: one run from the first to the last, the two kept
+        // between them taken as removed and added again.
+        (1, "import os\n\ndef first():\n    pass\n\ndef added():\n    return run(1)\n\ndef helper_of(x):\n    return x + 1\n\ndef last():\n    pass\n", true),
+    ];
+    let mut ix = fresh(&files);
+    for (fi, text, moves) in edits {
+        files[fi].1 = text.to_string();
+        let path = files[fi].0.to_string();
+        let unit = |t: &str| {
+            let lang = locus_syntax::Lang::of_path(&path).unwrap();
+            Some(Arc::new(FileUnit::build(path.clone(), lang, Arc::from(t))))
+        };
+        let want = fresh(&files);
+        assert_eq!(ix.reshaped(&[(path.clone(), unit(text))]).is_some(), moves, "edit of {path}:\n{text}");
+        let next = ix.with_changes(vec![(path.clone(), Some(text.to_string()))]);
+        assert_eq!(dump(&next), dump(&want), "after editing {path}:\n{text}");
+        assert_eq!(searches(&next), searches(&want), "after editing {path}:\n{text}");
+        assert_eq!(symbol_answers(&next), symbol_answers(&want), "after editing {path}:\n{text}");
+        ix = next;
+    }
 }

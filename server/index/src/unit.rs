@@ -9,6 +9,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::text;
 
+/// Whether a unit may name `name` where name resolution reads it: in a call (callee or
+/// receiver), an import, a base, or an impl's type. Never a miss, sometimes a false hit.
+pub fn may_mention(u: &FileUnit, name: &str) -> bool {
+    u.calls.may_mention(name)
+        || u.imports.iter().any(|i| i.path.contains(name) || i.names.iter().any(|n| n.contains(name)))
+        || u.entities.iter().any(|e| {
+            e.bases.iter().any(|b| b.contains(name)) || (e.kind == Kind::Impl && e.name.contains(name))
+        })
+}
+
 /// Strings stored in one buffer: the `i`-th is `text[ends[i - 1]..ends[i]]`. Where a unit keeps
 /// many short strings (a document's terms, a file's call names), one allocation instead of one
 /// per string.
@@ -161,6 +171,12 @@ impl Calls {
 
     pub fn iter(&self) -> impl ExactSizeIterator<Item = CallSite<'_>> + '_ {
         (0..self.len()).map(|i| self.get(i))
+    }
+
+    /// Whether some callee or receiver name contains `s` (or the names run together do: never a
+    /// miss, sometimes a false hit).
+    pub fn may_mention(&self, s: &str) -> bool {
+        self.names.text.contains(s)
     }
 
     /// Whether both call the same names from the same entities, lines aside.

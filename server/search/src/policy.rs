@@ -733,18 +733,7 @@ pub(crate) fn may_occur(ix: &locus_index::Index, literal: &str) -> bool {
     if terms.is_empty() {
         return true;
     }
-    // The documents holding every term: start from the rarest term's.
-    terms.sort_by_key(|t| ix.lexical.df(t));
-    terms.dedup();
-    let mut docs: FxHashSet<EntityId> = ix.lexical.postings(&terms[0]).iter().map(|p| p.0).collect();
-    for t in &terms[1..] {
-        if docs.is_empty() {
-            break;
-        }
-        let holding: FxHashSet<EntityId> = ix.lexical.postings(t).iter().map(|p| p.0).collect();
-        docs.retain(|d| holding.contains(d));
-    }
-    !docs.is_empty()
+    ix.lexical.some_doc_holds_all(&terms)
 }
 
 /// Whether every word of the text containing `w` is split into parts, and so indexed whole

@@ -128,8 +128,13 @@ pub fn symbol(ix: &Index, name: &str) -> Vec<Hit> {
         for start in 0..segs.len() - 1 {
             let q = segs[start..].join(lsep);
             let q2 = segs[start..].join(if lsep == "." { "::" } else { "." });
-            let ids: Vec<EntityId> =
-                ix.symbols.lookup_qual(&q).iter().chain(ix.symbols.lookup_qual(&q2)).copied().collect();
+            let ids: Vec<EntityId> = ix
+                .symbols
+                .lookup_qual(&q)
+                .iter()
+                .chain(ix.symbols.lookup_qual(&q2).iter())
+                .copied()
+                .collect();
             if !ids.is_empty() {
                 hits.extend(ids.into_iter().map(|entity| Hit { entity, score: 1.0 }));
                 break;
@@ -152,7 +157,7 @@ pub fn symbol(ix: &Index, name: &str) -> Vec<Hit> {
         for (id, m) in ix.symbols.lookup(n) {
             hits.push(Hit { entity: id, score: match_score(m) });
         }
-        for &f in ix.symbols.files_with_stem(n) {
+        for &f in ix.symbols.files_with_stem(n).iter() {
             hits.push(Hit { entity: f, score: 0.6 });
         }
     }
