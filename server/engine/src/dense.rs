@@ -371,6 +371,17 @@ impl DenseIndex {
     /// embedded now: a few). `None` when `new` does not share the entity ids of the snapshot
     /// these vectors were made for.
     pub fn patched(&self, new: &Index) -> Result<Option<DenseIndex>, EmbedError> {
+        self.patch(new, true)
+    }
+
+    /// [`DenseIndex::patched`] from the cache alone: an edited entity whose text the cache
+    /// lacks (a definition just typed) has no vector. For the one search that cannot wait for
+    /// the encoder; the refresh after it embeds the rest.
+    pub fn patched_from_cache(&self, new: &Index) -> Option<DenseIndex> {
+        self.patch(new, false).ok().flatten()
+    }
+
+    fn patch(&self, new: &Index, embed: bool) -> Result<Option<DenseIndex>, EmbedError> {
         let old = &self.made;
         if old.layout != new.layout
             || old.n_entities != new.n_entities()
@@ -388,7 +399,7 @@ impl DenseIndex {
                 continue;
             }
             let (mut block, missing, _) = cached_block(&self.encoder, new, fi);
-            if !missing.is_empty() {
+            if embed && !missing.is_empty() {
                 let texts: Vec<&str> = missing.iter().map(|m| m.text.as_str()).collect();
                 let vectors = self.encoder.embedder.embed(&texts)?;
                 for (m, v) in missing.into_iter().zip(vectors) {
@@ -649,9 +660,15 @@ mod tests {
         assert!(dense.patched(&next).unwrap().is_none(), "other ids: no patch");
         let moved = dense.reshaped(&next).expect("same files");
         assert_eq!(moved.layout(), next.layout);
-        let fresh = DenseIndex::build(&next, enc.clone(), true, &AtomicBool::new(false), |_, _| {}).unwrap();
+        // Lent to the search that follows the edit: a.py's vectors from the cache (its old
+        // functions' texts are there), not yet those of the new definition and of the file
+        // (its text starts with the new definition).
+        let lent = moved.patched_from_cache(&next).expect("same layout now");
+        assert!(!lent.is_complete());
         let all: Vec<EntityId> = (0..next.n_entities() as u32).map(EntityId).collect();
         let query = "the invoice total is wrong";
+        let lent = lent.similarity(query, &all);
+        let fresh = DenseIndex::build(&next, enc.clone(), true, &AtomicBool::new(false), |_, _| {}).unwrap();
         let (got, want) = (moved.similarity(query, &all), fresh.similarity(query, &all));
         // b.py's vectors are there under its new ids; the edited a.py has none until patched.
         for (i, (g, w)) in got.iter().zip(&want).enumerate() {
@@ -663,6 +680,14 @@ mod tests {
         }
         assert!(all.iter().any(|&id| next.path_of(id) == "b.py"));
         assert!(!moved.is_complete());
+        for (i, (g, w)) in lent.iter().zip(&want).enumerate() {
+            let e = next.entity(all[i]);
+            if e.name == "fresh" || (e.kind == locus_syntax::Kind::File && next.path_of(all[i]) == "a.py") {
+                assert_eq!((*g, *w != 0.0), (0.0, true), "no vector yet: {}", next.full_name(all[i]));
+            } else {
+                assert_eq!(g, w, "{}", next.full_name(all[i]));
+            }
+        }
         // The refresh after the search redoes the edited file and embeds what it lacks.
         let patched = moved.patched(&next).unwrap().expect("same layout now");
         assert_eq!(patched.similarity(query, &all), want);

@@ -165,11 +165,18 @@ impl Backend {
         let index_ready = self.state.ready.load(Ordering::SeqCst);
         let files_pending = self.state.files_pending.load(Ordering::SeqCst);
         let ix = self.state.snapshot();
-        // Vectors lent by the snapshot an edit patched (same ids) are refreshed after this
-        // search, not beside it: the answer to a re-run after typing does not share the cores
-        // with the re-embedding it does not need. Missing vectors start at once.
+        // Vectors lent by the snapshot an edit patched (same ids), or moved from the one before
+        // an edit that moved ids, are refreshed after this search, not beside it: the answer to
+        // a re-run after typing does not share the cores with the re-embedding it does not
+        // need. Missing vectors start at once.
         let stale = !self.state.dense_is_current(&ix) && !self.state.encoder_failed();
-        let lent = stale && self.state.dense_for(&ix).is_some();
+        let mut vectors = self.state.dense_for(&ix);
+        if stale && vectors.is_none() {
+            // A few ms; a definition just typed has no vector until the refresh.
+            let (st, ix2) = (self.state.clone(), ix.clone());
+            vectors = tokio::task::spawn_blocking(move || st.moved_vectors_for(&ix2)).await.ok().flatten();
+        }
+        let lent = stale && vectors.is_some();
         if stale && !lent {
             self.refresh_vectors();
         }
@@ -197,7 +204,7 @@ impl Backend {
         }
         let mut ws = Workspace {
             index: ix.clone(),
-            vectors: self.state.dense_for(&ix),
+            vectors,
             scorer: self.state.scorer().ok().map(|s| s as Arc<dyn locus_search::Scorer>),
         };
         let opts = Options {

@@ -190,6 +190,22 @@ impl State {
         d.as_ref().filter(|(i, d)| is_of(i, ix) || d.layout() == ix.layout).map(|(_, d)| d.clone())
     }
 
+    /// Vectors for `ix` when an edit moved its ids (a definition added, removed or renamed) since
+    /// the snapshot the vectors are for: those vectors moved to the new ids
+    /// ([`locus_engine::DenseIndex::reshaped`]: unchanged files' shared) and the edited files
+    /// given theirs from the cache ([`locus_engine::DenseIndex::patched_from_cache`]), lent to
+    /// one search so that it reads the whole tree's vectors instead of embedding its candidates
+    /// on demand beside a refresh; a definition just typed has none until the refresh after the
+    /// search. `None` when there are none to move (no vectors yet, vectors made on demand,
+    /// files added or removed).
+    pub fn moved_vectors_for(&self, ix: &Arc<Index>) -> Option<Arc<locus_engine::DenseIndex>> {
+        let t = std::time::Instant::now();
+        let (_, prev) = self.dense.read().unwrap_or_else(|e| e.into_inner()).clone()?;
+        let moved = prev.reshaped(ix)?.patched_from_cache(ix)?;
+        tracing::debug!(took = ?t.elapsed(), "vectors moved to an edit's ids");
+        Some(Arc::new(moved))
+    }
+
     /// Vectors for a search of `ix` when [`State::dense_for`] has none: made on demand for the
     /// search's candidates (`Workspace::locate`) while the whole tree's are computed in the
     /// background. `None` when the encoder cannot be loaded.
