@@ -12,6 +12,7 @@ use half::slice::HalfFloatSliceExt;
 use locus_embed::{EmbedConfig, EmbedError, Embedder, VectorStore, BATCH_SIZE, DIM};
 use locus_index::{EntityId, Index};
 use locus_search::tools::Semantic;
+use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 /// Characters of an entity's body put into its text; the encoder reads 256 tokens at most.
@@ -502,11 +503,12 @@ impl DenseIndex {
 impl Semantic for DenseIndex {
     fn nearest(&self, query: &str, k: usize) -> Vec<(EntityId, f32)> {
         let Some(q) = self.query_vector(query) else { return Vec::new() };
+        // Every vector of the tree: split over the cores (the scores and their order are the
+        // same as one core's).
         let mut scored: Vec<(EntityId, f32)> = self
             .blocks
-            .iter()
-            .flat_map(|b| b.vecs.chunks_exact(DIM).zip(&b.ids))
-            .map(|(v, &id)| (id, dot(&q, v)))
+            .par_iter()
+            .flat_map_iter(|b| b.vecs.chunks_exact(DIM).zip(&b.ids).map(|(v, &id)| (id, dot(&q, v))))
             .collect();
         scored.extend(
             self.extra.read().unwrap_or_else(|p| p.into_inner()).iter().map(|(&id, v)| (id, dot(&q, v))),

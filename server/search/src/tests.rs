@@ -544,3 +544,23 @@ fn an_unsure_learned_search_widens_the_pool_and_says_why() {
         locate(&ix, None, Some(&everything), issue, &Options::default(), &AtomicBool::new(false)).unwrap();
     assert_eq!(hand.trace.pool_files, crate::rerank::POOL_FILES);
 }
+
+#[test]
+fn grep_hits_are_the_innermost_entities_of_their_lines_at_most_twenty_a_file() {
+    let mut many = String::new();
+    for i in 0..30 {
+        many.push_str(&format!("def f{i}():\n    return 'needle needle'\n\n"));
+    }
+    let ix = index_of(&[
+        ("a.py", "x = 'needle'\n\nclass C:\n    def m(self):\n        return 'needleneedle'\n".into()),
+        ("b.py", many),
+    ]);
+    let names: Vec<String> =
+        crate::tools::grep(&ix, "needle").iter().map(|h| ix.full_name(h.entity)).collect();
+    // a.py: the file (module level) and C.m (twice on one line: one hit after dedup); b.py: the
+    // first 20 hits, two a line, so f0 .. f9.
+    let mut want = vec!["a.py".to_string(), "a.py:C.m".to_string()];
+    want.extend((0..10).map(|i| format!("b.py:f{i}")));
+    assert_eq!(names, want);
+    assert!(crate::tools::grep(&ix, "nee").is_empty(), "patterns under 4 bytes find nothing");
+}
