@@ -391,8 +391,9 @@ impl Names {
 /// an edited file again does not build them for the whole workspace.
 #[derive(Default)]
 pub(crate) struct Tables {
-    /// Python module dotted suffix (`flask.app`, `app`) → files (paths only).
-    modules: FxHashMap<String, Vec<FileId>>,
+    /// Python module dotted suffix (`flask.app`, `app`) → files (paths only: shared while the
+    /// files are the same).
+    modules: Arc<FxHashMap<String, Vec<FileId>>>,
     base: Arc<Names>,
     /// Files (sorted) whose entities changed since `base` was built; `edited` has them now.
     changed: Vec<u32>,
@@ -418,7 +419,7 @@ impl Tables {
             }
         }
         let base = Arc::new(Names::of(files, 0..files.len() as u32));
-        Tables { modules, base, changed: Vec::new(), edited: Names::default() }
+        Tables { modules: Arc::new(modules), base, changed: Vec::new(), edited: Names::default() }
     }
 
     /// These tables after the entities of `file` changed (`files`: the files now, the same paths
