@@ -144,7 +144,7 @@ impl Bm25 {
         ix
     }
 
-    /// The index after an edit moved ids (one file's functions added or removed: see
+    /// The index after an edit moved ids (one file's definitions added or removed: see
     /// `Index::with_changes`): the documents of ids `at..at + old.len()` (`old`, as indexed,
     /// every entity of the file in order) are now `new` (from `at` on), of which the first
     /// `prefix` and the last `suffix` are the same entities (their documents replaced where

@@ -157,7 +157,7 @@ impl Graph {
 }
 
 impl Graph {
-    /// The graph after an edit moved entity ids (one file's functions added or removed: see
+    /// The graph after an edit moved entity ids (one file's definitions added or removed: see
     /// `Index::with_changes`). `old_locs` places the old ids in their files, `files` are the
     /// files now, `map` takes an old id to its new one (`None`: the edit removed that entity;
     /// it keeps the order of ids), and `redo` (sorted) are the files whose edges are resolved

@@ -374,8 +374,8 @@ impl Index {
     }
 
     /// The index after `rebuilt` when one file changed and its entities differ by one run of
-    /// functions, methods or macros added, removed or renamed, its imports and every other
-    /// entity kept ([`Run`]): a new `def`. The ids after the run move; the symbols are read
+    /// definitions added, removed or renamed (functions, classes, types, impl blocks), its
+    /// imports and every other entity kept ([`Run`]): a new `def` or `class`. The ids after the run move; the symbols are read
     /// through the move ([`Symbols::moved`]); the lexical index has the file's documents
     /// replaced and later ids moved; the graph keeps every edge under its new ids except those
     /// of the edited file and of the files that mention a name the run added or removed, which
@@ -547,9 +547,11 @@ impl Index {
     }
 }
 
-/// How two versions of a file's entities differ when that is one run of functions, methods or
-/// macros added, removed or renamed: the `prefix` entities before it and the `suffix` after it
-/// are the same (kind, name, qualified name, bases and parent), the file's imports too.
+/// How two versions of a file's entities differ when that is one run of definitions added,
+/// removed or renamed: the `prefix` entities before it and the `suffix` after it are the same
+/// (kind, name, qualified name, bases and parent), the file's imports too. Any kind of entity may
+/// be in the run: every name resolution returns is a name the resolving file mentions, so the
+/// files that mention the run's names are the only ones that can resolve differently.
 struct Run {
     prefix: u32,
     suffix: u32,
@@ -569,7 +571,7 @@ impl Run {
         let suffix =
             (0..max - prefix).take_while(|&k| same(&a[a.len() - 1 - k], &b[b.len() - 1 - k])).count();
         let (a_end, b_end) = (a.len() - suffix, b.len() - suffix);
-        let movable = |e: &Entity| matches!(e.kind, Kind::Function | Kind::Method | Kind::Macro);
+        let movable = |e: &Entity| e.kind != Kind::File;
         if (prefix == a_end && prefix == b_end)
             || !a[prefix..a_end].iter().all(movable)
             || !b[prefix..b_end].iter().all(movable)

@@ -678,8 +678,14 @@ fn an_edit_that_adds_or_removes_functions_moves_ids_to_what_a_fresh_build_gives(
         (1, "def added():\n    return run(1)\n\ndef helper_of(x):\n    return checkout(x) + fresh_words\n", false),
         // A Rust method another file calls.
         (3, "pub struct Parser;\nimpl Parser {\n    pub fn new() -> Self { Parser }\n    pub fn reset() -> u8 { 0 }\n    pub fn len(&self) -> usize { 0 }\n}\npub fn parse(s: &str) -> usize { Parser::new().len() + s.len() }\n", true),
-        // A class is added: names of types change, the index is assembled afresh.
-        (2, "from shop.util import run\nfrom shop.pricing import Price\n\nclass Cart:\n    pass\n\ndef checkout(p):\n    Price.apply(p)\n    return run(p) + total_of(p)\n", false),
+        // A class another file already subclasses and calls through `self`: resolved now.
+        (2, "from shop.util import run\nfrom shop.pricing import Price\n\nclass Cart:\n    def fill(self):\n        pass\n\ndef checkout(p):\n    Price.apply(p)\n    return run(p) + total_of(p)\n", true),
+        (0, "from shop.util import helper\nfrom shop.cart import Cart\n\nclass Price:\n    def total(self, x):\n        return helper(x)\n\n    def apply(self, y):\n        return total_of(y)\n\n    def discount(self):\n        return self.total(1)\n\ndef total_of(p):\n    return p\n\nclass Tax(Price):\n    def rate(self):\n        return self.apply(2)\n", false),
+        (0, "from shop.util import helper\nfrom shop.cart import Cart\n\nclass Price:\n    def total(self, x):\n        return helper(x)\n\n    def apply(self, y):\n        return total_of(y)\n\n    def discount(self):\n        return self.total(1)\n\ndef total_of(p):\n    return p\n\nclass Tax(Price):\n    def rate(self):\n        return self.apply(2)\n\nclass Basket(Cart):\n    def more(self):\n        return self.fill()\n", true),
+        // A Rust struct that an impl block elsewhere names, and a trait it implements.
+        (4, "use crate::Parser;\nimpl Parser {\n    pub fn retry(&self) -> u8 { Parser::reset() }\n}\nimpl Token {\n    fn len(&self) -> usize { 1 }\n}\nimpl Lex for Token {\n    fn lex(&self) {}\n}\n", true),
+        (3, "pub struct Parser;\npub struct Token;\nimpl Parser {\n    pub fn new() -> Self { Parser }\n    pub fn reset() -> u8 { 0 }\n    pub fn len(&self) -> usize { 0 }\n}\npub fn parse(s: &str) -> usize { Parser::new().len() + s.len() }\n", true),
+        (3, "pub struct Parser;\npub struct Token;\npub trait Lex { fn lex(&self); }\nimpl Parser {\n    pub fn new() -> Self { Parser }\n    pub fn reset() -> u8 { 0 }\n    pub fn len(&self) -> usize { 0 }\n}\npub fn parse(s: &str) -> usize { Parser::new().len() + s.len() }\n", true),
         // A new import: assembled afresh.
         (1, "import os\n\ndef added():\n    return run(1)\n\ndef helper_of(x):\n    return x + 1\n", false),
         // Functions added in two places: one run from the first to the last, the two kept
