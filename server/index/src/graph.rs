@@ -220,7 +220,7 @@ impl Graph {
         let (triples, fresh_unresolved) = fresh;
         let (mut out, mut inc, mut unresolved) = (out?, inc?, unresolved?);
         let ((), ()) = rayon::join(
-            || out.add(triples.iter().map(|&(from, to, k)| (from, to, k))),
+            || out.add(triples.iter().copied()),
             || inc.add(triples.iter().map(|&(from, to, k)| (to, from, k))),
         );
         unresolved.extend(fresh_unresolved);

@@ -71,7 +71,7 @@ impl Maps {
 }
 
 /// The symbol index. Built once per assembly of the index; after an edit that moved entity ids
-/// ([`crate::Index::with_changes`] adding or removing a function) the tables are kept as built
+/// ([`crate::Index::with_changes`] adding or removing a definition) the tables are kept as built
 /// and read through [`Moved`], which takes their ids to the current layout and holds the edited
 /// files' entities in a small table of its own.
 #[derive(Clone, Default)]
@@ -98,9 +98,9 @@ impl From<Maps> for Symbols {
 }
 
 impl Symbols {
-    /// These symbols after the entities of file `file` changed and ids moved: `old_firsts` and
-    /// `files` are every file's first id before and after, `entities_of` a changed file's
-    /// entities (other than the file's own) with their current ids. `None` when too many files
+    /// These symbols after the entities of file `file` changed and ids moved: `old_firsts` (asked
+    /// for on the first move only) and `now_firsts` are every file's first id before and after,
+    /// `entities_of` a changed file's entities (other than the file's own) with their current ids. `None` when too many files
     /// were edited since the tables were built: a fresh build is then due.
     pub(crate) fn moved<'a, I>(
         &self,
