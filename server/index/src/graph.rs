@@ -104,13 +104,6 @@ impl Graph {
         self.inc.of(id)
     }
 
-    /// All edges `(from, to, kind)`, grouped by `from`.
-    fn triples(&self) -> impl Iterator<Item = (EntityId, EntityId, EdgeKind)> + '_ {
-        (0..self.out.start.len().saturating_sub(1)).flat_map(move |i| {
-            self.out.of(EntityId(i as u32)).iter().map(move |&(to, k)| (EntityId(i as u32), to, k))
-        })
-    }
-
     fn from_triples(
         n: usize,
         triples: Vec<(EntityId, EntityId, EdgeKind)>,
@@ -127,32 +120,16 @@ impl Graph {
 
     /// The graph after the files `changed` were replaced by units of the same shape (same
     /// entities by kind, name, qualified name, parent and bases; same imports: see
-    /// `Index::with_changes`), so every entity keeps its id and every other file resolves as
-    /// before. Only the changed files' edges are computed again. An edge belongs to the file
-    /// that produces it: a `contains` edge to its `to` entity's (a parent and its child share a
-    /// file; a Rust type's edge to an impl block elsewhere is the impl's), any other to its
-    /// `from` entity's.
-    pub(crate) fn with_files_changed(&self, files: &[FileEntry], changed: &[FileId]) -> Graph {
-        let range = |fi: FileId| {
-            let f = &files[fi.index()];
-            f.first.0..f.first.0 + f.unit.entities.len() as u32
-        };
-        let ranges: Vec<std::ops::Range<u32>> = changed.iter().map(|&fi| range(fi)).collect();
-        let in_changed = |id: EntityId| ranges.iter().any(|r| r.contains(&id.0));
-        let r = Resolver::new(files, &self.tables);
-        let fresh: Vec<FileEdges> =
-            changed.iter().map(|&fi| file_edges(&r, fi, &files[fi.index()])).collect();
-        let mut triples: Vec<(EntityId, EntityId, EdgeKind)> = self
-            .triples()
-            .filter(|&(from, to, k)| !in_changed(if k == EdgeKind::Contains { to } else { from }))
-            .collect();
-        let mut unresolved: Vec<(EntityId, u32)> =
-            self.unresolved.iter().copied().filter(|&(from, _)| !in_changed(from)).collect();
-        merge(fresh, &mut triples, &mut unresolved);
-        let mut g = Graph::from_triples(self.out.start.len().saturating_sub(1), triples, unresolved);
-        // The same names in the same places: the tables stay right.
-        g.tables = self.tables.clone();
-        g
+    /// `Index::with_changes`), so every entity keeps its id, every other file resolves as
+    /// before and name resolution's tables stay right. Only the changed files' edges are
+    /// computed again ([`Graph::rebuilt`]). `locs` places the ids in their files.
+    pub(crate) fn with_files_changed(
+        &self,
+        locs: &[crate::EntityLoc],
+        files: &[FileEntry],
+        changed: &[FileId],
+    ) -> Option<Graph> {
+        self.rebuilt(locs, files, Some, changed, locs.len(), self.tables.clone())
     }
 }
 
@@ -175,7 +152,26 @@ impl Graph {
         redo: &[FileId],
         n: usize,
     ) -> Option<Graph> {
-        let tables = self.tables.moved(files, edited)?;
+        let tables = Arc::new(self.tables.moved(files, edited)?);
+        self.rebuilt(old_locs, files, map, redo, n, tables)
+    }
+
+    /// The graph with the edges and unresolved calls of the files `redo` (sorted) resolved
+    /// again with `tables`, every other file's kept in its place under `map` (old id → new id,
+    /// in order; `None`: removed) with the redone files' edges after them in each row. An edge
+    /// belongs to the file that produces it: a `contains` edge to its `to` entity's (a parent
+    /// and its child share a file; a Rust type's edge to an impl block elsewhere is the
+    /// impl's), any other to its `from` entity's. `None` when a kept edge ends at a removed
+    /// entity.
+    fn rebuilt(
+        &self,
+        old_locs: &[crate::EntityLoc],
+        files: &[FileEntry],
+        map: impl Fn(EntityId) -> Option<EntityId> + Sync,
+        redo: &[FileId],
+        n: usize,
+        tables: Arc<Tables>,
+    ) -> Option<Graph> {
         let mut again = vec![false; files.len()];
         for f in redo {
             again[f.index()] = true;
@@ -228,7 +224,7 @@ impl Graph {
         for &(_, k) in &out.edges {
             *counts.entry(k).or_insert(0) += 1;
         }
-        Some(Graph { out, inc, unresolved, counts, tables: Arc::new(tables) })
+        Some(Graph { out, inc, unresolved, counts, tables })
     }
 }
 
@@ -559,16 +555,26 @@ impl<'a> Resolver<'a> {
         rows.into_iter().map(|r| self.at(r)).find(|(_, e)| e.name == name).map(|(id, _)| id)
     }
 
+    /// The entities of a table's rows for `name` that `is` accepts (the hash matched; is it the
+    /// name?), in id order.
+    fn named(
+        &self,
+        pick: impl Fn(&Names) -> &Rows<u64>,
+        name: &str,
+        is: impl Fn(&locus_syntax::Entity) -> bool,
+    ) -> Vec<EntityId> {
+        let rows = self.t.rows(pick, key(name), true);
+        rows.into_iter().map(|r| self.at(r)).filter(|(_, e)| is(e)).map(|(id, _)| id).collect()
+    }
+
     /// The first top-level entity named `name` of every file that has one, in file order.
     fn top_named(&self, name: &str) -> Vec<EntityId> {
-        let rows = self.t.rows(|n| &n.top_by_name, key(name), true);
-        rows.into_iter().map(|r| self.at(r)).filter(|(_, e)| e.name == name).map(|(id, _)| id).collect()
+        self.named(|n| &n.top_by_name, name, |e| e.name == name)
     }
 
     /// Types (classes, structs, enums, unions, traits) named `name`, in id order.
     fn types_named(&self, name: &str) -> Vec<EntityId> {
-        let rows = self.t.rows(|n| &n.types, key(name), true);
-        rows.into_iter().map(|r| self.at(r)).filter(|(_, e)| e.name == name).map(|(id, _)| id).collect()
+        self.named(|n| &n.types, name, |e| e.name == name)
     }
 
     fn entity(&self, id: EntityId) -> (&FileEntry, &locus_syntax::Entity) {
@@ -774,8 +780,7 @@ impl<'a> Resolver<'a> {
 
     fn members_of(&self, ty: &str, method: &str, lang: Lang) -> Vec<EntityId> {
         let key = format!("{ty}{}{method}", lang.member_sep());
-        let rows = self.t.rows(|n| &n.members, self::key(&key), true);
-        rows.into_iter().map(|r| self.at(r)).filter(|(_, e)| e.qual == key).map(|(id, _)| id).collect()
+        self.named(|n| &n.members, &key, |e| e.qual == key)
     }
 
     fn call_targets(&self, file: FileId, local: u32, callee: &str, receiver: Option<&str>) -> Vec<EntityId> {

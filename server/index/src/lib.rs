@@ -68,6 +68,16 @@ impl FileEntry {
     pub fn id_of(&self, local: u32) -> EntityId {
         EntityId(self.first.0 + local)
     }
+
+    /// The lexical documents of the file's entities, the file's own first.
+    fn docs(&self) -> impl Iterator<Item = bm25::DocTerms<'_>> {
+        let u = &self.unit;
+        u.docs.iter().zip(&u.doc_lens).enumerate().map(|(li, (terms, &len))| bm25::DocTerms {
+            doc: self.id_of(li as u32),
+            len,
+            terms,
+        })
+    }
 }
 
 /// Where an entity is: its file, and its position in that file's `unit.entities`.
@@ -237,16 +247,7 @@ impl Index {
             }
             Symbols::from(maps)
         };
-        let lexical = || {
-            Bm25::build(
-                locs.len(),
-                files.iter().flat_map(|f| {
-                    f.unit.docs.iter().zip(&f.unit.doc_lens).enumerate().map(move |(li, (terms, &len))| {
-                        bm25::DocTerms { doc: f.id_of(li as u32), len, terms }
-                    })
-                }),
-            )
-        };
+        let lexical = || Bm25::build(locs.len(), files.iter().flat_map(FileEntry::docs));
         let ((symbols, lexical), graph) =
             rayon::join(|| rayon::join(symbols, lexical), || graph::build(&files, locs.len()));
         tracing::debug!(total = ?t.elapsed(), "indexes assembled");
@@ -354,10 +355,11 @@ impl Index {
                 ),
             },
             || match same_calls {
-                true => self.graph.clone(),
-                false => Arc::new(self.graph.with_files_changed(&files, &changed)),
+                true => Some(self.graph.clone()),
+                false => self.graph.with_files_changed(&self.locs, &files, &changed).map(Arc::new),
             },
         );
+        let graph = graph?;
         tracing::debug!(files = changed.len(), took = ?t.elapsed(), "index patched");
         Some(Index {
             root: self.root.clone(),
@@ -437,16 +439,12 @@ impl Index {
             i if i >= moved_from => Some(moved(id)),
             _ => None,
         };
-        fn docs(f: &FileEntry) -> Vec<bm25::DocTerms<'_>> {
-            let u = &f.unit;
-            (0..u.docs.len())
-                .map(|li| bm25::DocTerms { doc: f.id_of(li as u32), len: u.doc_lens[li], terms: &u.docs[li] })
-                .collect()
-        }
         let (lexical, graph) = rayon::join(
             || {
                 let (p, s) = (run.prefix as usize, run.suffix as usize);
-                self.lexical.with_ids_moved(at, p, s, &docs(old), &docs(&files[fi.index()]))
+                let (before, after): (Vec<_>, Vec<_>) =
+                    (old.docs().collect(), files[fi.index()].docs().collect());
+                self.lexical.with_ids_moved(at, p, s, &before, &after)
             },
             || self.graph.with_ids_moved(&self.locs, &files, map, fi, &redo, locs.len()),
         );
