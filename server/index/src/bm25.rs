@@ -57,13 +57,28 @@ struct Slots {
 
 const FREE: u32 = u32::MAX;
 
+/// Posting lists per shared block: an edit copies the blocks of the terms it touches (a
+/// pointer per list), not a pointer per term of the vocabulary.
+const BLOCK: usize = 1024;
+
+/// Terms an edit may add beside the built vocabulary before they are folded into it.
+const MAX_ADDED: usize = 4096;
+
+/// A posting list: (slot, term frequency), sorted by slot.
+type List = Vec<(Slot, u32)>;
+
 /// Shared, copy-on-write parts: an index patched after an edit shares every posting list and
 /// the vocabulary with the one before, copying only what the edit touches.
 #[derive(Clone, Default)]
 pub struct Bm25 {
     vocab: Arc<FxHashMap<String, u32>>,
-    /// Postings per term id: (slot, term frequency), sorted by slot.
-    postings: Vec<Arc<Vec<(Slot, u32)>>>,
+    /// Terms first seen in an edit's documents, beside `vocab` (which an edit does not copy)
+    /// until there are [`MAX_ADDED`].
+    added: Arc<FxHashMap<String, u32>>,
+    /// Posting lists per term id, in blocks of [`BLOCK`].
+    postings: Vec<Arc<Vec<Arc<List>>>>,
+    /// Number of term ids.
+    n_lists: usize,
     /// Per slot.
     doc_len: Vec<u32>,
     /// `None` while every slot is its entity's id.
@@ -94,17 +109,53 @@ impl Bm25 {
             }
         }
         ix.live_terms = postings.len();
+        ix.n_lists = postings.len();
         ix.vocab = Arc::new(vocab);
         // Growth by doubling leaves a list up to half empty: trimmed once it is complete.
-        ix.postings = postings
-            .into_iter()
-            .map(|mut p| {
-                p.shrink_to_fit();
-                Arc::new(p)
-            })
-            .collect();
+        let mut lists = postings.into_iter().map(|mut p| {
+            p.shrink_to_fit();
+            Arc::new(p)
+        });
+        while ix.postings.len() * BLOCK < ix.n_lists {
+            ix.postings.push(Arc::new(lists.by_ref().take(BLOCK).collect()));
+        }
         ix.set_avg();
         ix
+    }
+
+    /// The id of a term, if indexed.
+    fn term(&self, term: &str) -> Option<u32> {
+        self.vocab.get(term).or_else(|| self.added.get(term)).copied()
+    }
+
+    fn list(&self, id: u32) -> &List {
+        &self.postings[id as usize / BLOCK][id as usize % BLOCK]
+    }
+
+    /// A term's list to change: its block and the list are copied if shared.
+    fn list_mut(&mut self, id: u32) -> &mut List {
+        let block = Arc::make_mut(&mut self.postings[id as usize / BLOCK]);
+        Arc::make_mut(&mut block[id as usize % BLOCK])
+    }
+
+    /// The id of `term`, a new empty list for it when it has none.
+    fn intern(&mut self, term: &str) -> u32 {
+        if let Some(id) = self.term(term) {
+            return id;
+        }
+        let id = self.n_lists as u32;
+        if self.added.len() >= MAX_ADDED {
+            let vocab = Arc::make_mut(&mut self.vocab);
+            vocab.extend(self.added.iter().map(|(t, &i)| (t.clone(), i)));
+            self.added = Arc::default();
+        }
+        Arc::make_mut(&mut self.added).insert(term.to_owned(), id);
+        if self.n_lists.is_multiple_of(BLOCK) {
+            self.postings.push(Arc::new(Vec::with_capacity(BLOCK)));
+        }
+        Arc::make_mut(self.postings.last_mut().expect("a block")).push(Arc::default());
+        self.n_lists += 1;
+        id
     }
 
     fn count_doc(&mut self, slot: Slot, len: u32) {
@@ -214,8 +265,8 @@ impl Bm25 {
         self.total_len -= d.len as u64;
         self.doc_len[slot as usize] = 0;
         for (term, _) in d.terms.iter() {
-            let Some(&id) = self.vocab.get(term) else { continue };
-            let p = Arc::make_mut(&mut self.postings[id as usize]);
+            let Some(id) = self.term(term) else { continue };
+            let p = self.list_mut(id);
             if let Ok(at) = p.binary_search_by_key(&slot, |x| x.0) {
                 p.remove(at);
                 if p.is_empty() {
@@ -232,20 +283,15 @@ impl Bm25 {
         }
         self.count_doc(slot, d.len);
         for (term, tf) in d.terms.iter() {
-            let (id, new) = match self.vocab.get(term) {
-                Some(&id) => (id, false),
-                None => intern(Arc::make_mut(&mut self.vocab), term, self.postings.len()),
-            };
-            if new {
-                self.postings.push(Arc::new(Vec::new()));
-            }
-            let p = Arc::make_mut(&mut self.postings[id as usize]);
-            if p.is_empty() {
-                self.live_terms += 1;
-            }
+            let id = self.intern(term);
+            let p = self.list_mut(id);
+            let was_empty = p.is_empty();
             match p.binary_search_by_key(&slot, |x| x.0) {
                 Ok(at) => p[at].1 = tf,
                 Err(at) => p.insert(at, (slot, tf)),
+            }
+            if was_empty {
+                self.live_terms += 1;
             }
         }
     }
@@ -262,8 +308,8 @@ impl Bm25 {
     pub fn some_doc_holds_all(&self, terms: &[String]) -> bool {
         let mut lists: Vec<&[(Slot, u32)]> = Vec::with_capacity(terms.len());
         for t in terms {
-            match self.vocab.get(t) {
-                Some(&id) => lists.push(&self.postings[id as usize]),
+            match self.term(t) {
+                Some(id) => lists.push(self.list(id)),
                 None => return false,
             }
         }
@@ -275,13 +321,14 @@ impl Bm25 {
 
     /// Document frequency of a term.
     pub fn df(&self, term: &str) -> u32 {
-        self.vocab.get(term).map(|&t| self.postings[t as usize].len() as u32).unwrap_or(0)
+        self.term(term).map_or(0, |t| self.list(t).len() as u32)
     }
 
     /// Whether some term held by a document contains `needle`: a scan of the vocabulary, which
     /// is much smaller than the text it was made from.
     pub fn any_term_containing(&self, needle: &str) -> bool {
-        self.vocab.iter().any(|(t, &i)| !self.postings[i as usize].is_empty() && t.contains(needle))
+        (self.vocab.iter().chain(self.added.iter()))
+            .any(|(t, &i)| !self.list(i).is_empty() && t.contains(needle))
     }
 
     /// Scores every document containing a query term. Query terms may repeat (weight = count)
@@ -308,7 +355,7 @@ impl Bm25 {
         let mut touched: Vec<Slot> = Vec::new();
         let mut weights: FxHashMap<u32, (&str, f32)> = FxHashMap::default();
         for (term, w) in query {
-            if let Some(&t) = self.vocab.get(term) {
+            if let Some(t) = self.term(term) {
                 weights.entry(t).or_insert((term.as_str(), 0.0)).1 += w;
             }
         }
@@ -317,7 +364,7 @@ impl Bm25 {
         let mut terms: Vec<(u32, &str, f32)> = weights.into_iter().map(|(t, (s, w))| (t, s, w)).collect();
         terms.sort_unstable_by(|a, b| a.1.cmp(b.1));
         for (t, _, w) in terms {
-            let post = &self.postings[t as usize];
+            let post = self.list(t);
             let idf = idf(self.n_docs, post.len() as u32) * w;
             for &(slot, tf) in post.iter() {
                 let len = self.doc_len[slot as usize] as f32;
@@ -373,6 +420,41 @@ mod tests {
         let (filtered, top) = ix.search_with_top(&q, 10, |d| d != EntityId(0));
         assert_eq!(filtered, [hits[1]]);
         assert_eq!(top, hits[0].1);
+    }
+
+    #[test]
+    fn edits_adding_thousands_of_terms_score_as_a_fresh_build() {
+        // Each edit gives document 1 terms never seen: past a block of lists and past the
+        // terms kept beside the vocabulary (then folded into it), every score and count must
+        // still equal a fresh build's.
+        let d0 = doc(&["hook", "register", "event"]);
+        let d2 = doc(&["session", "send", "hook"]);
+        let words = |i: usize| -> Vec<String> { (0..60).map(|j| format!("w{i}x{j}")).collect() };
+        let doc_of = |w: &[String]| doc(&w.iter().map(|s| s.as_str()).chain(["hook"]).collect::<Vec<_>>());
+        let mut d1 = doc_of(&words(0));
+        fn at(i: u32, t: &crate::unit::TermCounts) -> DocTerms<'_> {
+            DocTerms { doc: EntityId(i), len: t.len() as u32 + 1, terms: t }
+        }
+        let mut ix = Bm25::build(3, [at(0, &d0), at(1, &d1), at(2, &d2)].into_iter());
+        for i in 1..=(MAX_ADDED + BLOCK) / 60 + 2 {
+            let next = doc_of(&words(i));
+            ix = ix.with_docs_replaced([at(1, &d1)].into_iter(), [at(1, &next)].into_iter());
+            d1 = next;
+        }
+        let fresh = Bm25::build(3, [at(0, &d0), at(1, &d1), at(2, &d2)].into_iter());
+        assert_eq!(ix.n_terms(), fresh.n_terms());
+        assert_eq!(ix.n_docs(), fresh.n_docs());
+        let last = words((MAX_ADDED + BLOCK) / 60 + 2);
+        for q in
+            [vec!["hook"], vec![last[0].as_str(), "session"], vec!["w0x1"], vec![last[59].as_str(), "hook"]]
+        {
+            let q: Vec<(String, f32)> = q.iter().map(|t| (t.to_string(), 1.0)).collect();
+            assert_eq!(ix.search(&q, 10, |_| true), fresh.search(&q, 10, |_| true), "{q:?}");
+        }
+        assert_eq!(ix.df("w0x1"), 0);
+        assert_eq!(ix.df(&last[7]), 1);
+        assert!(ix.any_term_containing(&last[3]) && !ix.any_term_containing("w1x"));
+        assert!(ix.some_doc_holds_all(&[last[5].clone(), "hook".into()]));
     }
 
     #[test]
