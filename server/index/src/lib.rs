@@ -104,6 +104,35 @@ pub struct Index {
     /// ([`Index::with_changes`] when names are kept) keeps its predecessor's, so tables indexed
     /// by entity id (the encoder's vectors) stay valid across it.
     pub layout: u64,
+    /// The syntax trees of the files edited last, shared by the snapshots edits make.
+    trees: Arc<Trees>,
+}
+
+/// How many edited files' syntax trees are kept.
+const KEPT_TREES: usize = 4;
+
+/// The syntax trees of the files edited last, each with the hash of the text it is the tree
+/// of: the next edit of such a file parses again only what it touched.
+#[derive(Default)]
+struct Trees(std::sync::Mutex<std::collections::VecDeque<(String, [u8; 32], locus_syntax::Tree)>>);
+
+impl Trees {
+    /// The tree of `path` when it is that of the text hashed `hash` (taken out: the edit makes
+    /// the next one).
+    fn take(&self, path: &str, hash: &[u8; 32]) -> Option<locus_syntax::Tree> {
+        let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let at = kept.iter().position(|(p, h, _)| p == path && h == hash)?;
+        kept.remove(at).map(|(_, _, t)| t)
+    }
+
+    fn keep(&self, path: String, hash: [u8; 32], tree: locus_syntax::Tree) {
+        let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        kept.retain(|(p, _, _)| *p != path);
+        if kept.len() == KEPT_TREES {
+            kept.pop_front();
+        }
+        kept.push_back((path, hash, tree));
+    }
 }
 
 /// The next [`Index::layout`].
@@ -213,7 +242,8 @@ impl Index {
                 by_path.entry(u.path.clone()).or_insert(u);
             }
         }
-        Index::from_units(self.root.clone(), by_path.into_values().collect(), self.skipped.clone())
+        let ix = Index::from_units(self.root.clone(), by_path.into_values().collect(), self.skipped.clone());
+        Index { trees: self.trees.clone(), ..ix }
     }
 
     /// Writes every file's parsed unit to `path` for the next [`Index::build_with`].
@@ -262,6 +292,7 @@ impl Index {
             build_ms: t.elapsed().as_secs_f64() * 1000.0,
             reuse: persist::Reuse::default(),
             layout: next_layout(),
+            trees: Arc::default(),
         }
     }
 
@@ -274,12 +305,19 @@ impl Index {
                 let unit = text.and_then(|text| {
                     let lang = locus_syntax::Lang::of_path(&path)?;
                     let hash = *blake3::hash(text.as_bytes()).as_bytes();
-                    if let Some(old) = self.file_index(&path).map(|i| &self.files[i.index()].unit) {
-                        if old.hash == hash {
-                            return Some(old.clone());
-                        }
+                    let old = self.file_index(&path).map(|i| &self.files[i.index()].unit);
+                    if let Some(old) = old.filter(|o| o.hash == hash) {
+                        return Some(old.clone());
                     }
-                    Some(Arc::new(FileUnit::build_hashed(path.clone(), lang, Arc::from(text), hash)))
+                    // A file edited before is parsed again where this edit touched it.
+                    let tree = old.and_then(|o| Some((&*o.text, self.trees.take(&path, &o.hash)?)));
+                    let before = tree.as_ref().map(|(text, tree)| (*text, tree));
+                    let (unit, tree) =
+                        FileUnit::build_keeping(path.clone(), lang, Arc::from(text), hash, before);
+                    if let Some(tree) = tree {
+                        self.trees.keep(path.clone(), hash, tree);
+                    }
+                    Some(Arc::new(unit))
                 });
                 (path, unit)
             })
@@ -295,7 +333,8 @@ impl Index {
                 None => by_path.remove(&path),
             };
         }
-        Index::from_units(self.root.clone(), by_path.into_values().collect(), self.skipped.clone())
+        let ix = Index::from_units(self.root.clone(), by_path.into_values().collect(), self.skipped.clone());
+        Index { trees: self.trees.clone(), ..ix }
     }
 
     /// The index after `rebuilt` when every changed file keeps its shape ([`same_shape`]): then
@@ -372,6 +411,7 @@ impl Index {
             build_ms: t.elapsed().as_secs_f64() * 1000.0,
             reuse: persist::Reuse::default(),
             layout: self.layout,
+            trees: self.trees.clone(),
         })
     }
 
@@ -421,12 +461,13 @@ impl Index {
             },
         )?;
         // Names the run added or removed: only a file that mentions one can resolve differently.
-        let names: Vec<&str> = run
+        let names: Vec<memchr::memmem::Finder> = run
             .removed(&old.unit)
             .iter()
             .chain(run.added(unit))
             .map(|e| e.name.as_str())
             .filter(|n| !n.is_empty())
+            .map(memchr::memmem::Finder::new)
             .collect();
         let redo: Vec<FileId> = (0..files.len() as u32)
             .into_par_iter()
@@ -461,6 +502,7 @@ impl Index {
             build_ms: t.elapsed().as_secs_f64() * 1000.0,
             reuse: persist::Reuse::default(),
             layout: next_layout(),
+            trees: self.trees.clone(),
         })
     }
 

@@ -3,20 +3,21 @@
 
 use std::sync::Arc;
 
-use locus_syntax::{parse, Entity, Kind, Lang, ParsedFile, Point, Span};
+use locus_syntax::{Entity, Kind, Lang, ParsedFile, Point, Span};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::text;
 
-/// Whether a unit may name `name` where name resolution reads it: in a call (callee or
-/// receiver), an import, a base, or an impl's type. Never a miss, sometimes a false hit.
-pub fn may_mention(u: &FileUnit, name: &str) -> bool {
+/// Whether a unit may name `name` (its finder) where name resolution reads it: in a call (callee
+/// or receiver), an import, a base, or an impl's type. Never a miss, sometimes a false hit.
+pub fn may_mention(u: &FileUnit, name: &memchr::memmem::Finder<'_>) -> bool {
+    let holds = |s: &str| name.find(s.as_bytes()).is_some();
     u.calls.may_mention(name)
-        || u.imports.iter().any(|i| i.path.contains(name) || i.names.iter().any(|n| n.contains(name)))
-        || u.entities.iter().any(|e| {
-            e.bases.iter().any(|b| b.contains(name)) || (e.kind == Kind::Impl && e.name.contains(name))
-        })
+        || u.imports.iter().any(|i| holds(&i.path) || i.names.iter().any(|n| holds(n)))
+        || u.entities
+            .iter()
+            .any(|e| e.bases.iter().any(|b| holds(b)) || (e.kind == Kind::Impl && holds(&e.name)))
 }
 
 /// Strings stored in one buffer: the `i`-th is `text[ends[i - 1]..ends[i]]`. Where a unit keeps
@@ -175,8 +176,8 @@ impl Calls {
 
     /// Whether some callee or receiver name contains `s` (or the names run together do: never a
     /// miss, sometimes a false hit).
-    pub fn may_mention(&self, s: &str) -> bool {
-        self.names.text.contains(s)
+    pub fn may_mention(&self, s: &memchr::memmem::Finder<'_>) -> bool {
+        s.find(self.names.text.as_bytes()).is_some()
     }
 
     /// Whether both call the same names from the same entities, lines aside.
@@ -216,7 +217,21 @@ impl FileUnit {
     /// [`FileUnit::build`] when the caller already hashed `text` (blake3) to compare it with a
     /// stored unit.
     pub fn build_hashed(path: String, lang: Lang, text: Arc<str>, hash: [u8; 32]) -> FileUnit {
-        let ParsedFile { entities: parsed, imports, calls, syntax_errors } = parse(lang, &text);
+        FileUnit::build_keeping(path, lang, text, hash, None).0
+    }
+
+    /// [`FileUnit::build_hashed`] of a file's text after an edit, reusing `before` (the text
+    /// before it and its tree, [`locus_syntax::parse_keeping`]) and returning the new text's
+    /// tree for the next edit. The unit is the one a fresh build makes.
+    pub fn build_keeping(
+        path: String,
+        lang: Lang,
+        text: Arc<str>,
+        hash: [u8; 32],
+        before: Option<(&str, &locus_syntax::Tree)>,
+    ) -> (FileUnit, Option<locus_syntax::Tree>) {
+        let (ParsedFile { entities: parsed, imports, calls, syntax_errors }, tree) =
+            locus_syntax::parse_keeping(lang, &text, before);
         let mut entities = Vec::with_capacity(parsed.len() + 1);
         entities.push(file_entity(&path, &text));
         for mut e in parsed {
@@ -232,7 +247,7 @@ impl FileUnit {
             .collect();
         let calls = Calls::new(&calls);
         let (docs, doc_lens) = documents(lang, &path, &text, &entities);
-        FileUnit {
+        let unit = FileUnit {
             is_test: is_test_path(&path),
             path,
             lang,
@@ -244,7 +259,8 @@ impl FileUnit {
             syntax_errors,
             docs,
             doc_lens,
-        }
+        };
+        (unit, tree)
     }
 
     /// Whether entity `local` (an index into `entities`) is test code: the file is a test file,

@@ -202,23 +202,70 @@ const MAX_DOC: usize = 2000;
 
 /// Parses `text` as `lang`. Never fails: an unparsable file yields what could be recovered.
 pub fn parse(lang: Lang, text: &str) -> ParsedFile {
+    parse_keeping(lang, text, None).0
+}
+
+/// A file's syntax tree, kept to parse the file again after an edit ([`parse_keeping`]): only
+/// the part of the tree the edit touched is parsed again.
+pub struct Tree {
+    lang: Lang,
+    tree: tree_sitter::Tree,
+}
+
+/// [`parse`], reusing `before` — the tree of `before_text`, this file's text before an edit —
+/// where the edit left it intact, and returning the tree of `text` for the next edit. The edit
+/// is what lies between the texts' common start and common end. The result is [`parse`]'s.
+pub fn parse_keeping(lang: Lang, text: &str, before: Option<(&str, &Tree)>) -> (ParsedFile, Option<Tree>) {
     let mut parser = tree_sitter::Parser::new();
     let language: tree_sitter::Language = match lang {
         Lang::Python => tree_sitter_python::LANGUAGE.into(),
         Lang::Rust => tree_sitter_rust::LANGUAGE.into(),
     };
     if parser.set_language(&language).is_err() {
-        return ParsedFile::default();
+        return (ParsedFile::default(), None);
     }
-    let Some(tree) = parser.parse(text, None) else {
-        return ParsedFile::default();
+    let old = before.filter(|(_, t)| t.lang == lang).map(|(before_text, t)| {
+        let mut tree = t.tree.clone();
+        tree.edit(&edit_between(before_text, text));
+        tree
+    });
+    let Some(tree) = parser.parse(text, old.as_ref()) else {
+        return (ParsedFile::default(), None);
     };
     let mut out = ParsedFile { syntax_errors: count_errors(tree.root_node()), ..ParsedFile::default() };
     match lang {
         Lang::Python => python::extract(text, tree.root_node(), &mut out),
         Lang::Rust => rust::extract(text, &mut parser, tree.root_node(), &mut out),
     }
-    out
+    (out, Some(Tree { lang, tree }))
+}
+
+/// The edit that turns `before` into `after`: the bytes between their common start and their
+/// common end (on character boundaries) replaced.
+fn edit_between(before: &str, after: &str) -> tree_sitter::InputEdit {
+    let (a, b) = (before.as_bytes(), after.as_bytes());
+    let mut start = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    while !before.is_char_boundary(start) {
+        start -= 1;
+    }
+    let most = a.len().min(b.len()) - start;
+    let mut tail = a.iter().rev().zip(b.iter().rev()).take(most).take_while(|(x, y)| x == y).count();
+    while !before.is_char_boundary(a.len() - tail) || !after.is_char_boundary(b.len() - tail) {
+        tail -= 1;
+    }
+    let point = |text: &[u8], at: usize| {
+        let line_start = text[..at].iter().rposition(|&c| c == b'\n').map_or(0, |i| i + 1);
+        let row = text[..line_start].iter().filter(|&&c| c == b'\n').count();
+        tree_sitter::Point { row, column: at - line_start }
+    };
+    tree_sitter::InputEdit {
+        start_byte: start,
+        old_end_byte: a.len() - tail,
+        new_end_byte: b.len() - tail,
+        start_position: point(a, start),
+        old_end_position: point(a, a.len() - tail),
+        new_end_position: point(b, b.len() - tail),
+    }
 }
 
 fn count_errors(root: tree_sitter::Node) -> u32 {

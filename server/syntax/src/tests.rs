@@ -239,3 +239,39 @@ fn base_type_names() {
     assert_eq!(base_type_name("Arc<Inner>"), "Arc");
     assert_eq!(base_type_name("dyn Trait"), "Trait");
 }
+
+#[test]
+fn parsing_again_after_edits_gives_what_a_fresh_parse_gives() {
+    // Each edit is parsed with the tree of the text before it: typing inside a body, a new
+    // definition at the top, broken code and its repair, a deletion across definitions,
+    // multi-byte characters at the edit's edges, an edit that changes the language's view of
+    // the rest of the file (an unclosed string).
+    let python = [
+        "class A(B):\n    def f(self, x):\n        return g(x)\n\n\ndef h():\n    pass\n",
+        "class A(B):\n    def f(self, x):\n        y = 1\n        return g(x)\n\n\ndef h():\n    pass\n",
+        "def new(): pass\nclass A(B):\n    def f(self, x):\n        y = 1\n        return g(x)\n\n\ndef h():\n    pass\n",
+        "def new(): pass\nclass A(B):\n    def f(self, x:\n        y = 1\n        return g(x)\n\n\ndef h():\n    pass\n",
+        "def new(): pass\nclass A(B):\n    def f(self, x):\n        y = 'é'\n        return g(x)\n\n\ndef h():\n    pass\n",
+        "def new(): pass\nclass A(B):\n    def f(self, x):\n        y = 'ü'\n        return g(x)\n\n\ndef h():\n    pass\n",
+        "def new(): pass\n\ndef h():\n    pass\n",
+        "def new(): pass\n\"\"\"\ndef h():\n    pass\n",
+        "def new(): pass\n\ndef h():\n    return k.m()\n",
+    ];
+    let rust = [
+        "struct S;\nimpl S {\n    fn f(&self) -> u32 { g(1) }\n}\nfn h() {}\n",
+        "struct S;\nimpl S {\n    fn f(&self) -> u32 { g(1) + x.y() }\n}\nfn h() {}\n",
+        "fn first() {}\nstruct S;\nimpl S {\n    fn f(&self) -> u32 { g(1) + x.y() }\n}\nfn h() {}\n",
+        "fn first() {}\nstruct S;\nimpl S {\n    fn f(&self) -> u32 { g(1) + x.y( }\n}\nfn h() {}\n",
+        "fn first() {}\nmacro_rules! m { () => {} }\nimpl S {\n    fn f(&self) -> u32 { m!(); g(1) }\n}\n",
+        "fn first() {}\n",
+    ];
+    for (lang, texts) in [(Lang::Python, &python[..]), (Lang::Rust, &rust[..])] {
+        let (_, mut tree) = crate::parse_keeping(lang, texts[0], None);
+        for w in texts.windows(2) {
+            let before = tree.as_ref().map(|t| (w[0], t));
+            let (again, next) = crate::parse_keeping(lang, w[1], before);
+            assert_eq!(format!("{again:?}"), format!("{:?}", parse(lang, w[1])), "{lang:?} {:?}", w[1]);
+            tree = next;
+        }
+    }
+}
