@@ -563,4 +563,12 @@ fn grep_hits_are_the_innermost_entities_of_their_lines_at_most_twenty_a_file() {
     want.extend((0..10).map(|i| format!("b.py:f{i}")));
     assert_eq!(names, want);
     assert!(crate::tools::grep(&ix, "nee").is_empty(), "patterns under 4 bytes find nothing");
+    // A text in MAX_HITS places or more points nowhere: no hits, not the first files'.
+    let files: Vec<(String, String)> = (0..crate::tools::MAX_HITS / 20 + 1)
+        .map(|i| (format!("m{i:02}.py"), "def g():\n    return 'needle'\n".repeat(20)))
+        .chain([("z.py".to_string(), "def rare():\n    return 'thread'\n".to_string())])
+        .collect();
+    let ix = index_of(&files.iter().map(|(p, t)| (p.as_str(), t.clone())).collect::<Vec<_>>());
+    assert!(crate::tools::grep(&ix, "needle").is_empty());
+    assert_eq!(crate::tools::grep(&ix, "thread").len(), 1);
 }
