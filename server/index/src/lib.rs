@@ -125,6 +125,17 @@ impl Trees {
         kept.remove(at).map(|(_, _, t)| t)
     }
 
+    fn holds(&self, path: &str) -> bool {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|(p, _, _)| p == path)
+    }
+
+    /// Keeps `tree` unless `path` has one (an edit's, newer than what a file's opening parsed).
+    fn keep_first(&self, path: &str, hash: [u8; 32], tree: locus_syntax::Tree) {
+        if !self.holds(path) {
+            self.keep(path.to_string(), hash, tree);
+        }
+    }
+
     fn keep(&self, path: String, hash: [u8; 32], tree: locus_syntax::Tree) {
         let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
         kept.retain(|(p, _, _)| *p != path);
@@ -504,6 +515,19 @@ impl Index {
             layout: next_layout(),
             trees: self.trees.clone(),
         })
+    }
+
+    /// Parses a file to keep its syntax tree (unless one is kept): called when an editor opens
+    /// the file, so that its first edit, too, is parsed again only where it changed.
+    pub fn keep_tree(&self, path: &str) {
+        let Some(fi) = self.file_index(path) else { return };
+        let unit = &self.files[fi.index()].unit;
+        if self.trees.holds(path) {
+            return;
+        }
+        if let Some(tree) = locus_syntax::Tree::of(unit.lang, &unit.text) {
+            self.trees.keep_first(path, unit.hash, tree);
+        }
     }
 
     pub fn n_entities(&self) -> usize {

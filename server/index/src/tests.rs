@@ -702,6 +702,8 @@ fn an_edit_that_adds_or_removes_functions_moves_ids_to_what_a_fresh_build_gives(
         };
         let want = fresh(&files);
         assert_eq!(ix.reshaped(&[(path.clone(), unit(text))]).is_some(), moves, "edit of {path}:\n{text}");
+        // As an editor's opening of the file does: every edit is then parsed incrementally.
+        ix.keep_tree(&path);
         let next = ix.with_changes(vec![(path.clone(), Some(text.to_string()))]);
         assert_eq!(dump(&next), dump(&want), "after editing {path}:\n{text}");
         assert_eq!(searches(&next), searches(&want), "after editing {path}:\n{text}");

@@ -646,7 +646,13 @@ impl LanguageServer for Backend {
             state::Doc { version: d.version, text: d.text.clone(), rel: admitted.clone() },
         );
         match (admitted, rel) {
-            (Some(rel), _) => self.state.queue(rel, Some(d.text)),
+            (Some(rel), _) => {
+                // The file's tree, off the request path: its first edit is parsed incrementally.
+                let ix = self.state.snapshot();
+                let path = rel.clone();
+                tokio::task::spawn_blocking(move || ix.keep_tree(&path));
+                self.state.queue(rel, Some(d.text))
+            }
             // Not the index's (a link on the way, ignored, excluded): make sure it is not in it.
             (None, Some(rel)) => self.state.queue(rel, None),
             (None, None) => {}

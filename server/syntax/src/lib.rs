@@ -212,16 +212,28 @@ pub struct Tree {
     tree: tree_sitter::Tree,
 }
 
+impl Tree {
+    /// The syntax tree of `text` alone (nothing extracted): kept before a file's first edit.
+    pub fn of(lang: Lang, text: &str) -> Option<Tree> {
+        let mut parser = tree_sitter::Parser::new();
+        parser.set_language(&language(lang)).ok()?;
+        Some(Tree { lang, tree: parser.parse(text, None)? })
+    }
+}
+
+fn language(lang: Lang) -> tree_sitter::Language {
+    match lang {
+        Lang::Python => tree_sitter_python::LANGUAGE.into(),
+        Lang::Rust => tree_sitter_rust::LANGUAGE.into(),
+    }
+}
+
 /// [`parse`], reusing `before` — the tree of `before_text`, this file's text before an edit —
 /// where the edit left it intact, and returning the tree of `text` for the next edit. The edit
 /// is what lies between the texts' common start and common end. The result is [`parse`]'s.
 pub fn parse_keeping(lang: Lang, text: &str, before: Option<(&str, &Tree)>) -> (ParsedFile, Option<Tree>) {
     let mut parser = tree_sitter::Parser::new();
-    let language: tree_sitter::Language = match lang {
-        Lang::Python => tree_sitter_python::LANGUAGE.into(),
-        Lang::Rust => tree_sitter_rust::LANGUAGE.into(),
-    };
-    if parser.set_language(&language).is_err() {
+    if parser.set_language(&language(lang)).is_err() {
         return (ParsedFile::default(), None);
     }
     let old = before.filter(|(_, t)| t.lang == lang).map(|(before_text, t)| {
