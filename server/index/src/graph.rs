@@ -75,9 +75,10 @@ impl Adjacency {
 pub struct Graph {
     out: Adjacency,
     inc: Adjacency,
-    /// Calls whose target was not resolved: (caller, index of the call in the caller's file's
-    /// `unit.calls`). Hundreds of thousands in a large workspace: no name is copied.
-    pub unresolved: Vec<(EntityId, u32)>,
+    /// Calls whose target was not resolved, per file: (the caller's index in the file's
+    /// entities, the call's index in `unit.calls`). Hundreds of thousands in a large workspace:
+    /// no name is copied, and an edit keeps every list but those of the files it resolves again.
+    unresolved: Vec<Arc<[(u32, u32)]>>,
     pub counts: FxHashMap<EdgeKind, u32>,
     /// Name resolution's tables for these edges' files.
     tables: Arc<Tables>,
@@ -94,6 +95,19 @@ impl Graph {
         list.iter().filter(move |(_, k)| *k == kind).map(|(t, _)| *t)
     }
 
+    /// The calls whose target was not resolved: (caller, index of the call in its file's
+    /// `unit.calls`), file by file; `files` are the index's.
+    pub fn unresolved<'a>(&'a self, files: &'a [FileEntry]) -> impl Iterator<Item = (EntityId, u32)> + 'a {
+        self.unresolved
+            .iter()
+            .zip(files)
+            .flat_map(|(calls, f)| calls.iter().map(|&(local, c)| (f.id_of(local), c)))
+    }
+
+    pub fn n_unresolved(&self) -> usize {
+        self.unresolved.iter().map(|calls| calls.len()).sum()
+    }
+
     /// Every edge leaving `id`, with its kind.
     pub fn out(&self, id: EntityId) -> &[(EntityId, EdgeKind)] {
         self.out.of(id)
@@ -107,12 +121,9 @@ impl Graph {
     fn from_triples(
         n: usize,
         triples: Vec<(EntityId, EntityId, EdgeKind)>,
-        unresolved: Vec<(EntityId, u32)>,
+        unresolved: Vec<Arc<[(u32, u32)]>>,
     ) -> Graph {
-        let mut counts = FxHashMap::default();
-        for t in &triples {
-            *counts.entry(t.2).or_insert(0) += 1;
-        }
+        let counts = count_kinds(triples.iter().map(|t| t.2));
         let (out, inc) =
             rayon::join(|| Adjacency::group(n, &triples, true), || Adjacency::group(n, &triples, false));
         Graph { out, inc, unresolved, counts, tables: Arc::default() }
@@ -184,46 +195,36 @@ impl Graph {
         let kept_inc = |key: EntityId, other: EntityId, k: EdgeKind| {
             kept(if k == EdgeKind::Contains { key } else { other })
         };
-        let ((fresh, out), (inc, unresolved)) = rayon::join(
+        if self.unresolved.len() != files.len() {
+            return None;
+        }
+        let ((fresh, out), inc) = rayon::join(
             || {
                 rayon::join(
                     || {
                         let r = Resolver::new(files, &tables);
                         let per_file: Vec<FileEdges> =
                             redo.par_iter().map(|&fi| file_edges(&r, fi, &files[fi.index()])).collect();
-                        let (mut triples, mut unresolved) = (Vec::new(), Vec::new());
-                        merge(per_file, &mut triples, &mut unresolved);
+                        let mut triples = Vec::new();
+                        let unresolved = merge(per_file, &mut triples);
                         (triples, unresolved)
                     },
                     || self.out.moved(n, &map, kept_out),
                 )
             },
-            || {
-                rayon::join(
-                    || self.inc.moved(n, &map, kept_inc),
-                    || -> Option<Vec<(EntityId, u32)>> {
-                        let mut out = Vec::with_capacity(self.unresolved.len());
-                        for &(from, c) in &self.unresolved {
-                            if kept(from) {
-                                out.push((map(from)?, c));
-                            }
-                        }
-                        Some(out)
-                    },
-                )
-            },
+            || self.inc.moved(n, &map, kept_inc),
         );
         let (triples, fresh_unresolved) = fresh;
-        let (mut out, mut inc, mut unresolved) = (out?, inc?, unresolved?);
+        let (mut out, mut inc) = (out?, inc?);
         let ((), ()) = rayon::join(
             || out.add(triples.iter().copied()),
             || inc.add(triples.iter().map(|&(from, to, k)| (to, from, k))),
         );
-        unresolved.extend(fresh_unresolved);
-        let mut counts = FxHashMap::default();
-        for &(_, k) in &out.edges {
-            *counts.entry(k).or_insert(0) += 1;
+        let mut unresolved = self.unresolved.clone();
+        for (fi, calls) in redo.iter().zip(fresh_unresolved) {
+            unresolved[fi.index()] = calls;
         }
+        let counts = count_kinds(out.edges.iter().map(|e| e.1));
         Some(Graph { out, inc, unresolved, counts, tables })
     }
 }
@@ -454,33 +455,46 @@ pub(crate) fn build(files: &[FileEntry], n_entities: usize) -> Graph {
     // Resolution is read-only: files are resolved in parallel, edges merged in file order.
     let per_file: Vec<FileEdges> =
         files.par_iter().enumerate().map(|(fi, f)| file_edges(&r, FileId(fi as u32), f)).collect();
-    let (mut triples, mut unresolved) = (Vec::new(), Vec::new());
-    merge(per_file, &mut triples, &mut unresolved);
+    let mut triples = Vec::new();
+    let unresolved = merge(per_file, &mut triples);
     let mut g = Graph::from_triples(n_entities, triples, unresolved);
     g.tables = Arc::new(tables);
     g
 }
 
-/// Appends files' edges (without self-loops and repeats) and unresolved calls. No two files
-/// produce the same edge, so edges kept from other files need no check.
+/// Appends files' edges (without self-loops and repeats) and returns their unresolved calls,
+/// file by file. No two files produce the same edge, so edges kept from other files need no
+/// check.
 fn merge(
     per_file: Vec<FileEdges>,
     triples: &mut Vec<(EntityId, EntityId, EdgeKind)>,
-    unresolved: &mut Vec<(EntityId, u32)>,
-) {
+) -> Vec<Arc<[(u32, u32)]>> {
     let mut seen = FxHashSet::default();
+    let mut unresolved = Vec::with_capacity(per_file.len());
     for (edges, unres) in per_file {
         for (from, to, kind) in edges {
             if from != to && seen.insert((from, to, kind)) {
                 triples.push((from, to, kind));
             }
         }
-        unresolved.extend(unres);
+        unresolved.push(Arc::from(unres));
     }
+    unresolved
 }
 
-/// One file's edges `(from, to, kind)` and unresolved calls `(caller, index in unit.calls)`.
-type FileEdges = (Vec<(EntityId, EntityId, EdgeKind)>, Vec<(EntityId, u32)>);
+/// Edges by kind (kinds without edges left out).
+fn count_kinds(kinds: impl Iterator<Item = EdgeKind>) -> FxHashMap<EdgeKind, u32> {
+    const ALL: [EdgeKind; 4] = [EdgeKind::Contains, EdgeKind::Imports, EdgeKind::Calls, EdgeKind::Inherits];
+    let mut by = [0u32; ALL.len()];
+    for k in kinds {
+        by[k as usize] += 1;
+    }
+    ALL.into_iter().zip(by).filter(|&(_, n)| n > 0).collect()
+}
+
+/// One file's edges `(from, to, kind)` and unresolved calls `(caller's index in the file, index
+/// in unit.calls)`.
+type FileEdges = (Vec<(EntityId, EntityId, EdgeKind)>, Vec<(u32, u32)>);
 
 /// The edges leaving one file's entities, and its unresolved calls.
 fn file_edges(r: &Resolver, fi: FileId, f: &FileEntry) -> FileEdges {
@@ -525,7 +539,7 @@ fn file_edges(r: &Resolver, fi: FileId, f: &FileEntry) -> FileEdges {
         let targets =
             memo.entry((c.callee, recv, scope)).or_insert_with(|| r.call_targets(fi, local, c.callee, recv));
         if targets.is_empty() {
-            unresolved.push((from, ci as u32));
+            unresolved.push((local, ci as u32));
         }
         for &t in targets.iter() {
             edges.push((from, t, EdgeKind::Calls));

@@ -601,7 +601,7 @@ impl Index {
             files: self.files.len(),
             entities,
             edges,
-            unresolved_calls: self.graph.unresolved.len(),
+            unresolved_calls: self.graph.n_unresolved(),
             skipped: self.skipped.0.clone(),
             syntax_errors,
             terms: self.lexical.n_terms(),

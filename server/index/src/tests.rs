@@ -34,7 +34,7 @@ fn check_edges(files: &[(&str, &str)], kinds: &[EdgeKind], expect: Expect) {
             }
         }
     }
-    for &(from, call) in &ix.graph.unresolved {
+    for (from, call) in ix.graph.unresolved(&ix.files) {
         let name = ix.file_of(from).unit.calls.get(call as usize).callee;
         lines.push(format!("{} -calls?-> {name}", ix.full_name(from)));
     }
@@ -300,9 +300,8 @@ fn dump(ix: &Index) -> String {
     }
     let mut unresolved: Vec<String> = ix
         .graph
-        .unresolved
-        .iter()
-        .map(|&(from, c)| {
+        .unresolved(&ix.files)
+        .map(|(from, c)| {
             format!("{} ?{}", ix.full_name(from), ix.file_of(from).unit.calls.get(c as usize).callee)
         })
         .collect();
@@ -312,7 +311,7 @@ fn dump(ix: &Index) -> String {
     counts.sort();
     out.extend(counts);
     out.push(format!("terms {} docs {}", ix.lexical.n_terms(), ix.lexical.n_docs()));
-    out.push(format!("unresolved {}", ix.graph.unresolved.len()));
+    out.push(format!("unresolved {}", ix.graph.n_unresolved()));
     out.join("\n")
 }
 
