@@ -104,15 +104,16 @@ pub struct Index {
     /// ([`Index::with_changes`] when names are kept) keeps its predecessor's, so tables indexed
     /// by entity id (the encoder's vectors) stay valid across it.
     pub layout: u64,
-    /// The syntax trees of the files edited last, shared by the snapshots edits make.
+    /// The syntax trees of the files edited or opened last, shared by the snapshots edits make.
     trees: Arc<Trees>,
 }
 
-/// How many edited files' syntax trees are kept.
+/// How many files' syntax trees are kept.
 const KEPT_TREES: usize = 4;
 
-/// The syntax trees of the files edited last, each with the hash of the text it is the tree
-/// of: the next edit of such a file parses again only what it touched.
+/// The syntax trees of the files edited or opened last (the oldest dropped first), each with
+/// the hash of the text it is the tree of: the next edit of such a file parses again only what
+/// it touched.
 #[derive(Default)]
 struct Trees(std::sync::Mutex<std::collections::VecDeque<(String, [u8; 32], locus_syntax::Tree)>>);
 
