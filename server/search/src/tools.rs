@@ -195,9 +195,9 @@ pub fn semantic(dense: &dyn Semantic, query: &str) -> Vec<Hit> {
 
 /// Literal, case-sensitive search of file texts; each hit is the innermost entity of the line
 /// (at most 20 a file, non-overlapping). One SIMD substring search over every file, lines
-/// counted from the previous hit on. A text found in [`MAX_HITS`] places or more is too common
-/// to point anywhere (a quoted `'function'` in a tree full of parsers): no hits, rather than the
-/// first files' in path order.
+/// counted from the previous hit on. A text found in [`MAX_HITS`] places or more (counting at
+/// most 20 a file) is too common to point anywhere (a quoted `'function'` in a tree full of
+/// parsers): no hits, rather than the first files' in path order.
 pub fn grep(ix: &Index, pattern: &str) -> Vec<Hit> {
     if pattern.len() < 4 {
         return Vec::new();
