@@ -21,7 +21,8 @@ const MAX_BODY_CHARS: usize = 1600;
 /// The encoder and its on-disk vector cache.
 pub struct Encoder {
     pub embedder: Embedder,
-    pub store: VectorStore,
+    /// Shared by [`Encoder::sibling`]s: one process writes the cache file.
+    pub store: Arc<VectorStore>,
     /// Searches embedding their candidates now: a whole-tree build waits between its batches
     /// while any does, so an answer never queues behind the background's work.
     urgent: AtomicUsize,
@@ -38,7 +39,13 @@ impl Encoder {
     }
 
     pub fn new(embedder: Embedder, store: VectorStore) -> Encoder {
-        Encoder { embedder, store, urgent: AtomicUsize::new(0) }
+        Encoder { embedder, store: Arc::new(store), urgent: AtomicUsize::new(0) }
+    }
+
+    /// An encoder with its own model session over this one's vector cache: a session runs one
+    /// batch at a time, so threads that embed at once (`locus eval --jobs`) need one each.
+    pub fn sibling(&self, cfg: &EmbedConfig) -> Result<Encoder, EmbedError> {
+        Ok(Encoder { embedder: Embedder::load(cfg)?, store: self.store.clone(), urgent: AtomicUsize::new(0) })
     }
 
     /// Waits while a search embeds its candidates (at most a second at a time, so a stuck

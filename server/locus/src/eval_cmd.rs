@@ -239,11 +239,19 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
         anyhow::bail!("--on-demand embeds the candidates of the engine's other tools: use it with --engine adaptive, single or fixed");
     }
     let on_demand = a.on_demand;
-    let encoder = if semantic {
-        let e = paths.encoder().map_err(|e| anyhow::anyhow!("the encoder is needed for --semantic: {e}"))?;
-        Some(Arc::new(e))
+    // One model session per job over one vector cache: a session embeds one batch at a time, so
+    // jobs sharing one took turns and kept one core busy (500 instances on demand: 117 % CPU).
+    let encoders: Vec<Arc<locus_engine::Encoder>> = if semantic {
+        let first =
+            paths.encoder().map_err(|e| anyhow::anyhow!("the encoder is needed for --semantic: {e}"))?;
+        let mut all = Vec::with_capacity(jobs.max(1));
+        for _ in 1..jobs.max(1) {
+            all.push(Arc::new(first.sibling(&paths.embed_config())?));
+        }
+        all.insert(0, Arc::new(first));
+        all
     } else {
-        None
+        Vec::new()
     };
     let vector_ms: Mutex<Vec<f64>> = Mutex::new(Vec::new());
     // The index of the last tree, reused when consecutive instances share a commit.
@@ -329,7 +337,10 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
             }
         };
         let cancel = AtomicBool::new(false);
-        let vectors = match &encoder {
+        // The job's own session: instances run on the worker pool's `jobs` threads.
+        let encoder = (!encoders.is_empty())
+            .then(|| &encoders[rayon::current_thread_index().unwrap_or(0) % encoders.len()]);
+        let vectors = match encoder {
             Some(enc) if on_demand => {
                 Some(Arc::new(locus_engine::DenseIndex::on_demand(ix.clone(), enc.clone(), false)))
             }
