@@ -43,7 +43,8 @@ impl Encoder {
     }
 
     /// An encoder with its own model session over this one's vector cache: a session runs one
-    /// batch at a time, so threads that embed at once (`locus eval --jobs`) need one each.
+    /// batch at a time, so threads that embed at once (`locus eval --jobs`) need one each. A
+    /// sibling's whole-tree builds do not yield to the other siblings' searches.
     pub fn sibling(&self, cfg: &EmbedConfig) -> Result<Encoder, EmbedError> {
         Ok(Encoder { embedder: Embedder::load(cfg)?, store: self.store.clone(), urgent: AtomicUsize::new(0) })
     }

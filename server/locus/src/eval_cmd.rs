@@ -244,9 +244,10 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     let encoders: Vec<Arc<locus_engine::Encoder>> = if semantic {
         let first =
             paths.encoder().map_err(|e| anyhow::anyhow!("the encoder is needed for --semantic: {e}"))?;
-        let mut all = Vec::with_capacity(jobs.max(1));
-        for _ in 1..jobs.max(1) {
-            all.push(Arc::new(first.sibling(&paths.embed_config())?));
+        let cfg = paths.embed_config();
+        let mut all = Vec::with_capacity(jobs);
+        for _ in 1..jobs {
+            all.push(Arc::new(first.sibling(&cfg)?));
         }
         all.insert(0, Arc::new(first));
         all
