@@ -7,7 +7,7 @@
 #     lib/libonnxruntime.so.1.31.1           ONNX Runtime (from the PyPI wheel setup.sh installs)
 #     share/locus/encoder/locus-minilm-l6-loc/  Locus's encoder: model.onnx (int8), tokenizer.json,
 #                                            checksums.sha256
-#     share/locus/models/                    the localization models (ranker*.onnx + .json)
+#     share/locus/models/                    the localization models (ranker*.onnx + .json, policy, <language>/)
 #     share/locus/licenses/                  ONNX Runtime's license and notices
 #     README.md                              how to install it into an editor
 # The binary finds these relative to itself (server/embed/src/bundle.rs): nothing is downloaded
@@ -74,9 +74,19 @@ got="$(sha256sum "$ENC/model.onnx" | cut -d' ' -f1)"
 cp "$ENC/model.onnx" "$ENC/tokenizer.json" "$STAGE/share/locus/encoder/locus-minilm-l6-loc/"
 (cd "$STAGE/share/locus/encoder/locus-minilm-l6-loc" && sha256sum model.onnx tokenizer.json > checksums.sha256)
 
-# The localization models (not the test fixtures).
-for m in ranker ranker.files ranker.tail; do
+# The localization models and the search policy (not the test fixtures), and the models trained
+# on one language alone (models/<language>/) where there are any.
+for m in ranker ranker.files ranker.tail policy; do
   cp "models/$m.onnx" "models/$m.json" "$STAGE/share/locus/models/"
+done
+for lang in python rust; do
+  [ -f "models/$lang/ranker.onnx" ] || continue
+  mkdir -p "$STAGE/share/locus/models/$lang"
+  for m in ranker ranker.files ranker.tail; do
+    if [ -f "models/$lang/$m.onnx" ]; then
+      cp "models/$lang/$m.onnx" "models/$lang/$m.json" "$STAGE/share/locus/models/$lang/"
+    fi
+  done
 done
 
 cat > "$STAGE/README.md" <<EOF

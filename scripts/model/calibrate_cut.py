@@ -11,13 +11,23 @@ other repositories, so the reported F1 is out of fold. It prints the current pai
 from the rows' own predicted sets), the out-of-fold F1, the pair chosen on every repository and
 how often each fold chose it. Only instances with reliable, non-empty function gold count, as
 in `locus eval`. Deterministic: ties go to the larger ratio, then the smaller maximum.
+
+    python calibrate_cut.py RUN/per_instance.jsonl ... --write models/rust/ranker.json
+
+also records the pair chosen on every repository in that model's `.json` (`predicted_set`),
+which the engine reads: the function model that ranked an answer decides where its predicted
+set ends (the constants of fusion.rs without one). Calibrate on runs ranked by that model's
+fold models (`locus eval --model-folds`), so its scores are the ones the pair is chosen for;
+rerun it after retraining (train_ranker.py writes the `.json` anew).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections import defaultdict
+from pathlib import Path
 
 RATIOS = [round(0.30 + 0.05 * i, 2) for i in range(15)]  # 0.30 .. 1.00
 MAXES = [1, 2, 3, 4, 5]
@@ -48,8 +58,13 @@ def best_pair(rows: list[dict]) -> tuple[float, int]:
 
 
 def main() -> None:
-    rows = []
-    for path in sys.argv[1:]:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("runs", nargs="+", type=Path, help="locus eval per_instance.jsonl files")
+    ap.add_argument("--write", type=Path, metavar="MODEL_JSON",
+                    help="record the chosen pair as `predicted_set` in this function model's .json")
+    args = ap.parse_args()
+    rows, source = [], {}
+    for path in args.runs:
         with open(path) as f:
             for line in f:
                 r = json.loads(line)
@@ -60,24 +75,43 @@ def main() -> None:
                 if len(r.get("ranked_function_scores", [])) != len(r["ranked_functions"]):
                     sys.exit(f"{path}: rows without ranked_function_scores (rerun locus eval)")
                 rows.append(r)
+                source[id(r)] = path
     if not rows:
         sys.exit("no rows with function gold")
     by_repo: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         by_repo[r["repo"]].append(r)
     current = sum(f1(r["predicted_functions"], r["gold_functions"]) for r in rows) / len(rows)
-    total, chosen = 0.0, defaultdict(int)
+    chosen: dict[tuple[float, int], int] = defaultdict(int)
+    oof: dict[int, float] = {}
     for repo in sorted(by_repo):
         train = [r for k, v in by_repo.items() if k != repo for r in v]
         ratio, most = best_pair(train)
         chosen[(ratio, most)] += 1
-        total += sum(f1(cut(r, ratio, most), r["gold_functions"]) for r in by_repo[repo])
+        for r in by_repo[repo]:
+            oof[id(r)] = f1(cut(r, ratio, most), r["gold_functions"])
     ratio, most = best_pair(rows)
     print(f"instances {len(rows)}, repositories {len(by_repo)}")
     print(f"function F1, current cut-off: {100 * current:.1f}")
-    print(f"function F1, out of fold by repository: {100 * total / len(rows):.1f}")
+    print(f"function F1, out of fold by repository: {100 * sum(oof.values()) / len(rows):.1f}")
+    if len(args.runs) > 1:
+        for path in args.runs:
+            mine = [r for r in rows if source[id(r)] == path]
+            if mine:
+                now = sum(f1(r["predicted_functions"], r["gold_functions"]) for r in mine) / len(mine)
+                print(f"  {path}: {len(mine)} instances, current {100 * now:.1f}, out of fold "
+                      f"{100 * sum(oof[id(r)] for r in mine) / len(mine):.1f}")
     print(f"pairs the folds chose: {dict(sorted(chosen.items()))}")
     print(f"pair chosen on every repository: ratio {ratio}, max {most}")
+    if args.write:
+        meta = json.loads(args.write.read_text(encoding="utf-8"))
+        meta["predicted_set"] = {
+            "ratio": ratio, "max": most,
+            "calibrated_on": {"runs": [str(p) for p in args.runs], "instances": len(rows), "repositories": len(by_repo)},
+            "f1_out_of_fold": round(100 * sum(oof.values()) / len(rows), 1),
+        }
+        args.write.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote predicted_set {{ratio {ratio}, max {most}}} into {args.write}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ repository is scored with the pair chosen without it. Runs in the venv of script
 
 from __future__ import annotations
 
+import json
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -29,6 +31,21 @@ def main() -> None:
     ratio, most = cc.best_pair(rows)
     assert cc.cut(rows[0], ratio, most) == ["f", "g"], (ratio, most)
     assert ratio == 0.9, ratio
+
+    # --write records the pair chosen on every repository in the model's .json, keeping the rest.
+    with tempfile.TemporaryDirectory() as d:
+        run, model = Path(d) / "per_instance.jsonl", Path(d) / "ranker.json"
+        lines = [dict(row(repo, ["f", "g", "h"], [1.0, 0.9, 0.2], ["f", "g"]), predicted_functions=["f"])
+                 for repo in ("a/x", "b/y")]
+        run.write_text("".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8")
+        model.write_text(json.dumps({"onnx_sha256": "ab", "feature_names": ["x"]}), encoding="utf-8")
+        sys.argv = ["calibrate_cut.py", str(run), "--write", str(model)]
+        cc.main()
+        meta = json.loads(model.read_text(encoding="utf-8"))
+        assert meta["onnx_sha256"] == "ab" and meta["feature_names"] == ["x"], meta
+        got = meta["predicted_set"]
+        assert (got["ratio"], got["max"]) == (0.9, 2), got
+        assert got["f1_out_of_fold"] == 100.0 and got["calibrated_on"]["repositories"] == 2, got
     print("calibrate_cut: ok")
 
 

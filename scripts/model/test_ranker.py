@@ -20,7 +20,9 @@ policy_fixture.json; `call`), the schema being the engine's models/features.json
 Exits non-zero with the numbers on any failure. Needs only numpy, onnx and onnxruntime
 (the venv of scripts/setup.sh); scikit-learn is not needed. --models DIR checks the models in
 DIR instead of the checkout's models/ (against the same schema); --schema FILE reads another
-schema than the checkout's models/features.json.
+schema than the checkout's models/features.json. The models trained on one language alone
+(models/<language>/, where there are any) are checked the same way, and must record that
+language among those they were trained on.
 """
 
 from __future__ import annotations
@@ -122,6 +124,19 @@ def main() -> int:
     schema = feature_schema(args.schema)
     failures = [f for stem, fixture, key in MODELS
                 for f in check(args.models, stem, fixture, key, schema.names(key), args.schema)]
+    # The models trained on one language alone (models/<language>/; no policy of their own),
+    # each recording that language among those it was trained on.
+    for lang in ("python", "rust"):
+        d = args.models / lang
+        if not (d / "ranker.onnx").exists():
+            continue
+        for stem, fixture, key in MODELS[:3]:
+            if stem != "ranker" and not (d / f"{stem}.onnx").exists():
+                continue
+            failures += [f"{lang}/{f}" for f in check(d, stem, fixture, key, schema.names(key), args.schema)]
+            trained = json.loads((d / f"{stem}.json").read_text(encoding="utf-8")).get("training_languages", {})
+            if not trained.get(lang):
+                failures.append(f"{lang}/{stem}: not recorded as trained on {lang} issues: {trained}")
     for f in failures:
         print("FAIL:", f, file=sys.stderr)
     return 1 if failures else 0

@@ -181,11 +181,12 @@ def main() -> None:
     pairs = tr.corpus_pairs(args)
     corpus = [i for f, g in pairs for i in load(f, load_gold_files(g))]
     tr.check_disjoint(lite + tokio, corpus)
+    lite, tokio, corpus = (tr.only_language(x, args.language) for x in (lite, tokio, corpus))
     every = lite + tokio + corpus
     fn_lite, _ = tr.load_instances(args.lite, tr.load_gold(args.gold_lite))
     fn_tokio, _ = tr.load_instances(args.tokio, tr.load_gold(args.gold_tokio))
     fn_corpus = [i for f, g in pairs for i in tr.load_instances(f, tr.load_gold(g))[0]]
-    fns = FunctionModels(fn_lite + fn_tokio + fn_corpus)
+    fns = FunctionModels(tr.only_language(fn_lite + fn_tokio + fn_corpus, args.language))
     repos = sorted({i.repo for i in every})
     print(f"{len(lite)} Lite + {len(tokio)} tokio + {len(corpus)} corpus instances with gold files, {len(repos)} repositories, "
           f"{sum(len(i.paths) for i in every)} file rows; params {PARAMS}")
@@ -228,7 +229,8 @@ def main() -> None:
         for k, model in fold_models.items():
             stem = k.replace("/", "+") + ".files"
             tr.write_model(args.folds_out, stem, export(model),
-                           {"trained_without": k, "params": PARAMS}, names)
+                           {"trained_without": k, "params": PARAMS,
+                            "training_languages": tr.languages([i for i in every if i.repo != k])}, names)
         print(f"wrote {len(fold_models)} fold file models to {args.folds_out}")
 
     # 2. The shipped file model: every repository, each row's function scores out of fold.
@@ -253,6 +255,7 @@ def main() -> None:
         "training_repos": repos,
         "training_instances": len(every),
         "training_languages": tr.languages(every),
+        **({"language": args.language} if args.language else {}),
         "training_rows": int(len(x_all)),
         "training_positives": int(y_all.sum()),
         "data": {"lite": {"file": args.lite.name, "sha256": tr.file_sha(args.lite)},

@@ -184,11 +184,20 @@ def data_arguments(ap, what: str) -> None:
 def corpus_arguments(ap) -> None:
     """Training instances from the localization corpus (scripts/corpus/): a feature dump of
     `locus eval` on corpus instances and its gold, repeatable in pairs. Their repositories
-    are folds like the benchmark's (each scored by models trained without it)."""
+    are folds like the benchmark's (each scored by models trained without it). Also
+    --language, which keeps one language's instances of every source (the models of
+    `models/<language>/`, which rank that language's candidates in the shared models' place)."""
+    ap.add_argument("--language", choices=("python", "rust"),
+                    help="train on this language's instances alone (write to --out models/<language>)")
     ap.add_argument("--corpus", type=Path, action="append", default=[], metavar="FEATURES",
                     help="feature dump of corpus instances (repeatable; one --gold-corpus each)")
     ap.add_argument("--gold-corpus", type=Path, action="append", default=[], metavar="GOLD",
                     help="the corpus gold (corpus.gold.jsonl or a sample's) for the --corpus of the same position")
+
+
+def only_language(insts: list, language: str | None) -> list:
+    """The instances of `language` (all without one)."""
+    return insts if language is None else [i for i in insts if instance_language(i) == language]
 
 
 def corpus_pairs(args) -> list[tuple[Path, Path]]:
@@ -494,6 +503,7 @@ def main() -> None:
     pairs = corpus_pairs(args)
     corpus = [i for f, g in pairs for i in load_instances(f, load_gold(g))[0]]
     check_disjoint(lite + tokio, corpus)
+    lite, tokio, corpus = (only_language(x, args.language) for x in (lite, tokio, corpus))
     every = lite + tokio + corpus
     repos = sorted({i.repo for i in every})
     print(f"{args.lite}: {lite_lines} lines, {len(lite)} usable; {args.tokio}: {tokio_lines} lines, {len(tokio)} usable; "
@@ -542,9 +552,11 @@ def main() -> None:
         args.folds_out.mkdir(parents=True, exist_ok=True)
         for repo, test in zip(repos, folds):
             held = set(test)
-            m = fit([inst for j, inst in enumerate(every) if j not in held], PARAMS)
+            train = [inst for j, inst in enumerate(every) if j not in held]
+            m = fit(train, PARAMS)
             stem = repo.replace("/", "+")
-            write_model(args.folds_out, stem, export_onnx(m), {"trained_without": repo, "params": PARAMS})
+            write_model(args.folds_out, stem, export_onnx(m),
+                        {"trained_without": repo, "params": PARAMS, "training_languages": languages(train)})
         print(f"wrote {len(repos)} fold models to {args.folds_out}")
 
     # 3. The shipped model: every fold. Check ONNX Runtime against scikit-learn on every row.
@@ -573,6 +585,7 @@ def main() -> None:
         "training_repos": repos,
         "training_instances": len(every),
         "training_languages": languages(every),
+        **({"language": args.language} if args.language else {}),
         "training_rows": int(sum(len(i.names) for i in every)),
         "training_positives": int(sum(int(i.y.sum()) for i in every)),
         "data": {

@@ -92,6 +92,14 @@ def main() -> None:
         corpus_b += b
         corpus_t += t
     tr.check_disjoint(lite_b + tokio_b, corpus_b)
+
+    def only_language(b: list, t: list) -> tuple[list, list]:
+        """The pairs (function row, tail row) of one instance whose candidates are --language's."""
+        keep = [tr.only_language([i], args.language) != [] for i in b]
+        return [i for i, k in zip(b, keep) if k], [x for x, k in zip(t, keep) if k]
+
+    (lite_b, lite_t), (tokio_b, tokio_t), (corpus_b, corpus_t) = (
+        only_language(b, t) for b, t in ((lite_b, lite_t), (tokio_b, tokio_t), (corpus_b, corpus_t)))
     base, tail = lite_b + tokio_b + corpus_b, lite_t + tokio_t + corpus_t
     repos = sorted({i.repo for i in base})
     folds = tr.repo_folds(base)
@@ -130,7 +138,8 @@ def main() -> None:
         args.folds_out.mkdir(parents=True, exist_ok=True)
         for repo, m in zip(repos, fold_models):
             tr.write_model(args.folds_out, repo.replace("/", "+") + ".tail", export(m),
-                           {"trained_without": repo, "params": tr.PARAMS}, names)
+                           {"trained_without": repo, "params": tr.PARAMS,
+                            "training_languages": tr.languages([t for t in tail if t.repo != repo])}, names)
         print(f"wrote {len(repos)} fold tail models to {args.folds_out}")
 
     model = fit(tail)
@@ -151,6 +160,7 @@ def main() -> None:
         "training_repos": repos,
         "training_instances": len(tail),
         "training_languages": tr.languages(tail),
+        **({"language": args.language} if args.language else {}),
         "training_rows": int(sum(len(i.names) for i in tail)),
         "data": {
             "lite": {"file": args.lite.name, "sha256": tr.file_sha(args.lite), "lines": lite_lines},

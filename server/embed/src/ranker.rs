@@ -47,6 +47,9 @@ pub struct Ranker {
     languages: Option<Vec<String>>,
     /// The decision threshold its `.json` records.
     threshold: Option<f32>,
+    /// Where its predicted set ends (`predicted_set` of its `.json`: ratio to the best score, most
+    /// items), as calibrate_cut.py chose it for this model's scores.
+    predicted_set: Option<(f32, usize)>,
     runtime_path: PathBuf,
     /// Features per row the model takes.
     width: usize,
@@ -94,6 +97,14 @@ impl Ranker {
     /// `models/policy.onnx`.
     pub fn policy_path(function_model: &Path) -> PathBuf {
         function_model.with_file_name("policy.onnx")
+    }
+
+    /// The function model trained on one language's issues alone, in a folder of that
+    /// language's name beside a function model: `models/ranker.onnx` →
+    /// `models/rust/ranker.onnx` (a fold model `F/owner+name.onnx` → `F/rust/owner+name.onnx`).
+    pub fn language_path(function_model: &Path, language: &str) -> PathBuf {
+        let name = function_model.file_name().unwrap_or_default();
+        function_model.with_file_name(language).join(name)
     }
 
     /// The tail model beside a function model: `models/ranker.onnx` → `models/ranker.tail.onnx`.
@@ -149,6 +160,7 @@ impl Ranker {
             sha256,
             languages: meta.as_ref().and_then(|m| m.languages.clone()),
             threshold: meta.as_ref().and_then(|m| m.threshold),
+            predicted_set: meta.as_ref().and_then(|m| m.predicted_set),
             feature_names: meta.map(|m| m.feature_names).unwrap_or_default(),
             runtime_path: rt.path.clone(),
             width,
@@ -213,6 +225,13 @@ impl Ranker {
         self.threshold
     }
 
+    /// Where the predicted set of this model's ranking ends, when its `.json` records it
+    /// (`predicted_set`, written by scripts/model/calibrate_cut.py): items scoring at least `ratio`
+    /// of the best, at most `max`.
+    pub fn predicted_set(&self) -> Option<(f32, usize)> {
+        self.predicted_set
+    }
+
     /// The ONNX Runtime library of this process.
     pub fn runtime_path(&self) -> &Path {
         &self.runtime_path
@@ -227,6 +246,8 @@ struct Metadata {
     languages: Option<Vec<String>>,
     /// The decision threshold on the score, when the model records one (the search policy's).
     threshold: Option<f32>,
+    /// `predicted_set`'s ratio and most items, when recorded.
+    predicted_set: Option<(f32, usize)>,
 }
 
 impl Metadata {
@@ -270,7 +291,28 @@ impl Metadata {
             serde_json::Value::Null => None,
             v => Some(v.as_f64().ok_or_else(|| invalid("`threshold` is not a number"))? as f32),
         };
-        Ok(Some(Metadata { sha256: sha256.to_ascii_lowercase(), feature_names, languages, threshold }))
+        let predicted_set = match &json["predicted_set"] {
+            serde_json::Value::Null => None,
+            v => {
+                let ratio = v["ratio"].as_f64().filter(|r| (0.0..=1.0).contains(r));
+                let most = v["max"].as_u64().filter(|&m| m >= 1);
+                match (ratio, most) {
+                    (Some(r), Some(m)) => Some((r as f32, m as usize)),
+                    _ => {
+                        return Err(invalid(
+                            "`predicted_set` needs a `ratio` in [0, 1] and a `max` of at least 1",
+                        ))
+                    }
+                }
+            }
+        };
+        Ok(Some(Metadata {
+            sha256: sha256.to_ascii_lowercase(),
+            feature_names,
+            languages,
+            threshold,
+            predicted_set,
+        }))
     }
 }
 
@@ -368,6 +410,27 @@ mod tests {
         write(serde_json::json!(["python"]));
         let err = Metadata::beside(&model, 2).err().expect("a list is not a record of counts");
         assert!(err.to_string().contains("training_languages"), "{err}");
+    }
+
+    #[test]
+    fn the_predicted_set_is_read_from_the_metadata_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = dir.path().join("ranker.onnx");
+        let write = |set: serde_json::Value| {
+            let meta =
+                serde_json::json!({"onnx_sha256": "ab", "feature_names": ["a", "b"], "predicted_set": set});
+            std::fs::write(dir.path().join("ranker.json"), meta.to_string()).unwrap();
+        };
+        write(serde_json::json!({"ratio": 0.3, "max": 4, "f1_out_of_fold": 21.0}));
+        assert_eq!(Metadata::beside(&model, 2).unwrap().unwrap().predicted_set, Some((0.3, 4)));
+        write(serde_json::Value::Null);
+        assert_eq!(Metadata::beside(&model, 2).unwrap().unwrap().predicted_set, None);
+        for bad in [serde_json::json!({"ratio": 1.5, "max": 4}), serde_json::json!({"ratio": 0.3, "max": 0})]
+        {
+            write(bad.clone());
+            let err = Metadata::beside(&model, 2).err().expect("refused");
+            assert!(err.to_string().contains("predicted_set"), "{bad}: {err}");
+        }
     }
 
     #[test]

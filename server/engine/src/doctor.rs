@@ -157,6 +157,17 @@ fn models_check(scorer: Result<&LearnedScorer, &String>) -> Check {
             let mut found = vec![describe(&s.functions)];
             found.extend(s.files.as_ref().map(describe));
             found.extend(s.tail.as_ref().map(describe));
+            for (language, m) in &s.languages {
+                let mut own = vec![describe(&m.functions)];
+                own.extend(m.files.as_ref().map(describe));
+                own.extend(m.tail.as_ref().map(describe));
+                found.push(format!(
+                    "for {} issues, {}/: {}",
+                    language.as_str(),
+                    language.as_str(),
+                    own.join(", ")
+                ));
+            }
             let dir = s.path().parent().unwrap_or(s.path());
             let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
             Check { name, ok: true, detail: format!("{} in {}", found.join("; "), dir.display()) }

@@ -3,8 +3,9 @@
 //! leading files from their own evidence and the function model's scores) and the tail
 //! (`ranker.tail.onnx`, ordering the functions after the function model's first few with the
 //! encoder's similarity of every candidate), and the search policy (`policy.onnx` beside them,
-//! valuing the calls a search considers, with the threshold its `.json` records). A model is
-//! loaded only if the feature names its
+//! valuing the calls a search considers, with the threshold its `.json` records). Models trained
+//! on one language alone (`models/rust/`) rank that language's candidates in the shared ones'
+//! place. A model is loaded only if the feature names its
 //! `.json` records are the engine's own ([`locus_search::features`]), in the same order.
 
 use std::path::{Path, PathBuf};
@@ -26,6 +27,15 @@ pub enum ModelError {
         .0.display()
     )]
     NoThreshold(PathBuf),
+    #[error(
+        "the {lang} models in {} are not recorded as trained on {lang} issues (`training_languages` \
+         of ranker.json), so they would rank a language they never saw; retrain them with \
+         scripts/model/train_ranker.py --language {lang} (and train_file_ranker.py, \
+         train_tail_ranker.py), or remove that folder to rank {lang} with the shared models",
+        .path.display(),
+        lang = .language.as_str()
+    )]
+    LanguageModel { path: PathBuf, language: Lang },
     #[error("{}", feature_names_message(path, expected, found))]
     FeatureNames { path: PathBuf, expected: Vec<String>, found: Vec<String> },
 }
@@ -60,6 +70,10 @@ pub struct LearnedScorer {
     /// The search policy's model (`policy.onnx` beside the function model) and the value a
     /// call must reach, from its `.json`.
     pub policy: Option<(Ranker, f32)>,
+    /// Models trained on one language's issues alone (`<lang>/ranker.onnx` and the file and
+    /// tail models beside it, in the function model's folder: [`Ranker::language_path`]); they
+    /// rank that language's candidates in these models' place. Never a policy of their own.
+    pub languages: Vec<(Lang, LearnedScorer)>,
 }
 
 impl LearnedScorer {
@@ -74,6 +88,27 @@ impl LearnedScorer {
     /// exists but does not load, or was trained on other features, is an error, not a silent
     /// fall-back.
     pub fn load_from(path: &Path, runtime_path: Option<&Path>) -> Result<LearnedScorer, ModelError> {
+        let mut scorer = LearnedScorer::load_one(path, runtime_path)?;
+        for language in [Lang::Python, Lang::Rust] {
+            let p = Ranker::language_path(path, language.as_str());
+            if !p.exists() {
+                continue;
+            }
+            let mut models = LearnedScorer::load_one(&p, runtime_path)?;
+            let recorded =
+                |m: &Ranker| m.languages().is_some_and(|l| l.iter().any(|x| x == language.as_str()));
+            let every = [Some(&models.functions), models.files.as_ref(), models.tail.as_ref()];
+            if !every.into_iter().flatten().all(recorded) {
+                return Err(ModelError::LanguageModel { path: p, language });
+            }
+            models.policy = None;
+            scorer.languages.push((language, models));
+        }
+        Ok(scorer)
+    }
+
+    /// The models of one folder: the function model at `path` and the others beside it.
+    fn load_one(path: &Path, runtime_path: Option<&Path>) -> Result<LearnedScorer, ModelError> {
         let functions = checked(path, runtime_path, FunctionFeatures::NAMES)?;
         let beside = |p: PathBuf, names: &[&str]| -> Result<Option<Ranker>, ModelError> {
             if p.exists() {
@@ -91,7 +126,7 @@ impl LearnedScorer {
             },
             None => None,
         };
-        Ok(LearnedScorer { functions, files, tail, policy })
+        Ok(LearnedScorer { functions, files, tail, policy, languages: Vec::new() })
     }
 
     /// Where the function model was loaded from.
@@ -144,6 +179,14 @@ impl Scorer for LearnedScorer {
         self.functions.trained_on(name)
             && self.files.as_ref().is_none_or(|m| m.trained_on(name))
             && self.tail.as_ref().is_none_or(|m| m.trained_on(name))
+    }
+
+    fn predicted_set(&self) -> Option<(f32, usize)> {
+        self.functions.predicted_set()
+    }
+
+    fn for_language(&self, language: Lang) -> Option<&dyn Scorer> {
+        self.languages.iter().find(|(l, _)| *l == language).map(|(_, s)| s as &dyn Scorer)
     }
 
     fn score_tail(&self, rows: &[FunctionFeatures], candidate: &[CandidateFeatures]) -> Option<Vec<f32>> {

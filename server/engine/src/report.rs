@@ -89,6 +89,9 @@ pub struct Stats {
     /// The candidates' language when the loaded models were not trained on it (the fusion ranked).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model_not_trained_on: Option<locus_syntax::Lang>,
+    /// The candidates' language when models trained for it alone ranked them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language_model: Option<locus_syntax::Lang>,
     pub files: usize,
     pub entities: usize,
     pub granularity: Granularity,
@@ -142,6 +145,7 @@ impl Stats {
             learned_ranking: ws.scorer.is_some(),
             ranking: t.ranking,
             model_not_trained_on: t.model_not_trained_on,
+            language_model: t.language_model,
             files: ws.index.files.len(),
             entities: ws.index.n_entities(),
             granularity,

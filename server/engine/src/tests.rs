@@ -51,6 +51,12 @@ fn ranked_by(ranker: &Path) -> (RankedBy, Option<ModelError>) {
 
 /// Who ranked an issue in a workspace of `lang`, and which language the models skipped.
 fn ranked_in(ranker: &Path, lang: Lang) -> (RankedBy, Option<Lang>, Option<ModelError>) {
+    let (ranking, skipped, _, error) = ranked_with(ranker, lang);
+    (ranking, skipped, error)
+}
+
+/// As [`ranked_in`], with the language whose own models ranked (`models/<lang>/`).
+fn ranked_with(ranker: &Path, lang: Lang) -> (RankedBy, Option<Lang>, Option<Lang>, Option<ModelError>) {
     let paths = ModelPaths { ranker: Some(ranker.to_path_buf()), ..ModelPaths::default() };
     let (scorer, error) = match paths.scorer() {
         Ok(s) => (Some(Arc::new(s) as Arc<dyn locus_search::Scorer>), None),
@@ -59,7 +65,36 @@ fn ranked_in(ranker: &Path, lang: Lang) -> (RankedBy, Option<Lang>, Option<Model
     let ws = Workspace { scorer, ..Workspace::new(Arc::new(workspace(lang))) };
     let loc =
         ws.locate("`apply_refund` refunds twice", &Options::default(), &AtomicBool::new(false)).unwrap();
-    (loc.trace.ranking, loc.trace.model_not_trained_on, error)
+    (loc.trace.ranking, loc.trace.model_not_trained_on, loc.trace.language_model, error)
+}
+
+#[test]
+fn a_language_s_own_models_rank_its_candidates_in_the_shared_ones_place() {
+    if let Err(e) = LearnedScorer::load_from(&models_dir().join("ranker.onnx"), None) {
+        return crate::testing::missing(&format!("the ONNX Runtime and the shipped models ({e})"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let shared = model_copy(dir.path(), |meta| {
+        meta["training_languages"] = serde_json::json!({"python": 300});
+    });
+    let rust = dir.path().join("rust");
+    std::fs::create_dir(&rust).unwrap();
+    model_copy(&rust, |meta| meta["training_languages"] = serde_json::json!({"rust": 100}));
+
+    // Rust: the shared models never saw it, the Rust ones rank, and the trace says which.
+    let (ranking, skipped, own, error) = ranked_with(&shared, Lang::Rust);
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!((ranking, skipped, own), (RankedBy::Functions, None, Some(Lang::Rust)));
+    // Python: the shared models, as before.
+    let (ranking, skipped, own, _) = ranked_with(&shared, Lang::Python);
+    assert_eq!((ranking, skipped, own), (RankedBy::Functions, None, None));
+
+    // A `rust/` model that does not record Rust among its training languages is refused.
+    model_copy(&rust, |meta| meta["training_languages"] = serde_json::json!({"python": 100}));
+    let (ranking, _, own, error) = ranked_with(&shared, Lang::Rust);
+    assert_eq!((ranking, own), (RankedBy::Fusion, None));
+    let msg = error.expect("refused").to_string();
+    assert!(msg.contains("rust") && msg.contains("--language rust"), "{msg}");
 }
 
 #[test]

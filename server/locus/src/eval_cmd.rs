@@ -128,11 +128,19 @@ enum Models {
 }
 
 impl Models {
+    /// The shipped models and the repositories any of them (the language models' included)
+    /// was trained on.
     fn shipped(scorer: LearnedScorer) -> Models {
-        let meta = std::fs::read_to_string(scorer.path().with_extension("json")).ok();
-        let repos = meta
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .and_then(|v| serde_json::from_value::<Vec<String>>(v["training_repos"].clone()).ok());
+        let repos_of = |s: &LearnedScorer| {
+            let meta = std::fs::read_to_string(s.path().with_extension("json")).ok();
+            meta.and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                .and_then(|v| serde_json::from_value::<Vec<String>>(v["training_repos"].clone()).ok())
+        };
+        let repos = std::iter::once(&scorer)
+            .chain(scorer.languages.iter().map(|(_, s)| s))
+            .map(repos_of)
+            .collect::<Option<Vec<_>>>()
+            .map(|all| all.concat());
         Models::Shipped(Arc::new(scorer), repos)
     }
 

@@ -117,9 +117,11 @@ pub fn print_explain(loc: &Localization) {
         t.signals,
         t.stop,
         t.ranking,
-        t.model_not_trained_on
-            .map(|l| format!(" (the learned models were not trained on {} issues)", l.as_str()))
-            .unwrap_or_default()
+        match (t.model_not_trained_on, t.language_model) {
+            (Some(l), _) => format!(" (the learned models were not trained on {} issues)", l.as_str()),
+            (None, Some(l)) => format!(" (the models trained on {} issues alone)", l.as_str()),
+            (None, None) => String::new(),
+        }
     );
     if let Some(d) = t.on_demand {
         println!(

@@ -50,7 +50,8 @@ const FILE_SECOND_SHARE: f32 = 0.15;
 
 const TOOL_BITS: [&str; 6] = ["symbol", "lexical", "semantic", "grep", "graph", "outline"];
 
-/// Predicted set: items within this ratio of the best, at most this many.
+/// Predicted set: items within this ratio of the best, at most this many (the functions'
+/// pair unless the learned model that ranked them records its own: `Scorer::predicted_set`).
 const PRED_FUNCTION_RATIO: f32 = 0.8;
 const PRED_FUNCTION_MAX: usize = 3;
 const PRED_FILE_RATIO: f32 = 0.85;
@@ -275,7 +276,8 @@ impl<'a> Fused<'a> {
             .take(n)
             .map(|&(fid, s, best)| self.ranked(fid, s / top_file, self.file_reason(fid, best)))
             .collect();
-        let predicted_functions = cut(&functions, PRED_FUNCTION_RATIO, PRED_FUNCTION_MAX);
+        let (ratio, most) = order.predicted_set.unwrap_or((PRED_FUNCTION_RATIO, PRED_FUNCTION_MAX));
+        let predicted_functions = cut(&functions, ratio, most);
         let predicted_files = cut(&files, PRED_FILE_RATIO, PRED_FILE_MAX);
         let (features, candidate_features, file_features) = if collect_features {
             let ids: Vec<EntityId> = order.rows.iter().map(|r| r.0).collect();
@@ -298,6 +300,7 @@ impl<'a> Fused<'a> {
         let mut trace = self.trace;
         trace.ranking = order.ranked_by;
         trace.model_not_trained_on = order.untrained_language;
+        trace.language_model = order.language_model;
         Localization {
             files,
             functions,

@@ -370,6 +370,9 @@ pub struct Trace {
     /// rank, the fusion did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model_not_trained_on: Option<locus_syntax::Lang>,
+    /// The candidates' language when models trained for it alone ranked them (`models/rust/`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language_model: Option<locus_syntax::Lang>,
     /// Leading files whose every function the learned scorer saw ([`Options::pool_files`], or
     /// more when the policy widened the pool).
     pub pool_files: usize,

@@ -50,6 +50,18 @@ pub trait Scorer: Sync + Send {
     fn covers(&self, _language: Lang) -> bool {
         true
     }
+
+    /// Where the predicted function set of this scorer's ranking ends (ratio to the best
+    /// score, most items), when it was calibrated for its scores; `None`: the fusion's cut-off.
+    fn predicted_set(&self) -> Option<(f32, usize)> {
+        None
+    }
+
+    /// A scorer trained for `language` alone, which ranks that language's candidates in this
+    /// one's place; `None` when there is none.
+    fn for_language(&self, _language: Lang) -> Option<&dyn Scorer> {
+        None
+    }
 }
 
 /// The function model's leading candidates the tail model leaves in place (docs/ranker-notes.md,
@@ -86,6 +98,11 @@ pub struct Reranked {
     pub ranked_by: RankedBy,
     /// The candidates' language, when the scorer was not trained on it (and so did not rank).
     pub untrained_language: Option<Lang>,
+    /// The candidates' language, when a scorer trained for it alone ranked them.
+    pub language_model: Option<Lang>,
+    /// Where the predicted function set ends, when the scorer that ranked the functions
+    /// records it ([`Scorer::predicted_set`]).
+    pub predicted_set: Option<(f32, usize)>,
     /// The function and file pools the models see (whether or not a model ranked), when asked.
     pub candidates: Option<(Vec<EntityId>, Vec<EntityId>)>,
 }
@@ -100,9 +117,12 @@ pub fn rerank(
     pool_files: usize,
 ) -> Reranked {
     let fusion_files = fused.ranked_files();
-    let untrained_language =
-        scorer.and_then(|s| pool_language(fused, &fusion_files).filter(|&language| !s.covers(language)));
+    let language = scorer.and_then(|_| pool_language(fused, &fusion_files));
+    let specific = scorer.zip(language).and_then(|(s, l)| s.for_language(l));
+    let scorer = specific.or(scorer);
+    let untrained_language = scorer.zip(language).and_then(|(s, l)| (!s.covers(l)).then_some(l));
     let scorer = scorer.filter(|_| untrained_language.is_none());
+    let language_model = specific.and(language);
     let fns = final_functions(fused, scorer, collect_features, pool_files, &fusion_files);
     let (files, file_rows, files_learned) = final_files(fused, scorer, collect_features, &fusion_files, &fns);
     let candidates = collect_candidates.then(|| {
@@ -110,14 +130,17 @@ pub fn rerank(
         let file_ids = file_pool(fused, &fusion_files, &fns.ranked).into_iter().map(|i| fusion_files[i].0);
         (pool.into_iter().map(|p| p.0).collect(), file_ids.collect())
     });
+    let predicted_set = scorer.filter(|_| !fns.learned.is_empty()).and_then(|s| s.predicted_set());
     Reranked {
         candidates,
+        predicted_set,
         ranked_by: RankedBy::new(!fns.learned.is_empty(), fns.tail, files_learned),
         functions: fns.ranked,
         files,
         rows: fns.rows,
         file_rows,
         untrained_language,
+        language_model,
     }
 }
 
