@@ -89,6 +89,22 @@ fn a_language_s_own_models_rank_its_candidates_in_the_shared_ones_place() {
     let (ranking, skipped, own, _) = ranked_with(&shared, Lang::Python);
     assert_eq!((ranking, skipped, own), (RankedBy::Functions, None, None));
 
+    // The predicted set ends where the model that ranked says (`predicted_set` of its .json).
+    for (set, want) in
+        [(serde_json::json!({"ratio": 0.0, "max": 2}), 2), (serde_json::json!({"ratio": 1.0, "max": 1}), 1)]
+    {
+        model_copy(&rust, |meta| {
+            meta["training_languages"] = serde_json::json!({"rust": 100});
+            meta["predicted_set"] = set.clone();
+        });
+        let paths = ModelPaths { ranker: Some(shared.clone()), ..ModelPaths::default() };
+        let scorer = Arc::new(paths.scorer().unwrap()) as Arc<dyn locus_search::Scorer>;
+        let ws = Workspace { scorer: Some(scorer), ..Workspace::new(Arc::new(workspace(Lang::Rust))) };
+        let loc =
+            ws.locate("`apply_refund` refunds twice", &Options::default(), &AtomicBool::new(false)).unwrap();
+        assert_eq!(loc.predicted_functions.len(), want, "{set}: {:?}", loc.predicted_functions);
+    }
+
     // A `rust/` model that does not record Rust among its training languages is refused.
     model_copy(&rust, |meta| meta["training_languages"] = serde_json::json!({"python": 100}));
     let (ranking, _, own, error) = ranked_with(&shared, Lang::Rust);
