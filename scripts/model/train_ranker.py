@@ -1,7 +1,12 @@
 """Trains the localization model (gradient-boosted trees over the engine's function features) and exports it to ONNX.
 
     python train_ranker.py [--lite FILE] [--tokio FILE] [--gold-lite FILE] [--gold-tokio FILE]
+                           [--corpus FILE --gold-corpus FILE ...] [--language python|rust]
                            [--out DIR] [--folds-out DIR] [--no-write]
+
+--language trains on one language's instances of every source: the models of
+models/<language>/ (e.g. `--language rust --out models/rust`), which the engine uses for that
+language's candidates in the shared models' place; their figures are out of fold as well.
 
 Inputs are the feature dumps of the search engine (`locus eval --features FILE`; one JSON
 line per instance: `instance_id`, `repo`, `candidates` = the candidates the model scores,
