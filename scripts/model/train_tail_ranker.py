@@ -95,7 +95,7 @@ def main() -> None:
 
     def only_language(b: list, t: list) -> tuple[list, list]:
         """The pairs (function row, tail row) of one instance whose candidates are --language's."""
-        keep = [tr.only_language([i], args.language) != [] for i in b]
+        keep = [args.language is None or tr.instance_language(i) == args.language for i in b]
         return [i for i, k in zip(b, keep) if k], [x for x, k in zip(t, keep) if k]
 
     (lite_b, lite_t), (tokio_b, tokio_t), (corpus_b, corpus_t) = (

@@ -154,13 +154,9 @@ fn models_check(scorer: Result<&LearnedScorer, &String>) -> Check {
                 );
                 format!("{file} (sha256 {}…, {langs})", &r.sha256()[..16.min(r.sha256().len())])
             };
-            let mut found = vec![describe(&s.functions)];
-            found.extend(s.files.as_ref().map(describe));
-            found.extend(s.tail.as_ref().map(describe));
+            let mut found: Vec<String> = s.rankers().map(describe).collect();
             for (language, m) in &s.languages {
-                let mut own = vec![describe(&m.functions)];
-                own.extend(m.files.as_ref().map(describe));
-                own.extend(m.tail.as_ref().map(describe));
+                let own: Vec<String> = m.rankers().map(describe).collect();
                 found.push(format!(
                     "for {} issues, {}/: {}",
                     language.as_str(),

@@ -97,8 +97,7 @@ impl LearnedScorer {
             let mut models = LearnedScorer::load_one(&p, runtime_path)?;
             let recorded =
                 |m: &Ranker| m.languages().is_some_and(|l| l.iter().any(|x| x == language.as_str()));
-            let every = [Some(&models.functions), models.files.as_ref(), models.tail.as_ref()];
-            if !every.into_iter().flatten().all(recorded) {
+            if !models.rankers().all(recorded) {
                 return Err(ModelError::LanguageModel { path: p, language });
             }
             models.policy = None;
@@ -127,6 +126,11 @@ impl LearnedScorer {
             None => None,
         };
         Ok(LearnedScorer { functions, files, tail, policy, languages: Vec::new() })
+    }
+
+    /// The ranking models of this folder: functions, then files and tail where present.
+    pub fn rankers(&self) -> impl Iterator<Item = &Ranker> {
+        std::iter::once(&self.functions).chain(self.files.as_ref()).chain(self.tail.as_ref())
     }
 
     /// Where the function model was loaded from.
@@ -175,10 +179,7 @@ impl Scorer for LearnedScorer {
     }
 
     fn covers(&self, language: Lang) -> bool {
-        let name = language.as_str();
-        self.functions.trained_on(name)
-            && self.files.as_ref().is_none_or(|m| m.trained_on(name))
-            && self.tail.as_ref().is_none_or(|m| m.trained_on(name))
+        self.rankers().all(|m| m.trained_on(language.as_str()))
     }
 
     fn predicted_set(&self) -> Option<(f32, usize)> {

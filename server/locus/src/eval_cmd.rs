@@ -253,11 +253,11 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
         let first =
             paths.encoder().map_err(|e| anyhow::anyhow!("the encoder is needed for --semantic: {e}"))?;
         let cfg = paths.embed_config();
-        let mut all = Vec::with_capacity(jobs);
+        let mut all = vec![Arc::new(first)];
         for _ in 1..jobs {
-            all.push(Arc::new(first.sibling(&cfg)?));
+            let sibling = all[0].sibling(&cfg)?;
+            all.push(Arc::new(sibling));
         }
-        all.insert(0, Arc::new(first));
         all
     } else {
         Vec::new()
