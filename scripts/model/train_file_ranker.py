@@ -164,7 +164,7 @@ class FunctionModels:
         return self.cache[repos]
 
     def rows(self, inst: FileInstance, excluded: frozenset) -> np.ndarray:
-        return inst.with_fn_scores(self.without(excluded).predict_proba(inst.fn_x)[:, 1])
+        return inst.with_fn_scores(tr.positive(self.without(excluded), inst.fn_x))
 
 
 def main() -> None:
@@ -201,7 +201,7 @@ def main() -> None:
         fold_models[k] = model
         for i in every:
             if i.repo == k:
-                oof[i.iid] = model.predict_proba(fns.rows(i, frozenset({k})))[:, 1]
+                oof[i.iid] = tr.positive(model, fns.rows(i, frozenset({k})))
 
     print("\nOut of fold (each repository scored by file and function models trained on the others):")
     print("| subset | n | order | file Acc@1 | Acc@3 | Acc@5 | MRR |")

@@ -329,8 +329,14 @@ def fit(insts: list[Instance], params: dict):
     return make_model(params).fit(x, y)
 
 
+def positive(model, x: np.ndarray) -> np.ndarray:
+    """P(label 1) of each row; an instance without candidates (a search that found nothing) has
+    no rows, which scikit-learn refuses to score."""
+    return model.predict_proba(x)[:, 1] if len(x) else np.zeros(0)
+
+
 def predict(model, insts: list[Instance]) -> list[np.ndarray]:
-    return [model.predict_proba(i.x)[:, 1] for i in insts]
+    return [positive(model, i.x) for i in insts]
 
 
 def out_of_fold(insts: list[Instance], params: dict, folds: list[list[int]]) -> list[np.ndarray]:
@@ -340,7 +346,7 @@ def out_of_fold(insts: list[Instance], params: dict, folds: list[list[int]]) -> 
         held = set(test)
         model = fit([inst for j, inst in enumerate(insts) if j not in held], params)
         for j in test:
-            scores[j] = model.predict_proba(insts[j].x)[:, 1]
+            scores[j] = positive(model, insts[j].x)
     return scores  # type: ignore[return-value]
 
 

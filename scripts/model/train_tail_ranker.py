@@ -114,7 +114,7 @@ def main() -> None:
         model = fit([t for j, t in enumerate(tail) if j not in held])
         fold_models.append(model)
         for j in test:
-            oof_tail[j] = model.predict_proba(tail[j].x)[:, 1]
+            oof_tail[j] = tr.positive(model, tail[j].x)
     scores = [combined(b, t) for b, t in zip(oof_base, oof_tail)]
     by_id = {i.iid: s for i, s in zip(base, scores)}
     shipped = {i.iid: s for i, s in zip(base, oof_base)}

@@ -55,9 +55,10 @@ impl Workspace {
         // Vectors still missing: the search without them names the candidates (the pools the
         // models rank), those are embedded first, and the search runs again with them; a
         // candidate it adds is embedded when its similarity is asked for. The pool is not
-        // widened meanwhile: a wide pool's every function would be embedded.
+        // widened meanwhile unless asked: a wide pool's every function would be embedded.
         let before = on_demand.on_demand_made();
-        let options = &Options { widen_pool: false, ..options.clone() };
+        let options =
+            &Options { widen_pool: options.widen_pool && options.widen_on_demand, ..options.clone() };
         let first = Options {
             collect_candidates: true,
             collect_features: false,

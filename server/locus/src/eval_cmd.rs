@@ -60,6 +60,10 @@ pub struct EvalArgs {
     /// cache when it holds them. Its time is part of the search's.
     #[arg(long, requires = "semantic")]
     pub on_demand: bool,
+    /// With --on-demand and --policy learned: let the policy widen the candidate pool when its
+    /// search ends unsure, embedding every widened candidate on demand (slow on a cold tree).
+    #[arg(long, requires = "on_demand")]
+    pub widen_on_demand: bool,
     /// Parse every tree afresh, instead of reusing the parsed files an earlier tree of the same
     /// repository shares with it (`CACHE/index/<owner>+<name>.units`, the language server's
     /// snapshot format; a file is reused only when its path and content hash match).
@@ -312,6 +316,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
         call_threshold: a.policy_threshold,
         // Training data for the rankers is their standard pool (`Options::widen_pool`).
         widen_pool: features_out.is_none(),
+        widen_on_demand: a.widen_on_demand,
         ..Options::default()
     };
     let walk = WalkOptions { exclude: a.exclude.clone(), ..WalkOptions::default() };

@@ -215,3 +215,18 @@ fn eval_first_stage_answers_without_the_test_code_a_cold_open_parses_later() {
     let first = files_ranked(&["--first-stage"], "first");
     assert_eq!(first, vec!["pkg/refunds.py".to_string()]);
 }
+
+#[test]
+fn eval_widen_on_demand_needs_vectors_made_on_demand() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |x: &str| dir.path().join(x).to_str().unwrap().to_string();
+    let (i, g, m, c, o) = (p("i.jsonl"), p("g.jsonl"), p("mirrors"), p("cache"), p("out"));
+    let base = ["eval", "--instances", &i, "--gold", &g, "--mirrors", &m, "--cache", &c, "--out", &o];
+    // Refused before anything is read: without --on-demand there is nothing to widen on demand.
+    let (ok, _, err) = locus(&[&base[..], &["--semantic", "--widen-on-demand"]].concat());
+    assert!(!ok);
+    assert!(err.contains("--on-demand"), "{err}");
+    let (ok, _, err) = locus(&[&base[..], &["--widen-on-demand"]].concat());
+    assert!(!ok);
+    assert!(err.contains("--on-demand"), "{err}");
+}
