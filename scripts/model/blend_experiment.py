@@ -6,7 +6,8 @@
 The engine's learned order is the function model's first KEEP_TOP candidates, then the tail
 model's order (train_tail_ranker.combined). Here each instance's learned order comes from the
 fold models that never saw its repository (folds by repository, train_ranker.PARAMS, as the
-training scripts), and is blended with the fusion's order (the dump's candidate order) by rank:
+training scripts), and is blended by rank with the fusion's order (the candidates' order,
+which train_ranker.load_instances restores from `log_rank`):
 
     score = (1 - w) * rank_share(learned) + w * rank_share(fusion)
 
@@ -15,7 +16,8 @@ order, w = 1 the fusion's. Reports strict Acc@5/@10, Recall@5 and MRR over the c
 (train_ranker.metrics) for every weight and subset: Lite-available, tokio and the corpus by
 language. Choose a weight on the corpus (held out by repository, never a benchmark), then read
 the benchmark rows. The inputs are the training scripts' (feature dumps of `locus eval
---semantic --features FILE`).
+--semantic --features FILE`). Measured in docs/benchmarks.md, session 24: no weight between
+the two ends beat both.
 """
 
 from __future__ import annotations

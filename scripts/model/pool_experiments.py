@@ -71,11 +71,14 @@ class Inst:
 
     def __init__(self, d: dict, gold_files: set[str], gold_fns: list[str] | None, source: Path | str = "dump"):
         self.iid, self.repo = d["instance_id"], d["repo"]
-        c = d["candidates"]
         schema = feature_schema()
+        # Pool order: a dump made with a model lists the candidates in that model's order
+        # (`rows_ordered_by`); the pool's is their `log_rank` order (train_ranker.load_instances).
+        check_width([x["f"] for x in d["candidates"]], len(schema.function), f"{source}: {self.iid}: candidates' \"f\"")
+        rank = column("function", "log_rank")
+        c = sorted(d["candidates"], key=lambda x: x["f"][rank])
         self.names = [x["name"] for x in c]
         self.paths = [n.split(":", 1)[0] for n in self.names]
-        check_width([x["f"] for x in c], len(schema.function), f"{source}: {self.iid}: candidates' \"f\"")
         self.x = np.array([x["f"] for x in c], dtype=np.float32).reshape(len(c), len(schema.function))
         # The engine's candidate inputs (the schema's `candidate`; of the models only the tail reads
         # them). A dump without them (an older engine's) has none; one with them has the schema's

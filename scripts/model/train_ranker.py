@@ -149,6 +149,7 @@ def load_instances(features: Path, gold: dict[str, list[str]], with_candidates: 
     the schema's `candidate` columns (the dump's `"c"`) after them: the tail model's row."""
     schema = feature_schema()
     width, n_cand = len(schema.function), len(schema.candidate)
+    rank_col = schema.function.index("log_rank")
     out, lines = {}, 0
     with open(features, encoding="utf-8") as f:
         for line in f:
@@ -170,7 +171,12 @@ def load_instances(features: Path, gold: dict[str, list[str]], with_candidates: 
                 x = np.concatenate([x, c], axis=1)
             if not np.isfinite(x).all():
                 sys.exit(f"{features}: {iid} has non-finite features")
-            out[iid] = Instance(iid, d["repo"], [c["name"] for c in cands], x, gold[iid])
+            # A dump made with a model lists the candidates in that model's order
+            # (`rows_ordered_by`); the fusion's order, which the scripts report as "fusion" and
+            # which breaks their ties, is recovered from `log_rank` (unique per candidate).
+            order = np.argsort(x[:, rank_col], kind="stable")
+            names = [cands[j]["name"] for j in order]
+            out[iid] = Instance(iid, d["repo"], names, x[order], gold[iid])
     return [out[k] for k in sorted(out)], lines
 
 

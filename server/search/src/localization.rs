@@ -76,12 +76,12 @@ pub struct Options {
     /// The learned policy's value threshold instead of the one its model was trained with.
     pub call_threshold: Option<f32>,
     /// Whether the learned policy may widen the rankers' candidate pool when its search ends
-    /// unsure ([`Trace::pool_widened`]). Off while the encoder's vectors are made on demand:
-    /// every candidate would need one, up to ten times as many ([`Options::widen_on_demand`]). Off for the rankers' training data
-    /// (`locus eval --features`): rankers trained on the widened pools of the learned policy
-    /// on Lite-available and tokio ranked worse out of fold (function Acc@10 53.1 → 43.8, the
-    /// far files' functions outnumbering the rest), while rankers trained on the standard pool
-    /// rank the widened one as well as the standard one.
+    /// unsure ([`Trace::pool_widened`]). Off while the encoder's vectors are made on demand
+    /// unless [`Options::widen_on_demand`]: every candidate would need one, up to ten times as
+    /// many. Off for the rankers' training data (`locus eval --features`): rankers trained on
+    /// the widened pools of the learned policy on Lite-available and tokio ranked worse out of
+    /// fold (function Acc@10 53.1 → 43.8, the far files' functions outnumbering the rest), while
+    /// rankers trained on the standard pool rank the widened one as well as the standard one.
     pub widen_pool: bool,
     /// Widen the pool also while the encoder's vectors are made on demand, embedding every
     /// widened candidate first (`locus eval --widen-on-demand`). Off by default: on
