@@ -85,7 +85,7 @@ pub struct Options {
     pub widen_pool: bool,
     /// Widen the pool also while the encoder's vectors are made on demand, embedding every
     /// widened candidate first (`locus eval --widen-on-demand`). Off by default: on
-    /// Lite-available it lifted function candidate recall 82.3 → 88.5 % at locate p50 0.2 → 10 s
+    /// Lite-available it lifted function candidate recall 82.3 → 88.5 % at locate p50 0.2 → 9.4 s
     /// (`docs/benchmarks.md`, session 24).
     pub widen_on_demand: bool,
 }
