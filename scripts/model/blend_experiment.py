@@ -76,14 +76,7 @@ def main() -> None:
     folds = tr.repo_folds(base)
     print(f"{len({i.repo for i in base})} repositories, {len(base)} instances")
 
-    oof_base = tr.out_of_fold(base, tr.PARAMS, folds)
-    oof_tail: list[np.ndarray | None] = [None] * len(tail)
-    for test in folds:
-        held = set(test)
-        model = tt.fit([t for j, t in enumerate(tail) if j not in held])
-        for j in test:
-            oof_tail[j] = tr.positive(model, tail[j].x)
-    learned = [tt.combined(b, t) for b, t in zip(oof_base, oof_tail)]
+    _, learned, _ = tt.out_of_fold(base, tail, folds)
 
     print("\n| subset | n | fusion weight | Acc@5 | Acc@10 | Recall@5 | MRR |")
     print("|---|---:|---:|---:|---:|---:|---:|")

@@ -73,6 +73,23 @@ def combined(base: np.ndarray, tail: np.ndarray) -> np.ndarray:
     return out
 
 
+def out_of_fold(base: list[tr.Instance], tail: list[tr.Instance],
+                folds: list[list[int]]) -> tuple[list[np.ndarray], list[np.ndarray], list]:
+    """Every instance scored by models that never saw it: the fold function model's scores, the
+    engine's order (that model's first KEEP_TOP, then the fold tail model's) as `combined`
+    scores, and the fold tail models in the folds' order."""
+    oof_base = tr.out_of_fold(base, tr.PARAMS, folds)
+    oof_tail: list[np.ndarray | None] = [None] * len(tail)
+    models = []
+    for test in folds:
+        held = set(test)
+        model = fit([t for j, t in enumerate(tail) if j not in held])
+        models.append(model)
+        for j in test:
+            oof_tail[j] = tr.positive(model, tail[j].x)
+    return oof_base, [combined(b, t) for b, t in zip(oof_base, oof_tail)], models
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     tr.data_arguments(ap, "tail")
@@ -106,16 +123,7 @@ def main() -> None:
     print(f"{len(repos)} repositories, {len(base)} instances, {sum(len(i.names) for i in base)} candidates")
 
     # Out of fold: the fold's function model for the head, the fold's tail model for the rest.
-    oof_base = tr.out_of_fold(base, tr.PARAMS, folds)
-    oof_tail: list[np.ndarray | None] = [None] * len(tail)
-    fold_models = []
-    for test in folds:
-        held = set(test)
-        model = fit([t for j, t in enumerate(tail) if j not in held])
-        fold_models.append(model)
-        for j in test:
-            oof_tail[j] = tr.positive(model, tail[j].x)
-    scores = [combined(b, t) for b, t in zip(oof_base, oof_tail)]
+    oof_base, scores, fold_models = out_of_fold(base, tail, folds)
     by_id = {i.iid: s for i, s in zip(base, scores)}
     shipped = {i.iid: s for i, s in zip(base, oof_base)}
     figures = {}

@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use locus_index::{FileUnit, Index, Skipped};
-use locus_search::{Options, RankedBy};
+use locus_search::{Localization, Options, RankedBy};
 use locus_syntax::Lang;
 
 use crate::{LearnedScorer, ModelError, ModelPaths, Workspace};
@@ -24,6 +24,18 @@ fn model_copy(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) -> PathBuf 
     edit(&mut meta);
     std::fs::write(dir.join("ranker.json"), serde_json::to_string(&meta).unwrap()).unwrap();
     model
+}
+
+/// Whether the ONNX Runtime and the shipped models load; says what is missing when not (and
+/// fails under CI, `crate::testing::missing`).
+fn shipped_models_load() -> bool {
+    match LearnedScorer::load_from(&models_dir().join("ranker.onnx"), None) {
+        Ok(_) => true,
+        Err(e) => {
+            crate::testing::missing(&format!("the ONNX Runtime and the shipped models ({e})"));
+            false
+        }
+    }
 }
 
 fn workspace(lang: Lang) -> Index {
@@ -57,6 +69,13 @@ fn ranked_in(ranker: &Path, lang: Lang) -> (RankedBy, Option<Lang>, Option<Model
 
 /// As [`ranked_in`], with the language whose own models ranked (`models/<lang>/`).
 fn ranked_with(ranker: &Path, lang: Lang) -> (RankedBy, Option<Lang>, Option<Lang>, Option<ModelError>) {
+    let (loc, error) = located(ranker, lang);
+    (loc.trace.ranking, loc.trace.model_not_trained_on, loc.trace.language_model, error)
+}
+
+/// The issue located in a workspace of `lang` with the models beside `ranker` (the fusion
+/// ranks when they do not load), and why they did not.
+fn located(ranker: &Path, lang: Lang) -> (Localization, Option<ModelError>) {
     let paths = ModelPaths { ranker: Some(ranker.to_path_buf()), ..ModelPaths::default() };
     let (scorer, error) = match paths.scorer() {
         Ok(s) => (Some(Arc::new(s) as Arc<dyn locus_search::Scorer>), None),
@@ -65,13 +84,13 @@ fn ranked_with(ranker: &Path, lang: Lang) -> (RankedBy, Option<Lang>, Option<Lan
     let ws = Workspace { scorer, ..Workspace::new(Arc::new(workspace(lang))) };
     let loc =
         ws.locate("`apply_refund` refunds twice", &Options::default(), &AtomicBool::new(false)).unwrap();
-    (loc.trace.ranking, loc.trace.model_not_trained_on, loc.trace.language_model, error)
+    (loc, error)
 }
 
 #[test]
 fn a_language_s_own_models_rank_its_candidates_in_the_shared_ones_place() {
-    if let Err(e) = LearnedScorer::load_from(&models_dir().join("ranker.onnx"), None) {
-        return crate::testing::missing(&format!("the ONNX Runtime and the shipped models ({e})"));
+    if !shipped_models_load() {
+        return;
     }
     let dir = tempfile::tempdir().unwrap();
     let shared = model_copy(dir.path(), |meta| {
@@ -97,11 +116,8 @@ fn a_language_s_own_models_rank_its_candidates_in_the_shared_ones_place() {
             meta["training_languages"] = serde_json::json!({"rust": 100});
             meta["predicted_set"] = set.clone();
         });
-        let paths = ModelPaths { ranker: Some(shared.clone()), ..ModelPaths::default() };
-        let scorer = Arc::new(paths.scorer().unwrap()) as Arc<dyn locus_search::Scorer>;
-        let ws = Workspace { scorer: Some(scorer), ..Workspace::new(Arc::new(workspace(Lang::Rust))) };
-        let loc =
-            ws.locate("`apply_refund` refunds twice", &Options::default(), &AtomicBool::new(false)).unwrap();
+        let (loc, error) = located(&shared, Lang::Rust);
+        assert!(error.is_none(), "{error:?}");
         assert_eq!(loc.predicted_functions.len(), want, "{set}: {:?}", loc.predicted_functions);
     }
 
@@ -115,8 +131,8 @@ fn a_language_s_own_models_rank_its_candidates_in_the_shared_ones_place() {
 
 #[test]
 fn a_model_is_never_applied_to_a_language_it_was_not_trained_on() {
-    if let Err(e) = LearnedScorer::load_from(&models_dir().join("ranker.onnx"), None) {
-        return crate::testing::missing(&format!("the ONNX Runtime and the shipped models ({e})"));
+    if !shipped_models_load() {
+        return;
     }
     let dir = tempfile::tempdir().unwrap();
     let python_only = model_copy(dir.path(), |meta| {
@@ -140,8 +156,8 @@ fn a_model_is_never_applied_to_a_language_it_was_not_trained_on() {
 
 #[test]
 fn a_model_trained_on_permuted_features_is_refused_and_the_fusion_ranks() {
-    if let Err(e) = LearnedScorer::load_from(&models_dir().join("ranker.onnx"), None) {
-        return crate::testing::missing(&format!("the ONNX Runtime and the shipped models ({e})"));
+    if !shipped_models_load() {
+        return;
     }
     let dir = tempfile::tempdir().unwrap();
     // The shipped names load, and the model ranks.
