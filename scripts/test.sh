@@ -30,6 +30,7 @@ cargo test --workspace --release
 step "the shipped models against their fixtures (Python ONNX Runtime)"
 "${LOCUS_CACHE:-$HOME/.cache/locus}/venv/bin/python" scripts/model/test_ranker.py
 "${LOCUS_CACHE:-$HOME/.cache/locus}/venv/bin/python" scripts/model/test_train_encoder.py
+"${LOCUS_CACHE:-$HOME/.cache/locus}/venv/bin/python" scripts/model/test_distill_encoder.py
 "${LOCUS_CACHE:-$HOME/.cache/locus}/venv/bin/python" scripts/model/test_calibrate_cut.py
 "${LOCUS_CACHE:-$HOME/.cache/locus}/venv/bin/python" scripts/model/test_load_instances.py
 "${LOCUS_CACHE:-$HOME/.cache/locus}/venv/bin/python" scripts/policy/test_call_stats.py
