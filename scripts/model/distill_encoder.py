@@ -9,8 +9,9 @@ features keep their meaning; it costs per text what its layers cost.
     python distill_encoder.py texts PAIRS.jsonl [PAIRS.jsonl ...] WORK/texts.jsonl
     # 2. the teacher's vectors, with the teacher as Locus runs it (int8 ONNX, 256 tokens)
     python distill_encoder.py teach WORK/texts.jsonl TEACHER_DIR WORK/teacher.npy
-    # 3. training (JAX on the CPU: `pip install jax optax safetensors tokenizers onnx`)
-    python distill_encoder.py train WORK BASE_SRC TEACHER_DIR OUT_DIR --layers 0,2,4 --epochs 1
+    # 3. training, JAX on the CPU, in a venv of its own (session 25 ran jax 0.10.2, optax 0.2.8):
+    #    python -m venv JAXVENV && JAXVENV/bin/pip install jax optax numpy safetensors tokenizers onnx onnxruntime==1.31.1
+    python distill_encoder.py train WORK BASE_SRC TEACHER_DIR OUT_DIR --layers 0,5 --epochs 2
     # 4. the usual conversion of OUT_DIR (config.json, model.safetensors, tokenizer.json)
     python convert_minilm.py convert OUT_DIR OUT_DIR/model.fp32.onnx
     python convert_minilm.py quantize OUT_DIR/model.fp32.onnx OUT_DIR/model.onnx
@@ -316,6 +317,7 @@ def cmd_train(args) -> None:
         "held_out_cos_before": round(before, 4),
         "held_out_cos_after": round(after, 4),
         "jax": jax.__version__,
+        "optax": optax.__version__,
         "log": log,
     }
     (out / "distill_record.json").write_text(json.dumps(record, indent=1) + "\n")
