@@ -216,7 +216,8 @@ def cmd_train(args) -> None:
     work = Path(args.work)
     rows = read_texts(work / "texts.jsonl")
     target = np.load(work / "teacher.npy")
-    assert len(rows) == len(target), "texts.jsonl and teacher.npy disagree: run `teach` again"
+    if len(rows) != len(target):
+        sys.exit(f"{work}/texts.jsonl has {len(rows)} texts and teacher.npy {len(target)} vectors: run `teach` again")
     teacher = Path(args.teacher)
     tok = common.tokenizer(teacher / "tokenizer.json", args.tokens)
     tok.no_padding()
